@@ -1,0 +1,187 @@
+"""Every option of the agent in one validated model, shared by the CLI and the language server."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+
+
+class ApplyMode(str, Enum):
+    """How the language server hands a run's changes to the editor."""
+
+    LIVE = "live"
+    REVIEW = "review"
+
+
+class CommandApproval(str, Enum):
+    """Who decides whether ``run_command`` may run a command."""
+
+    ASK = "ask"
+    ALLOWLIST = "allowlist"
+    NEVER = "never"
+    ALWAYS = "always"
+
+
+ThinkSetting = bool | Literal["low", "medium", "high", "max"] | None
+
+
+class Settings(BaseModel):
+    """Options of the agent; keys are camelCase on the wire (initializationOptions, env, files)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        validate_assignment=True,
+        frozen=False,
+    )
+
+    ollama_url: str = Field(
+        DEFAULT_OLLAMA_URL,
+        description="Base URL of the Ollama server (OLLAMA_HOST is honoured when unset).",
+    )
+    model: str = Field("qwen3:8b", min_length=1, description="Ollama model that runs the agent.")
+    num_ctx: int | None = Field(
+        None,
+        ge=512,
+        description="Context window sent as options.num_ctx. Unset: min(model's trained context, "
+        "maxNumCtx).",
+    )
+    max_num_ctx: int = Field(
+        32768, ge=512, description="Upper bound for the automatic num_ctx (VRAM grows with it)."
+    )
+    keep_alive: str | int = Field(
+        "30m", description="How long Ollama keeps the model loaded after a request."
+    )
+    think: ThinkSetting = Field(
+        None, description="Ask thinking models to think (true/false or low|medium|high|max)."
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra Ollama options passed through (temperature, top_p, ...).",
+    )
+    headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers for every Ollama request (a token for a proxy).",
+    )
+    max_turns: int = Field(25, ge=1, le=500, description="Model replies allowed in one run.")
+    apply_mode: ApplyMode = Field(
+        ApplyMode.LIVE,
+        description="live: each edit is applied at once; review: one edit at the end to confirm.",
+    )
+    command_approval: CommandApproval = Field(
+        CommandApproval.ASK, description="Policy for run_command: ask, allowlist, never, always."
+    )
+    allowed_commands: list[str] = Field(
+        default_factory=list,
+        description="Command prefixes allowed without asking under the allowlist policy.",
+    )
+    command_timeout: float = Field(
+        120.0, gt=0, le=3600, description="Seconds before run_command kills the command."
+    )
+    approval_timeout: float = Field(
+        120.0, gt=0, le=3600, description="Seconds to wait for an approval answer (then: deny)."
+    )
+    connect_timeout: float = Field(5.0, gt=0, le=300, description="Seconds to connect to Ollama.")
+    read_timeout: float | None = Field(
+        None,
+        gt=0,
+        description="Seconds to wait for each streamed line; unset waits for ever (models load slowly).",
+    )
+    verify_rounds: int = Field(
+        2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Log level of the server (stderr, --log-file, window/logMessage)."
+    )
+
+
+class SettingsProblem(ValueError):
+    """One option had an invalid value; the message names it and what is allowed."""
+
+
+def describe_error(err: dict[str, Any]) -> str:
+    """Turn one pydantic error into a sentence that names the option and the allowed values."""
+    loc = ".".join(str(part) for part in err.get("loc", ())) or "settings"
+    msg = str(err.get("msg", "invalid value"))
+    if err.get("type") == "extra_forbidden":
+        known = ", ".join(sorted(field.alias or name for name, field in Settings.model_fields.items()))
+        return f"unknown option '{loc}' (known options: {known})"
+    return f"invalid value {err.get('input')!r} for '{loc}': {msg}"
+
+
+def load_settings(raw: Mapping[str, Any] | None, base: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Validate ``raw`` key by key over ``base``: invalid keys are reported and their default kept."""
+    settings = (base or Settings()).model_copy()
+    problems: list[str] = []
+    if not raw:
+        return settings, problems
+    for key, value in raw.items():
+        try:
+            candidate = Settings.model_validate({**_as_aliases(settings), key: value})
+        except ValidationError as exc:
+            problems.extend(describe_error(dict(e)) for e in exc.errors())
+            continue
+        settings = candidate
+    return settings, problems
+
+
+def strict_settings(raw: Mapping[str, Any], base: Settings | None = None) -> Settings:
+    """Validate ``raw`` all at once; raise SettingsProblem naming every invalid option."""
+    settings, problems = load_settings(raw, base)
+    if problems:
+        raise SettingsProblem("; ".join(problems))
+    return settings
+
+
+def _as_aliases(settings: Settings) -> dict[str, Any]:
+    return settings.model_dump(by_alias=True, exclude_unset=False)
+
+
+# Environment variables: OLLAMA_HOST as Ollama's own tools read it, the rest prefixed.
+_ENV_KEYS: dict[str, str] = {
+    "OLLAMA_AGENT_MODEL": "model",
+    "OLLAMA_AGENT_NUM_CTX": "numCtx",
+    "OLLAMA_AGENT_MAX_NUM_CTX": "maxNumCtx",
+    "OLLAMA_AGENT_KEEP_ALIVE": "keepAlive",
+    "OLLAMA_AGENT_MAX_TURNS": "maxTurns",
+    "OLLAMA_AGENT_COMMAND_APPROVAL": "commandApproval",
+    "OLLAMA_AGENT_COMMAND_TIMEOUT": "commandTimeout",
+}
+
+
+def normalise_ollama_host(value: str) -> str:
+    """Accept OLLAMA_HOST forms like ``0.0.0.0``, ``host:port`` or a full URL."""
+    value = value.strip().rstrip("/")
+    if not value:
+        return DEFAULT_OLLAMA_URL
+    if "://" not in value:
+        value = "http://" + value
+    scheme, rest = value.split("://", 1)
+    host_port = rest.split("/", 1)[0]
+    if ":" not in host_port.rsplit("]", 1)[-1]:
+        default_port = "443" if scheme == "https" else "11434"
+        value = f"{scheme}://{host_port}:{default_port}"
+        if "/" in rest:
+            value += "/" + rest.split("/", 1)[1]
+    return value.replace("://0.0.0.0:", "://127.0.0.1:")
+
+
+def settings_from_env(environ: Mapping[str, str] | None = None) -> tuple[Settings, list[str]]:
+    """Settings from defaults plus the environment (``OLLAMA_HOST``, ``OLLAMA_AGENT_*``)."""
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = {}
+    if env.get("OLLAMA_HOST"):
+        raw["ollamaUrl"] = normalise_ollama_host(env["OLLAMA_HOST"])
+    for var, key in _ENV_KEYS.items():
+        if env.get(var):
+            raw[key] = env[var]
+    settings, problems = load_settings(raw)
+    return settings, [f"{p} (from the environment)" for p in problems]

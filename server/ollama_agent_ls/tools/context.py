@@ -1,0 +1,84 @@
+"""What a tool needs from its surroundings: the workspace, where changes go, and who approves commands."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Protocol
+
+from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
+from ollama_agent_ls.workspace.documents import DocumentSource
+
+
+class ToolError(Exception):
+    """A tool call failed; the message goes back to the model and says how to fix the call."""
+
+
+class Approval(str, Enum):
+    """An answer to "may this command run?"."""
+
+    ALLOW = "allow"
+    ALLOW_FOR_RUN = "allow_for_run"
+    DENY = "deny"
+
+
+@dataclass(frozen=True)
+class ApprovalRequest:
+    """A command waiting for a person's decision."""
+
+    command: str
+    cwd: Path
+    reason: str
+    """Why a person is asked (the policy, or the destructive pattern found)."""
+    destructive: bool = False
+
+
+class Approver(Protocol):
+    """Asks a person; answers DENY when nobody can be asked."""
+
+    async def ask(self, request: ApprovalRequest) -> Approval:
+        """The person's decision on ``request``."""
+        ...
+
+
+class DenyAll:
+    """The approver for places where nobody can be asked."""
+
+    async def ask(self, request: ApprovalRequest) -> Approval:
+        """Always DENY."""
+        return Approval.DENY
+
+
+@dataclass
+class ToolContext:
+    """Per-run state shared by all tools."""
+
+    root: Path
+    """Workspace root, absolute and resolved."""
+    documents: DocumentSource
+    sink: ChangeSink
+    settings: Settings
+    approver: Approver = field(default_factory=DenyAll)
+    before_command: Callable[[], Awaitable[str | None]] | None = None
+    """Called before run_command (the LSP saves unsaved buffers); may return a note for the model."""
+    on_change: Callable[[FileChange], None] | None = None
+    """Told of every change the sink accepted (transcript ``edit`` events)."""
+    allowed_for_run: set[str] = field(default_factory=set)
+    """Commands a person allowed "for this run"."""
+    changes: list[FileChange] = field(default_factory=list)
+    """Every change applied in this run, in order."""
+
+    async def apply_change(self, change: FileChange) -> None:
+        """Send ``change`` to the sink and record it; ChangeRejected propagates to the executor."""
+        await self.sink.apply(change)
+        self.changes.append(change)
+        if self.on_change is not None:
+            self.on_change(change)
+
+    @property
+    def changed_paths(self) -> list[str]:
+        """Relative paths changed in this run, first change first, without repeats."""
+        return list(dict.fromkeys(change.rel for change in self.changes))
