@@ -1,0 +1,36 @@
+"""What a run reports while it goes: the transcript kinds the editors show, plus progress."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+EventKind = Literal[
+    "started",
+    "thinking",
+    "content",
+    "toolCall",
+    "toolResult",
+    "edit",
+    "warning",
+    "error",
+    "finished",
+    "progress",
+]
+
+TRANSCRIPT_KINDS: frozenset[str] = frozenset(
+    {"started", "thinking", "content", "toolCall", "toolResult", "edit", "warning", "error", "finished"}
+)
+
+
+@dataclass(frozen=True)
+class AgentEvent:
+    """One thing that happened in a run; ``data`` holds kind-specific fields (JSON-safe)."""
+
+    kind: EventKind
+    text: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+EventCallback = Callable[[AgentEvent], None]

@@ -1,0 +1,62 @@
+"""The outcome of one agent run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ollama_agent_ls.workspace.changes import FileChange
+
+
+class RunStatus(str, Enum):
+    """How a run ended."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    MAX_TURNS = "max_turns"
+
+
+@dataclass
+class RunMetrics:
+    """Token counts and speed over a whole run."""
+
+    prompt_tokens: int = 0
+    eval_tokens: int = 0
+    eval_seconds: float = 0.0
+    num_ctx: int = 0
+    requests: int = 0
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Average generation speed across the run's replies."""
+        return self.eval_tokens / self.eval_seconds if self.eval_seconds > 0 else 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase JSON for the LSP result."""
+        return {
+            "promptTokens": self.prompt_tokens,
+            "evalTokens": self.eval_tokens,
+            "tokensPerSecond": round(self.tokens_per_second, 2),
+            "numCtx": self.num_ctx,
+            "requests": self.requests,
+        }
+
+
+@dataclass
+class RunResult:
+    """Status, summary and what changed."""
+
+    status: RunStatus
+    summary: str
+    changes: list[FileChange] = field(default_factory=list)
+    turns: int = 0
+    metrics: RunMetrics = field(default_factory=RunMetrics)
+    setup_problem: bool = False
+    """True when the run failed because Ollama or the model is not usable (CLI exit 3)."""
+
+    @property
+    def changed_files(self) -> list[str]:
+        """Relative paths of the files the run changed, without repeats."""
+        return list(dict.fromkeys(change.rel for change in self.changes))
