@@ -1,0 +1,223 @@
+"""Fallback for small models that write their tool calls as text instead of structured calls.
+
+Some models (custom GGUF imports whose template lacks tools, AWQ builds, Llama-3 style prompts)
+answer with ``<tool_call>{...}</tool_call>``, a fenced JSON block or a bare
+``{"name": ..., "arguments": {...}}`` in ``content`` and no ``tool_calls``. The agent loop calls
+:func:`find_text_tool_calls` on such a reply and runs what it finds.
+
+To keep ordinary prose and code from being executed, a JSON value counts as a call only when its
+name is one of the known tools and its arguments are a JSON object (possibly JSON-encoded in a
+string). An echoed tool *definition* (a JSON schema under ``parameters`` next to a
+``description``) is not a call.
+
+:func:`find_text_tool_calls` returns each call with the character span it occupied, including a
+surrounding ``<tool_call>`` tag or code fence; :func:`strip_tool_call_text` uses those spans to
+give back the prose that remains, for showing to the user.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Collection
+from dataclasses import dataclass
+from typing import Any
+
+from ollama_agent_ls.ollama.models import ToolCall
+
+logger = logging.getLogger(__name__)
+
+_ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
+_WRAPPER_KEYS = ("tool_calls", "tool_call", "function_call", "action")
+# A reply is a few kilobytes; the cap only stops pathological inputs (thousands of unbalanced
+# brackets) from costing seconds, since each failed attempt may scan to the end of the text.
+_MAX_ATTEMPTS = 5000
+
+_DECODER = json.JSONDecoder()
+_START = re.compile(r"[\[{]")
+# Prefixes that name the function outside the JSON, followed by the arguments object:
+# Llama-3.1 ``<function=name>{...}</function>`` and Mistral ``[TOOL_CALLS]name[ARGS]{...}``.
+_NAMED_PREFIX = re.compile(
+    r"<function=(?P<fn>[\w.\-]+)>\s*|\[TOOL_CALLS\]\s*(?P<mistral>[\w.\-]+)\s*\[ARGS\]\s*"
+)
+_OPENERS = re.compile(r"(?:<tool_call>|```[\w\-]*[ \t]*\n?|\[TOOL_CALLS\])[ \t\r\n]*\Z")
+# A fence closes only when nothing follows it on its line; "```python" would open the next block.
+_CLOSERS = re.compile(r"[ \t\r\n]*(?:</tool_call>|</function>|```(?=[ \t]*(?:\r?\n|\r|\Z)))")
+
+
+@dataclass(frozen=True)
+class TextToolCall:
+    """A tool call found in reply text and the span ``content[start:end]`` it occupied."""
+
+    call: ToolCall
+    start: int
+    end: int
+
+
+def extract_text_tool_calls(content: str, known_tools: Collection[str]) -> list[ToolCall]:
+    """Tool calls written as text in ``content``, in order; only known names with object args."""
+    return [found.call for found in find_text_tool_calls(content, known_tools)]
+
+
+def find_text_tool_calls(content: str, known_tools: Collection[str]) -> list[TextToolCall]:
+    """Tool calls written as text in ``content`` with their spans (tags and fences included)."""
+    try:
+        return _find(content, frozenset(known_tools))
+    except Exception:  # never let a parsing surprise break the agent loop
+        logger.exception("scanning reply text for tool calls failed; treating it as prose")
+        return []
+
+
+def strip_tool_call_text(content: str, known_tools: Collection[str]) -> str:
+    """``content`` without the text tool calls in it (tags and fences too), trimmed."""
+    found = find_text_tool_calls(content, known_tools)
+    if not found:
+        return content.strip()
+    pieces: list[str] = []
+    position = 0
+    for item in found:
+        pieces.append(content[position : item.start])
+        position = item.end
+    pieces.append(content[position:])
+    remaining = "".join(pieces)
+    return re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", remaining).strip()
+
+
+def _find(content: str, known: frozenset[str]) -> list[TextToolCall]:
+    if not known or not content:
+        return []
+    results: list[TextToolCall] = []
+    position = 0
+    attempts = 0
+    length = len(content)
+    while position < length:
+        match = _START.search(content, position)
+        if match is None:
+            break
+        start = match.start()
+        attempts += 1
+        if attempts > _MAX_ATTEMPTS:
+            logger.debug("gave up scanning for text tool calls after %d attempts", attempts)
+            break
+        value, end = _decode_at(content, start)
+        if end is None:
+            position = start + 1
+            continue
+        named = _named_prefix_before(content, start)
+        calls = _calls_from_args(named, value, known) if named else _calls_from(value, known)
+        if not calls:
+            # A decoded value that is not a call is skipped whole: its inner braces are data.
+            position = end
+            continue
+        span_start = _named_prefix_start(content, start) if named else start
+        span_start, span_end = _widen(content, span_start, end)
+        results.extend(TextToolCall(call, span_start, span_end) for call in calls)
+        position = end
+    return results
+
+
+def _decode_at(content: str, start: int) -> tuple[Any, int | None]:
+    try:
+        value, end = _DECODER.raw_decode(content, start)
+    except (ValueError, RecursionError):
+        return None, None
+    return value, end
+
+
+def _named_prefix_before(content: str, start: int) -> str | None:
+    window = content[max(0, start - 200) : start]
+    match = None
+    for candidate in _NAMED_PREFIX.finditer(window):
+        match = candidate
+    if match is None or match.end() != len(window):
+        return None
+    return match.group("fn") or match.group("mistral")
+
+
+def _named_prefix_start(content: str, start: int) -> int:
+    offset = max(0, start - 200)
+    window = content[offset:start]
+    last = start
+    for candidate in _NAMED_PREFIX.finditer(window):
+        last = offset + candidate.start()
+    return last
+
+
+def _widen(content: str, start: int, end: int) -> tuple[int, int]:
+    """Grow a call's span over a ``<tool_call>`` tag or code fence wrapped around it."""
+    before = content[max(0, start - 40) : start]
+    opener = _OPENERS.search(before)
+    if opener is not None:
+        start -= len(before) - opener.start()
+    closer = _CLOSERS.match(content, end)
+    if closer is not None:
+        end = closer.end()
+    return start, end
+
+
+def _calls_from(value: Any, known: frozenset[str]) -> list[ToolCall]:
+    if isinstance(value, list):
+        calls: list[ToolCall] = []
+        for item in value:
+            call = _call_from(item, known)
+            if call is not None:
+                calls.append(call)
+        return calls
+    if isinstance(value, dict):
+        call = _call_from(value, known)
+        if call is not None:
+            return [call]
+        # Wrappers models invent around a call: {"thought": ..., "tool_call": {...}} and the like.
+        for key in _WRAPPER_KEYS:
+            calls = _calls_from(value.get(key), known)
+            if calls:
+                return calls
+    return []
+
+
+def _call_from(value: Any, known: frozenset[str]) -> ToolCall | None:
+    if not isinstance(value, dict):
+        return None
+    function = value.get("function")
+    if isinstance(function, dict):
+        return _call_from(function, known)
+    name = value.get("name")
+    if not isinstance(name, str) or name not in known:
+        return None
+    for key in _ARGUMENT_KEYS:
+        if key in value:
+            arguments = _as_object(value[key])
+            if arguments is None or _is_tool_definition(value, arguments):
+                return None
+            return ToolCall(name=name, arguments=arguments)
+    return None
+
+
+def _calls_from_args(name: str, value: Any, known: frozenset[str]) -> list[ToolCall]:
+    if name not in known:
+        return []
+    arguments = _as_object(value)
+    return [ToolCall(name=name, arguments=arguments)] if arguments is not None else []
+
+
+def _as_object(arguments: Any) -> dict[str, Any] | None:
+    # Some models JSON-encode the arguments (OpenAI style); at most twice, seen in the wild.
+    for _ in range(2):
+        if not isinstance(arguments, str):
+            break
+        try:
+            arguments = json.loads(arguments)
+        except (ValueError, RecursionError):
+            return None
+    if isinstance(arguments, dict) and all(isinstance(key, str) for key in arguments):
+        return arguments
+    return None
+
+
+def _is_tool_definition(value: dict[str, Any], arguments: dict[str, Any]) -> bool:
+    return (
+        "description" in value
+        and arguments.get("type") == "object"
+        and isinstance(arguments.get("properties"), dict)
+    )
