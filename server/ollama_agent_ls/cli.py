@@ -1,0 +1,298 @@
+"""Command line: ``serve`` (the language server, the default), ``run``, ``spec``, ``doctor``, ``models``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ollama_agent_ls import __version__
+from ollama_agent_ls.agent.result import RunResult, RunStatus
+from ollama_agent_ls.settings import Settings, SettingsProblem, settings_from_env, strict_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SETUP, EXIT_CANCELLED = 0, 1, 2, 3, 130
+
+
+class UsageError(Exception):
+    """A command-line mistake; exit code 2."""
+
+
+def _parse_lines(value: str) -> tuple[int, int]:
+    try:
+        start_s, _, end_s = value.partition("-")
+        start, end = int(start_s), int(end_s or start_s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a line range; use A-B, e.g. 10-20") from None
+    if start < 1 or end < start:
+        raise argparse.ArgumentTypeError(f"'{value}': lines start at 1 and A must be <= B")
+    return start, end
+
+
+def _parse_option(value: str) -> tuple[str, Any]:
+    key, sep, raw = value.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"'{value}' is not KEY=VALUE, e.g. -o maxTurns=40")
+    try:
+        parsed: Any = json.loads(raw)
+    except json.JSONDecodeError:
+        parsed = raw
+    return key.strip(), parsed
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", "-m", help="Ollama model (default: qwen3:8b or OLLAMA_AGENT_MODEL)")
+    p.add_argument("--ollama-url", help="Ollama URL (default: OLLAMA_HOST or http://127.0.0.1:11434)")
+    p.add_argument(
+        "-o",
+        "--option",
+        action="append",
+        type=_parse_option,
+        default=[],
+        metavar="KEY=VALUE",
+        help="any setting by its camelCase name, e.g. -o numCtx=16384 -o maxTurns=40",
+    )
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    _add_common(p)
+    p.add_argument("--workspace", "-w", type=Path, default=Path.cwd(), help="workspace root (default: .)")
+    p.add_argument("--yes", "-y", action="store_true", help="run commands without asking (destructive ones still ask)")
+    p.add_argument("--dry-run", action="store_true", help="print a unified diff instead of writing")
+    p.add_argument("--quiet", "-q", action="store_true", help="no transcript, only the summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="ollama-agent-ls",
+        description="A coding agent on a local Ollama model: a language server, and a CLI.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+
+    serve = sub.add_parser("serve", help="run the language server on stdio (the default)")
+    serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--log-file", type=Path, help="write logs here instead of stderr")
+    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
+
+    run = sub.add_parser("run", help="run the agent on an instruction against files on disk")
+    run.add_argument("instruction", help="what the agent should do")
+    run.add_argument("--file", "-f", help="file the instruction is about")
+    run.add_argument("--lines", "-l", type=_parse_lines, help="line range in --file, e.g. 10-20")
+    _add_run_options(run)
+
+    spec = sub.add_parser("spec", help="run the agent on a spec file (chant format)")
+    spec.add_argument("path", type=Path, help="the spec's markdown file")
+    spec.add_argument("--rerun", action="store_true", help="run a completed spec again")
+    _add_run_options(spec)
+
+    doctor = sub.add_parser("doctor", help="check Ollama and the model, with fixes")
+    _add_common(doctor)
+    models = sub.add_parser("models", help="list installed models")
+    _add_common(models)
+    models.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def settings_for(args: argparse.Namespace) -> Settings:
+    """Defaults, then the environment, then -o options, then the explicit flags."""
+    base, env_problems = settings_from_env()
+    for problem in env_problems:
+        sys.stderr.write(f"warning: {problem}; using the default\n")
+    raw: dict[str, Any] = dict(getattr(args, "option", []) or [])
+    if getattr(args, "model", None):
+        raw["model"] = args.model
+    if getattr(args, "ollama_url", None):
+        raw["ollamaUrl"] = args.ollama_url
+    if getattr(args, "yes", False):
+        raw["commandApproval"] = "always"
+    try:
+        return strict_settings(raw, base)
+    except SettingsProblem as exc:
+        raise UsageError(str(exc)) from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ollama-agent-ls`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "serve"
+    try:
+        if command == "serve":
+            from ollama_agent_ls.lsp.server import serve
+
+            return serve(
+                tcp=getattr(args, "tcp", None),
+                log_file=getattr(args, "log_file", None),
+                log_level=getattr(args, "log_level", None),
+            )
+        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        settings = settings_for(args)
+        if command == "run":
+            if args.lines and not args.file:
+                raise UsageError("--lines needs --file")
+            return asyncio.run(_run(args, settings))
+        if command == "spec":
+            return asyncio.run(_spec(args, settings))
+        if command == "doctor":
+            return asyncio.run(_doctor(settings))
+        if command == "models":
+            return asyncio.run(_models(settings, args.json))
+    except UsageError as exc:
+        parser.print_usage(sys.stderr)
+        sys.stderr.write(f"ollama-agent-ls: error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_CANCELLED
+    parser.error(f"unknown command {command}")
+    return EXIT_USAGE  # pragma: no cover - parser.error exits
+
+
+def _workspace(args: argparse.Namespace) -> Path:
+    root = Path(args.workspace).expanduser()
+    if not root.is_dir():
+        raise UsageError(f"workspace {root} is not a directory")
+    return root.resolve()
+
+
+def exit_code(result: RunResult) -> int:
+    """The documented exit code for a run's result."""
+    if result.status is RunStatus.COMPLETED:
+        return EXIT_OK
+    if result.status is RunStatus.CANCELLED:
+        return EXIT_CANCELLED
+    if result.setup_problem:
+        return EXIT_SETUP
+    return EXIT_FAILED
+
+
+async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from ollama_agent_ls.headless import build_disk_run, run_task, selection_task
+    from ollama_agent_ls.ollama.client import OllamaClient
+    from ollama_agent_ls.terminal import TranscriptPrinter
+    from ollama_agent_ls.tools.context import ToolError
+    from ollama_agent_ls.tools.shell import TerminalApprover
+
+    root = _workspace(args)
+    printer = TranscriptPrinter(sys.stderr)
+    async with OllamaClient(settings) as client:
+        run = build_disk_run(
+            client,
+            settings,
+            root,
+            TerminalApprover(),
+            None if args.quiet else printer,
+            dry_run=args.dry_run,
+        )
+        try:
+            task = selection_task(root, args.instruction, args.file, args.lines, run.ctx.documents)
+        except ToolError as exc:
+            raise UsageError(str(exc)) from exc
+        result = await _with_sigint(run.agent.cancel, run_task(run, task))
+    printer.close()
+    _report(result, args.dry_run)
+    return exit_code(result)
+
+
+async def _with_sigint(cancel: Any, coro: Any) -> RunResult:
+    """Await ``coro`` with Ctrl-C mapped to a clean cancel of the run."""
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, cancel)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+        pass
+    try:
+        result: RunResult = await coro
+        return result
+    finally:
+        try:
+            loop.remove_signal_handler(signal.SIGINT)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            pass
+
+
+def _report(result: RunResult, dry_run: bool) -> None:
+    from ollama_agent_ls.workspace.staging import unified_diff
+
+    if dry_run and result.changes:
+        sys.stdout.write(unified_diff(result.changes))
+        sys.stdout.flush()
+    status = result.status.value
+    files = ", ".join(result.changed_files) or "none"
+    verb = "would change" if dry_run else "changed"
+    m = result.metrics
+    sys.stderr.write(
+        f"\n[{status}] {result.summary}\n{verb}: {files} | turns {result.turns} | "
+        f"prompt {m.prompt_tokens} tok, output {m.eval_tokens} tok, "
+        f"{m.tokens_per_second:.1f} tok/s, num_ctx {m.num_ctx}\n"
+    )
+
+
+async def _spec(args: argparse.Namespace, settings: Settings) -> int:
+    from ollama_agent_ls.specs.cli import run_spec_command
+
+    root = _workspace(args)
+    return await run_spec_command(args, settings, root)
+
+
+async def _doctor(settings: Settings) -> int:
+    from ollama_agent_ls.ollama.client import OllamaClient
+    from ollama_agent_ls.ollama.setup_check import check_setup
+
+    async with OllamaClient(settings) as client:
+        report = await check_setup(client, settings)
+    out = sys.stdout
+
+    def line(ok: bool, text: str) -> None:
+        out.write(f"{'✓' if ok else '✗'} {text}\n")
+
+    line(report.reachable, f"Ollama at {report.ollama_url}" + (f" (version {report.version})" if report.version else ""))
+    if report.reachable:
+        line(report.model_present, f"model {report.model} installed")
+    if report.model_present:
+        line(report.supports_tools, "model supports tools")
+        ctx = report.context_length
+        line(True, f"trained context {ctx if ctx else 'unknown'}; num_ctx used: {report.num_ctx}")
+    for problem in report.problems:
+        out.write(f"  problem: {problem}\n")
+    out.write("OK\n" if report.ok else f"{len(report.problems)} problem(s)\n")
+    return EXIT_OK if report.ok else EXIT_SETUP
+
+
+async def _models(settings: Settings, as_json: bool) -> int:
+    from ollama_agent_ls.ollama.client import OllamaClient
+    from ollama_agent_ls.ollama.errors import OllamaError
+    from ollama_agent_ls.ollama.setup_check import list_models
+
+    try:
+        async with OllamaClient(settings) as client:
+            models = await list_models(client)
+    except OllamaError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_SETUP
+    rows = [
+        {
+            "name": m.name,
+            "contextLength": info.context_length if info else None,
+            "capabilities": list(info.capabilities) if info else list(m.capabilities),
+        }
+        for m, info in models
+    ]
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return EXIT_OK
+    if not rows:
+        sys.stdout.write("No models installed. Pull one with `ollama pull qwen3:8b`.\n")
+        return EXIT_OK
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        caps = ", ".join(r["capabilities"]) or "?"
+        ctx = r["contextLength"] or "?"
+        sys.stdout.write(f"{r['name']:<{width}}  ctx {ctx!s:>7}  {caps}\n")
+    return EXIT_OK

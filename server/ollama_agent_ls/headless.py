@@ -1,0 +1,90 @@
+"""Runs the agent against files on disk: the CLI's ``run`` and ``spec`` share this."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ollama_agent_ls.agent.events import EventCallback
+from ollama_agent_ls.agent.loop import Agent
+from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
+from ollama_agent_ls.agent.result import RunResult
+from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.tools.context import Approver, ToolContext, ToolError
+from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
+from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
+from ollama_agent_ls.workspace.disk_sink import DiskSink
+from ollama_agent_ls.workspace.documents import DiskDocuments, DocumentError, DocumentSource
+from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
+from ollama_agent_ls.workspace.staging import StagingArea
+
+
+@dataclass
+class DiskRun:
+    """The objects of one headless run; ``staging`` is set for dry runs."""
+
+    agent: Agent
+    ctx: ToolContext
+    staging: StagingArea | None
+
+    def net_changes(self) -> list[FileChange]:
+        """What the run changed (for a dry run: what it would have changed)."""
+        if self.staging is not None:
+            return self.staging.net_changes()
+        return list(self.ctx.changes)
+
+
+def build_disk_run(
+    client: OllamaClient,
+    settings: Settings,
+    root: Path,
+    approver: Approver,
+    on_event: EventCallback | None = None,
+    *,
+    dry_run: bool = False,
+    extra_tools: Iterable[ExtraTool] = (),
+) -> DiskRun:
+    """Wire an agent to the disk (or, for a dry run, to a staging area over the disk)."""
+    disk = DiskDocuments(root)
+    staging = StagingArea(disk) if dry_run else None
+    documents: DocumentSource = staging if staging is not None else disk
+    sink: ChangeSink = staging if staging is not None else DiskSink()
+    ctx = ToolContext(
+        root=root, documents=documents, sink=sink, settings=settings, approver=approver
+    )
+    executor = ToolExecutor(ctx, extra_tools)
+    return DiskRun(Agent(client, settings, executor, on_event), ctx, staging)
+
+
+def selection_task(
+    root: Path,
+    instruction: str,
+    file: str | None,
+    lines: tuple[int, int] | None,
+    documents: DocumentSource,
+) -> AgentTask:
+    """An AgentTask for an instruction, optionally about a file and a line range in it."""
+    if file is None:
+        return AgentTask(instruction, label=instruction[:60])
+    try:
+        path, rel = resolve_path(root, file)
+        text = documents.read(path).text.replace("\r\n", "\n")
+    except (PathRefused, DocumentError) as exc:
+        raise ToolError(str(exc)) from exc
+    if lines is None:
+        return AgentTask(instruction, label=f"{rel}: {instruction[:50]}", file=rel)
+    start, end = lines
+    count = len(text.split("\n"))
+    if start > count:
+        raise ToolError(f"--lines {start}-{end} is past the end of {rel} ({count} lines).")
+    selection = SelectionContext(rel, text, start, min(end, count))
+    return AgentTask(instruction, label=f"{rel}:{start}-{end}: {instruction[:40]}", selection=selection)
+
+
+async def run_task(run: DiskRun, task: AgentTask) -> RunResult:
+    """Run ``task``; the result's changes are the net changes (staged ones for a dry run)."""
+    result = await run.agent.run(task)
+    result.changes = run.net_changes()
+    return result

@@ -1,0 +1,102 @@
+"""Checks that Ollama and the model are usable, with the fix for each problem (doctor, checkSetup)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.ollama.errors import (
+    TOOL_MODELS,
+    ModelNotFound,
+    OllamaError,
+    OllamaUnreachable,
+)
+from ollama_agent_ls.ollama.models import InstalledModel, ModelInfo
+from ollama_agent_ls.settings import Settings
+
+
+@dataclass
+class SetupReport:
+    """What was found; ``problems`` holds one sentence per problem, each with its fix."""
+
+    ollama_url: str
+    model: str
+    reachable: bool = False
+    version: str | None = None
+    model_present: bool = False
+    supports_tools: bool = False
+    context_length: int | None = None
+    num_ctx: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing stands in the way of a run."""
+        return not self.problems
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``ollamaAgent.checkSetup`` result shape."""
+        return {
+            "ollamaUrl": self.ollama_url,
+            "reachable": self.reachable,
+            "version": self.version,
+            "model": self.model,
+            "modelPresent": self.model_present,
+            "supportsTools": self.supports_tools,
+            "contextLength": self.context_length,
+            "numCtx": self.num_ctx,
+            "problems": list(self.problems),
+        }
+
+
+async def check_setup(client: OllamaClient, settings: Settings) -> SetupReport:
+    """Probe the server and the configured model."""
+    report = SetupReport(ollama_url=settings.ollama_url, model=settings.model)
+    try:
+        report.version = await client.version()
+        report.reachable = True
+    except OllamaUnreachable as exc:
+        report.problems.append(str(exc))
+        return report
+    except OllamaError as exc:
+        report.problems.append(
+            f"{settings.ollama_url} answered, but not like Ollama ({exc}). Check ollamaUrl."
+        )
+        return report
+    try:
+        info = await client.show(settings.model)
+    except ModelNotFound as exc:
+        report.problems.append(str(exc))
+        return report
+    except OllamaError as exc:
+        report.problems.append(str(exc))
+        return report
+    report.model_present = True
+    report.context_length = info.context_length
+    # Older Ollama versions report no capabilities at all; assume tools then.
+    report.supports_tools = info.supports_tools or not info.capabilities
+    if not report.supports_tools:
+        report.problems.append(
+            f"Model '{settings.model}' does not support tools; runs fall back to text tool calls, "
+            f"which are unreliable. Use a model with tools, e.g. {', '.join(TOOL_MODELS)}."
+        )
+    report.num_ctx = await client.resolve_num_ctx(settings.model)
+    if report.num_ctx < 8192:
+        report.problems.append(
+            f"The context window is only {report.num_ctx} tokens: an agent needs room for the "
+            "tool definitions, files and replies. Set numCtx to 8192 or more."
+        )
+    return report
+
+
+async def list_models(client: OllamaClient) -> list[tuple[InstalledModel, ModelInfo | None]]:
+    """Installed models, each with what /api/show says about it (None when show failed)."""
+    result: list[tuple[InstalledModel, ModelInfo | None]] = []
+    for model in await client.tags():
+        try:
+            info: ModelInfo | None = await client.show(model.name)
+        except OllamaError:
+            info = None
+        result.append((model, info))
+    return result
