@@ -1,0 +1,147 @@
+"""Path confinement: the model can only name files inside the workspace."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ollama_agent_ls.workspace.paths import (
+    PathRefused,
+    is_ignored_dir,
+    iter_workspace_files,
+    resolve_path,
+)
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    (ws / "src").mkdir(parents=True)
+    (ws / "src" / "main.py").write_text("print(1)\n")
+    return ws.resolve()
+
+
+def test_relative_path_resolves_inside_root(root: Path) -> None:
+    path, rel = resolve_path(root, "src/main.py")
+    assert path == root / "src" / "main.py"
+    assert rel == "src/main.py"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["./src/main.py", " src/main.py\n", "'src/main.py'", '"src/main.py"', "`src/main.py`"],
+)
+def test_forms_small_models_write_are_accepted(root: Path, raw: str) -> None:
+    assert resolve_path(root, raw)[1] == "src/main.py"
+
+
+def test_absolute_path_inside_root_and_file_uri(root: Path) -> None:
+    assert resolve_path(root, str(root / "src" / "main.py"))[1] == "src/main.py"
+    assert resolve_path(root, (root / "src" / "main.py").as_uri())[1] == "src/main.py"
+
+
+def test_new_file_may_be_named(root: Path) -> None:
+    path, rel = resolve_path(root, "pkg/new.py", for_write=True)
+    assert rel == "pkg/new.py"
+    assert path == root / "pkg" / "new.py"
+
+
+@pytest.mark.parametrize("raw", ["", "   ", "''"])
+def test_empty_path_refused(root: Path, raw: str) -> None:
+    with pytest.raises(PathRefused, match="empty"):
+        resolve_path(root, raw)
+
+
+def test_refusal_names_path_root_and_fix(root: Path) -> None:
+    with pytest.raises(PathRefused) as info:
+        resolve_path(root, "../secret.txt")
+    message = str(info.value)
+    assert "../secret.txt" in message
+    assert str(root) in message
+    assert "use a path relative to the workspace root" in message
+
+
+def test_absolute_path_outside_refused(root: Path) -> None:
+    with pytest.raises(PathRefused, match="absolute path outside"):
+        resolve_path(root, "/etc/passwd")
+    with pytest.raises(PathRefused):
+        resolve_path(root, "file:///etc/passwd")
+
+
+def test_dotdot_that_stays_inside_is_fine(root: Path) -> None:
+    assert resolve_path(root, "src/../src/main.py")[1] == "src/main.py"
+
+
+def test_symlink_escape_refused(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text("secret")
+    os.symlink(outside, root / "link")
+    os.symlink(outside / "secret.txt", root / "secret_link.txt")
+    for raw in ("link/secret.txt", "secret_link.txt", "link/new.txt"):
+        with pytest.raises(PathRefused, match="symlink"):
+            resolve_path(root, raw, for_write=True)
+
+
+def test_symlink_inside_root_resolves_to_target(root: Path) -> None:
+    os.symlink(root / "src" / "main.py", root / "alias.py")
+    path, rel = resolve_path(root, "alias.py", for_write=True)
+    assert rel == "src/main.py"
+    assert path == root / "src" / "main.py"
+
+
+@pytest.mark.parametrize("raw", [".git", ".git/config", "sub/.git/HEAD", "src/../.git/hooks/x"])
+def test_writes_into_git_refused(root: Path, raw: str) -> None:
+    with pytest.raises(PathRefused, match=r"\.git"):
+        resolve_path(root, raw, for_write=True)
+    # Reading is allowed: the model may look at .git/HEAD.
+    assert resolve_path(root, raw)[0].is_relative_to(root)
+
+
+def test_root_itself_is_not_a_writable_file(root: Path) -> None:
+    with pytest.raises(PathRefused, match="root directory"):
+        resolve_path(root, ".", for_write=True)
+
+
+segments = st.sampled_from(["..", ".", "a", "b", "src", "..", "x.py", ""])
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture], max_examples=200)
+@given(parts=st.lists(segments, min_size=1, max_size=8), leading_slash=st.booleans())
+def test_traversal_never_escapes_root(root: Path, parts: list[str], leading_slash: bool) -> None:
+    raw = ("/" if leading_slash else "") + "/".join(parts)
+    try:
+        path, rel = resolve_path(root, raw)
+    except PathRefused:
+        return
+    assert path == root or root in path.parents
+    assert not rel.startswith("..")
+
+
+def test_ignored_dir_names() -> None:
+    for name in (".git", "node_modules", ".venv", "__pycache__", ".mypy_cache", "x.egg-info"):
+        assert is_ignored_dir(name)
+    assert not is_ignored_dir("src")
+
+
+def test_workspace_walk_honours_gitignore_and_skips_tool_dirs(root: Path) -> None:
+    (root / ".gitignore").write_text("*.log\nbuild/\n!keep.log\n")
+    (root / "app.log").write_text("x")
+    (root / "keep.log").write_text("x")
+    (root / "build").mkdir()
+    (root / "build" / "out.js").write_text("x")
+    (root / "src" / ".gitignore").write_text("generated.py\n")
+    (root / "src" / "generated.py").write_text("x")
+    (root / "node_modules" / "pkg").mkdir(parents=True)
+    (root / "node_modules" / "pkg" / "index.js").write_text("x")
+    (root / "env").mkdir()
+    (root / "env" / "pyvenv.cfg").write_text("home = /usr\n")
+    (root / "env" / "lib.py").write_text("x")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref")
+    files = sorted(iter_workspace_files(root))
+    assert files == [".gitignore", "keep.log", "src/.gitignore", "src/main.py"]
