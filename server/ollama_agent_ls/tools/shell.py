@@ -1,0 +1,384 @@
+"""run_command: runs a shell command in the workspace once the approval policy (or a person)
+allows it, in its own process group so a timeout or a cancelled run stops all of it."""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+from typing import TextIO
+
+from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.tools.command_policy import decide, normalise_command
+from ollama_agent_ls.tools.context import Approval, ApprovalRequest, ToolContext, ToolError
+
+log = logging.getLogger(__name__)
+
+OUTPUT_LIMIT = 16_000
+"""Bytes of output the model sees: the first and the last half of it."""
+_TERM_GRACE = 2.0
+"""Seconds a process group gets to exit after SIGTERM before SIGKILL."""
+_EOF_GRACE = 1.0
+"""Seconds to wait for the output pipe to close once the shell has exited."""
+_POLL = 0.05
+# No pager, no prompt for credentials, no editor: there is nobody to answer them, and they
+# would hang until the timeout. Unbuffered Python keeps merged stdout/stderr in order.
+_EXTRA_ENV = {
+    "GIT_PAGER": "cat",
+    "PAGER": "cat",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_EDITOR": "true",
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+class _CappedOutput:
+    """Keeps the head and a rolling tail of a stream, so a chatty command cannot fill memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.head_limit = limit // 2
+        self.tail_limit = limit - self.head_limit
+        self.head = bytearray()
+        self.tail = bytearray()
+        self.total = 0
+
+    def feed(self, data: bytes) -> None:
+        self.total += len(data)
+        room = self.head_limit - len(self.head)
+        if room > 0:
+            self.head += data[:room]
+            data = data[room:]
+        if data:
+            self.tail += data
+            if len(self.tail) > self.tail_limit:
+                del self.tail[: len(self.tail) - self.tail_limit]
+
+    def text(self) -> str:
+        cut = self.total - len(self.head) - len(self.tail)
+        if cut == 0:
+            return bytes(self.head + self.tail).decode("utf-8", errors="replace")
+        head_bytes, tail_bytes = bytes(self.head), bytes(self.tail)
+        # Cut at line ends when one is near, so the model sees whole lines.
+        newline = head_bytes.rfind(b"\n")
+        if newline >= len(head_bytes) // 2:
+            head_bytes = head_bytes[: newline + 1]
+        newline = tail_bytes.find(b"\n")
+        if 0 <= newline < len(tail_bytes) // 2:
+            tail_bytes = tail_bytes[newline + 1 :]
+        # Otherwise cut on character boundaries: no replacement characters from a split sequence.
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        head = decoder.decode(head_bytes)
+        head_len = len(head_bytes) - len(decoder.getstate()[0])
+        skip = 0
+        while skip < min(3, len(tail_bytes)) and tail_bytes[skip] & 0xC0 == 0x80:
+            skip += 1
+        tail = tail_bytes[skip:].decode("utf-8", errors="replace")
+        cut = self.total - head_len - (len(tail_bytes) - skip)
+        return f"{head.rstrip(chr(10))}\n[... {cut:,} bytes cut ...]\n{tail}"
+
+
+class _Protocol(asyncio.SubprocessProtocol):
+    """Collects output as it arrives and tells apart "the shell exited" from "the pipe closed"."""
+
+    def __init__(self, output: _CappedOutput) -> None:
+        self.output = output
+        self.exited = asyncio.Event()
+        self.eof = asyncio.Event()
+
+    def pipe_data_received(self, fd: int, data: bytes) -> None:
+        self.output.feed(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self.eof.set()
+
+    def process_exited(self) -> None:
+        self.exited.set()
+
+
+def _group_alive(pgid: int) -> bool:
+    """Whether a process of the group still runs (zombies waiting to be reaped do not count)."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    if not os.path.isdir("/proc"):
+        return True
+    # Orphans are reparented to PID 1, which in containers often never reaps them: their zombies
+    # keep the group "existing" although nothing runs any more.
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(os.path.join(entry.path, "stat"), encoding="utf-8", errors="replace") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if len(fields) > 2 and fields[2] == str(pgid) and fields[0] not in ("Z", "X"):
+            return True
+    return False
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass
+    except PermissionError as exc:
+        log.warning("cannot send %s to process group %d: %s", sig.name, pgid, exc)
+
+
+async def _stop_group(pgid: int) -> None:
+    """SIGTERM the whole process group, then SIGKILL whatever is left after a short grace."""
+    loop = asyncio.get_running_loop()
+    try:
+        _signal_group(pgid, signal.SIGTERM)
+        deadline = loop.time() + _TERM_GRACE
+        # Polling: nothing signals that a process group has emptied (grandchildren are not ours
+        # to wait for).
+        while loop.time() < deadline:
+            if not _group_alive(pgid):
+                break
+            await asyncio.sleep(_POLL)
+    finally:
+        # Also reached when cancelled while waiting: nothing of the command may survive.
+        if _group_alive(pgid):
+            _signal_group(pgid, signal.SIGKILL)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> bool:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
+async def _execute(command: str, cwd: str, timeout: float) -> tuple[str, int | None, list[str]]:
+    """Run ``command`` with /bin/sh; (output, exit code, notes about stopping it)."""
+    loop = asyncio.get_running_loop()
+    output = _CappedOutput(OUTPUT_LIMIT)
+    transport, protocol = await loop.subprocess_exec(
+        lambda: _Protocol(output),
+        "/bin/sh",
+        "-c",
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=cwd,
+        env={**os.environ, **_EXTRA_ENV},
+        # Own session: its own process group to kill as a whole, and no controlling terminal.
+        start_new_session=True,
+    )
+    pgid = transport.get_pid()
+    notes: list[str] = []
+    try:
+        if not await _wait(protocol.exited, timeout):
+            notes.append(
+                f"timed out after {timeout:g} s: the command and its child processes were stopped"
+            )
+            await _stop_group(pgid)
+            await _wait(protocol.exited, _EOF_GRACE)
+        if not await _wait(protocol.eof, _EOF_GRACE):
+            if not notes:
+                notes.append(
+                    "the command left background processes writing to its output; they were "
+                    "stopped. To keep one running, redirect its output: `cmd > log 2>&1 &`"
+                )
+            await _stop_group(pgid)
+            # Something outside the group may still hold the pipe; stop reading then.
+            await _wait(protocol.eof, _EOF_GRACE)
+    except BaseException:
+        await _stop_group(pgid)
+        raise
+    finally:
+        transport.close()
+    return output.text(), transport.get_returncode(), notes
+
+
+def effective_timeout(requested: float | None, settings: Settings) -> float:
+    """Seconds a command may run: the model's request, at most settings.command_timeout."""
+    if requested is None or requested <= 0:
+        return settings.command_timeout
+    return min(requested, settings.command_timeout)
+
+
+def _exit_line(code: int | None) -> str:
+    if code is None:
+        return "[exit code unknown]"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        return f"[exit code {code} (killed by {name})]"
+    return f"[exit code {code}]"
+
+
+async def _approve(ctx: ToolContext, command: str, reason: str, destructive: bool) -> None:
+    """Ask the approver; raise ToolError unless the person allows the command."""
+    request = ApprovalRequest(command, ctx.root, reason, destructive)
+    wait = ctx.settings.approval_timeout
+    try:
+        answer = await asyncio.wait_for(ctx.approver.ask(request), wait)
+    except asyncio.TimeoutError:
+        raise ToolError(
+            f"Nobody answered the approval request for `{command}` within {wait:g} s, so it "
+            "did not run. Do not retry it; continue without it or ask the user to run it."
+        ) from None
+    if answer == Approval.DENY:
+        raise ToolError(
+            f"The user denied running `{command}`. Do not retry the same command; continue "
+            "without it, use another approach, or ask the user what to do instead."
+        )
+    if answer == Approval.ALLOW_FOR_RUN:
+        ctx.allowed_for_run.add(normalise_command(command))
+
+
+async def run_command(ctx: ToolContext, command: str, timeout: float | None = None) -> str:
+    """Run a shell command in the workspace root if allowed; output, exit code and notes."""
+    if not command.strip():
+        raise ToolError(
+            "run_command needs a command: pass the shell command line, "
+            'e.g. {"command": "pytest -q"}.'
+        )
+    decision = decide(command, ctx.settings, ctx.root, ctx.allowed_for_run)
+    if decision.action == "deny":
+        raise ToolError(f"{decision.reason}.")
+    if decision.action == "ask":
+        await _approve(ctx, command, decision.reason, decision.destructive)
+    lines: list[str] = []
+    if ctx.before_command is not None:
+        note = await ctx.before_command()
+        if note:
+            lines.append(f"[{note}]")
+    seconds = effective_timeout(timeout, ctx.settings)
+    log.info("run_command in %s (timeout %g s): %s", ctx.root, seconds, command)
+    try:
+        text, code, notes = await _execute(command, str(ctx.root), seconds)
+    except OSError as exc:
+        raise ToolError(
+            f"Could not start /bin/sh in {ctx.root}: {exc}. Check that the workspace folder "
+            "exists and /bin/sh is installed."
+        ) from exc
+    log.info("run_command finished: exit code %s", code)
+    lines.append(f"$ {command}")
+    text = text.rstrip("\n")
+    if text:
+        lines.append(text)
+    timed_out = bool(notes) and notes[0].startswith("timed out")
+    if timed_out and seconds < ctx.settings.command_timeout:
+        notes[0] += f"; pass a larger timeout (up to {ctx.settings.command_timeout:g} s) if needed"
+    elif timed_out:
+        notes[0] += (
+            f"; commandTimeout={ctx.settings.command_timeout:g} s is the limit, so run something "
+            "quicker (a subset of tests, a single target)"
+        )
+    if not timed_out:
+        lines.append(_exit_line(code))
+    lines.extend(f"[{note}]" for note in notes)
+    return "\n".join(lines)
+
+
+# --- asking on the terminal ---------------------------------------------------------------------
+
+
+def _parse_answer(answer: str) -> Approval:
+    word = answer.strip().lower()
+    if word in ("y", "yes"):
+        return Approval.ALLOW
+    if word in ("a", "all"):
+        return Approval.ALLOW_FOR_RUN
+    return Approval.DENY
+
+
+def _read_tty_line(fd: int, stop: threading.Event) -> str | None:
+    """One line from ``fd`` (closed afterwards); None at EOF or once ``stop`` is set."""
+    buf = b""
+    try:
+        while not stop.is_set():
+            # A short select timeout so a cancelled ask does not leave a thread reading the
+            # terminal (it would swallow the answer to the next question).
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if not ready:
+                continue
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                return buf.decode("utf-8", errors="replace") if buf else None
+            buf += chunk
+            if b"\n" in buf:
+                return buf.split(b"\n", 1)[0].decode("utf-8", errors="replace")
+        return None
+    finally:
+        os.close(fd)
+
+
+class TerminalApprover:
+    """The CLI's approver: prompts on stderr and reads the answer from the terminal (/dev/tty)."""
+
+    def __init__(
+        self,
+        input: TextIO | None = None,
+        output: TextIO | None = None,
+        tty_path: str = "/dev/tty",
+    ) -> None:
+        self._input = input
+        self._output = output
+        self._tty_path = tty_path
+        self._lock = asyncio.Lock()
+
+    def _write(self, text: str) -> None:
+        out = self._output if self._output is not None else sys.stderr
+        out.write(text)
+        out.flush()
+
+    def _open_tty(self) -> int | None:
+        try:
+            fd = os.open(self._tty_path, os.O_RDONLY | getattr(os, "O_NOCTTY", 0))
+        except OSError:
+            return None
+        if not os.isatty(fd):
+            os.close(fd)
+            return None
+        return fd
+
+    async def ask(self, request: ApprovalRequest) -> Approval:
+        """Prompt for ``request``; y = allow, a = allow for this run, anything else = deny."""
+        async with self._lock:  # one question at a time on one terminal
+            fd = None
+            if self._input is None:
+                fd = self._open_tty()
+                if fd is None:
+                    self._write(
+                        f"No terminal to ask whether to run `{request.command}`, so it was "
+                        "denied. Run in a terminal, or set commandApproval=allowlist with "
+                        "allowedCommands (or always) to run commands without asking.\n"
+                    )
+                    return Approval.DENY
+            warning = "DESTRUCTIVE - " if request.destructive else ""
+            self._write(
+                f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"
+                f"  [{warning}{request.reason}]\n[y]es / [a]ll for this run / [N]o: "
+            )
+            if fd is not None:
+                stop = threading.Event()
+                try:
+                    answer = await asyncio.to_thread(_read_tty_line, fd, stop)
+                finally:
+                    stop.set()
+            else:
+                assert self._input is not None
+                answer = await asyncio.to_thread(self._input.readline) or None
+            if answer is None:
+                self._write("\nNo answer: denied.\n")
+                return Approval.DENY
+            return _parse_answer(answer)
