@@ -1,9 +1,10 @@
-"""Command line: ``serve`` (the language server, the default), ``run``, ``spec``, ``doctor``, ``models``."""
+"""Command line: ``serve`` (default), ``run``, ``spec``, ``doctor``, ``models``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import signal
@@ -28,7 +29,9 @@ def _parse_lines(value: str) -> tuple[int, int]:
         start_s, _, end_s = value.partition("-")
         start, end = int(start_s), int(end_s or start_s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a line range; use A-B, e.g. 10-20") from None
+        raise argparse.ArgumentTypeError(
+            f"'{value}' is not a line range; use A-B, e.g. 10-20"
+        ) from None
     if start < 1 or end < start:
         raise argparse.ArgumentTypeError(f"'{value}': lines start at 1 and A must be <= B")
     return start, end
@@ -47,7 +50,9 @@ def _parse_option(value: str) -> tuple[str, Any]:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", "-m", help="Ollama model (default: qwen3:8b or OLLAMA_AGENT_MODEL)")
-    p.add_argument("--ollama-url", help="Ollama URL (default: OLLAMA_HOST or http://127.0.0.1:11434)")
+    p.add_argument(
+        "--ollama-url", help="Ollama URL (default: OLLAMA_HOST or http://127.0.0.1:11434)"
+    )
     p.add_argument(
         "-o",
         "--option",
@@ -61,8 +66,15 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_common(p)
-    p.add_argument("--workspace", "-w", type=Path, default=Path.cwd(), help="workspace root (default: .)")
-    p.add_argument("--yes", "-y", action="store_true", help="run commands without asking (destructive ones still ask)")
+    p.add_argument(
+        "--workspace", "-w", type=Path, default=Path.cwd(), help="workspace root (default: .)"
+    )
+    p.add_argument(
+        "--yes",
+        "-y",
+        action="store_true",
+        help="run commands without asking (destructive ones still ask)",
+    )
     p.add_argument("--dry-run", action="store_true", help="print a unified diff instead of writing")
     p.add_argument("--quiet", "-q", action="store_true", help="no transcript, only the summary")
 
@@ -132,7 +144,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log_file=getattr(args, "log_file", None),
                 log_level=getattr(args, "log_level", None),
             )
-        logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+        )
         settings = settings_for(args)
         if command == "run":
             if args.lines and not args.file:
@@ -203,18 +217,14 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
 async def _with_sigint(cancel: Any, coro: Any) -> RunResult:
     """Await ``coro`` with Ctrl-C mapped to a clean cancel of the run."""
     loop = asyncio.get_running_loop()
-    try:
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows has no handlers
         loop.add_signal_handler(signal.SIGINT, cancel)
-    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-        pass
     try:
         result: RunResult = await coro
         return result
     finally:
-        try:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.remove_signal_handler(signal.SIGINT)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-            pass
 
 
 def _report(result: RunResult, dry_run: bool) -> None:
@@ -238,7 +248,8 @@ async def _spec(args: argparse.Namespace, settings: Settings) -> int:
     from ollama_agent_ls.specs.cli import run_spec_command
 
     root = _workspace(args)
-    return await run_spec_command(args, settings, root)
+    code: int = await run_spec_command(args, settings, root)
+    return code
 
 
 async def _doctor(settings: Settings) -> int:
@@ -252,7 +263,11 @@ async def _doctor(settings: Settings) -> int:
     def line(ok: bool, text: str) -> None:
         out.write(f"{'✓' if ok else '✗'} {text}\n")
 
-    line(report.reachable, f"Ollama at {report.ollama_url}" + (f" (version {report.version})" if report.version else ""))
+    line(
+        report.reachable,
+        f"Ollama at {report.ollama_url}"
+        + (f" (version {report.version})" if report.version else ""),
+    )
     if report.reachable:
         line(report.model_present, f"model {report.model} installed")
     if report.model_present:
@@ -277,22 +292,21 @@ async def _models(settings: Settings, as_json: bool) -> int:
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_SETUP
     rows = [
-        {
-            "name": m.name,
-            "contextLength": info.context_length if info else None,
-            "capabilities": list(info.capabilities) if info else list(m.capabilities),
-        }
+        (
+            m.name,
+            info.context_length if info else None,
+            list(info.capabilities) if info else list(m.capabilities),
+        )
         for m, info in models
     ]
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        data = [{"name": n, "contextLength": c, "capabilities": caps} for n, c, caps in rows]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return EXIT_OK
     if not rows:
         sys.stdout.write("No models installed. Pull one with `ollama pull qwen3:8b`.\n")
         return EXIT_OK
-    width = max(len(r["name"]) for r in rows)
-    for r in rows:
-        caps = ", ".join(r["capabilities"]) or "?"
-        ctx = r["contextLength"] or "?"
-        sys.stdout.write(f"{r['name']:<{width}}  ctx {ctx!s:>7}  {caps}\n")
+    width = max(len(name) for name, _, _ in rows)
+    for name, ctx, caps in rows:
+        sys.stdout.write(f"{name:<{width}}  ctx {ctx or '?'!s:>7}  {', '.join(caps) or '?'}\n")
     return EXIT_OK

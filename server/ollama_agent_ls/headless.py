@@ -80,7 +80,9 @@ def selection_task(
     if start > count:
         raise ToolError(f"--lines {start}-{end} is past the end of {rel} ({count} lines).")
     selection = SelectionContext(rel, text, start, min(end, count))
-    return AgentTask(instruction, label=f"{rel}:{start}-{end}: {instruction[:40]}", selection=selection)
+    return AgentTask(
+        instruction, label=f"{rel}:{start}-{end}: {instruction[:40]}", selection=selection
+    )
 
 
 async def run_task(run: DiskRun, task: AgentTask) -> RunResult:

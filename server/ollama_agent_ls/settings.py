@@ -93,7 +93,8 @@ class Settings(BaseModel):
     read_timeout: float | None = Field(
         None,
         gt=0,
-        description="Seconds to wait for each streamed line; unset waits for ever (models load slowly).",
+        description="Seconds to wait for each streamed line; unset waits for ever "
+        "(models load slowly).",
     )
     verify_rounds: int = Field(
         2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
@@ -112,13 +113,17 @@ def describe_error(err: dict[str, Any]) -> str:
     loc = ".".join(str(part) for part in err.get("loc", ())) or "settings"
     msg = str(err.get("msg", "invalid value"))
     if err.get("type") == "extra_forbidden":
-        known = ", ".join(sorted(field.alias or name for name, field in Settings.model_fields.items()))
+        known = ", ".join(
+            sorted(field.alias or name for name, field in Settings.model_fields.items())
+        )
         return f"unknown option '{loc}' (known options: {known})"
     return f"invalid value {err.get('input')!r} for '{loc}': {msg}"
 
 
-def load_settings(raw: Mapping[str, Any] | None, base: Settings | None = None) -> tuple[Settings, list[str]]:
-    """Validate ``raw`` key by key over ``base``: invalid keys are reported and their default kept."""
+def load_settings(
+    raw: Mapping[str, Any] | None, base: Settings | None = None
+) -> tuple[Settings, list[str]]:
+    """Validate ``raw`` key by key over ``base``; invalid keys are reported, defaults kept."""
     settings = (base or Settings()).model_copy()
     problems: list[str] = []
     if not raw:

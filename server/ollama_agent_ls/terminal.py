@@ -1,4 +1,4 @@
-"""Shows a run's transcript on a terminal: thinking dimmed, one line per tool call, a wait indicator."""
+"""A run's transcript on a terminal: thinking dimmed, a line per tool call, a wait indicator."""
 
 from __future__ import annotations
 
@@ -115,7 +115,9 @@ class TranscriptPrinter:
                     self._switch(None)
                 self.out.write(
                     "\r\x1b[2K"
-                    + self._style(f"{frames[n % len(frames)]} waiting for the model… {elapsed:.0f}s", DIM)
+                    + self._style(
+                        f"{frames[n % len(frames)]} waiting for the model… {elapsed:.0f}s", DIM
+                    )
                 )
                 self.out.flush()
                 self._status_shown = True

@@ -20,7 +20,17 @@ EventKind = Literal[
 ]
 
 TRANSCRIPT_KINDS: frozenset[str] = frozenset(
-    {"started", "thinking", "content", "toolCall", "toolResult", "edit", "warning", "error", "finished"}
+    {
+        "started",
+        "thinking",
+        "content",
+        "toolCall",
+        "toolResult",
+        "edit",
+        "warning",
+        "error",
+        "finished",
+    }
 )
 
 

@@ -58,7 +58,7 @@ class Agent:
         self.client = client
         self.settings = settings
         self.executor = executor
-        self._emit_cb = on_event
+        self.on_event = on_event
         self._inner: asyncio.Task[RunResult] | None = None
         self._cancel_requested = False
         self.messages: list[Message] = []
@@ -67,8 +67,8 @@ class Agent:
         executor.ctx.on_change = self._on_change
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
-        if self._emit_cb is not None:
-            self._emit_cb(AgentEvent(kind, text, dict(data)))  # type: ignore[arg-type]
+        if self.on_event is not None:
+            self.on_event(AgentEvent(kind, text, dict(data)))  # type: ignore[arg-type]
 
     def _on_change(self, change: FileChange) -> None:
         self._emit("edit", f"{change.kind} {change.rel}", path=change.rel, change=change.kind)
@@ -160,7 +160,8 @@ class Agent:
             if report.over_budget:
                 self._emit(
                     "warning",
-                    f"The prompt (~{report.estimated_tokens} tokens) may not fit num_ctx={num_ctx}.",
+                    f"The prompt (~{report.estimated_tokens} tokens) may not fit "
+                    f"num_ctx={num_ctx}.",
                 )
             self._emit("progress", f"turn {self.turns}", turn=self.turns)
             reply = await self._ask(sent_tools, num_ctx)
@@ -237,7 +238,11 @@ class Agent:
         summary = tool_call_summary(call.name, call.arguments)
         call_id = call.id or f"call_{uuid.uuid4().hex[:8]}"
         self._emit(
-            "toolCall", summary, name=call.name, arguments=call.arguments, callId=call_id,
+            "toolCall",
+            summary,
+            name=call.name,
+            arguments=call.arguments,
+            callId=call_id,
             turn=self.turns,
         )
         self._emit("progress", f"turn {self.turns}: {call.name}", turn=self.turns, tool=call.name)

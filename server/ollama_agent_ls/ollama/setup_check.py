@@ -1,4 +1,4 @@
-"""Checks that Ollama and the model are usable, with the fix for each problem (doctor, checkSetup)."""
+"""Checks that Ollama and the model are usable, with a fix for each problem."""
 
 from __future__ import annotations
 

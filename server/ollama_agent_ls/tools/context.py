@@ -1,4 +1,4 @@
-"""What a tool needs from its surroundings: the workspace, where changes go, and who approves commands."""
+"""What a tool needs: the workspace, where changes go, and who approves commands."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ class ToolContext:
     settings: Settings
     approver: Approver = field(default_factory=DenyAll)
     before_command: Callable[[], Awaitable[str | None]] | None = None
-    """Called before run_command (the LSP saves unsaved buffers); may return a note for the model."""
+    """Called before run_command (the LSP saves buffers); may return a note for the model."""
     on_change: Callable[[FileChange], None] | None = None
     """Told of every change the sink accepted (transcript ``edit`` events)."""
     allowed_for_run: set[str] = field(default_factory=set)

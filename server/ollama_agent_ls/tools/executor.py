@@ -1,4 +1,4 @@
-"""Runs the model's tool calls: validates arguments, dispatches, and turns every failure into advice."""
+"""Runs the model's tool calls: validates arguments, dispatches, turns failures into advice."""
 
 from __future__ import annotations
 

@@ -50,8 +50,12 @@ class EditFileArgs(_Args):
     """Arguments of edit_file."""
 
     path: str = _PATH
-    old_string: str = Field(validation_alias=AliasChoices("old_string", "old_str", "old_text", "old"))
-    new_string: str = Field(validation_alias=AliasChoices("new_string", "new_str", "new_text", "new"))
+    old_string: str = Field(
+        validation_alias=AliasChoices("old_string", "old_str", "old_text", "old")
+    )
+    new_string: str = Field(
+        validation_alias=AliasChoices("new_string", "new_str", "new_text", "new")
+    )
     replace_all: bool = False
 
 
@@ -148,9 +152,7 @@ TOOL_DEFINITIONS: dict[str, dict[str, Any]] = {
         new_string=("string", ""),
         replace_all=("boolean", ""),
     ),
-    "apply_patch": _tool(
-        "apply_patch", "Apply a unified diff.", ["patch"], patch=("string", "")
-    ),
+    "apply_patch": _tool("apply_patch", "Apply a unified diff.", ["patch"], patch=("string", "")),
     "delete_file": _tool("delete_file", "Delete a file.", ["path"], path=("string", "")),
     "run_command": _tool(
         "run_command",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -44,3 +45,17 @@ class ChangeSink(Protocol):
     async def apply(self, change: FileChange) -> None:
         """Apply ``change`` or raise ChangeRejected saying why and what the model should do."""
         ...
+
+
+def net_changes(changes: Iterable[FileChange]) -> list[FileChange]:
+    """One change per file, from its first ``before`` to its last ``after``; no-ops dropped."""
+    first: dict[Path, FileChange] = {}
+    last: dict[Path, FileChange] = {}
+    for change in changes:
+        first.setdefault(change.path, change)
+        last[change.path] = change
+    return [
+        FileChange(path, start.rel, start.before, last[path].after)
+        for path, start in first.items()
+        if start.before != last[path].after
+    ]

@@ -5,8 +5,9 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.changes import FileChange, net_changes
 from ollama_agent_ls.workspace.documents import DocumentSource, FileMissing, TextDocument
+
 
 class StagingArea:
     """A ChangeSink and DocumentSource in one: writes land in an overlay over ``base``."""
@@ -15,11 +16,13 @@ class StagingArea:
         self.base = base
         self._overlay: dict[Path, str | None] = {}
         self._first: dict[Path, FileChange] = {}
+        self._changes: list[FileChange] = []
 
     async def apply(self, change: FileChange) -> None:
         """Stage ``change``; the real files stay untouched."""
         self._overlay[change.path] = change.after
         self._first.setdefault(change.path, change)
+        self._changes.append(change)
 
     def read(self, path: Path) -> TextDocument:
         """The staged text when the run wrote ``path``, else the base source's."""
@@ -38,18 +41,13 @@ class StagingArea:
 
     def net_changes(self) -> list[FileChange]:
         """One change per file from its original text to its final text; no-ops left out."""
-        result = []
-        for path, first in self._first.items():
-            after = self._overlay[path]
-            if first.before == after:
-                continue
-            result.append(FileChange(path, first.rel, first.before, after))
-        return result
+        return net_changes(self._changes)
 
     def discard(self) -> None:
         """Forget everything staged."""
         self._overlay.clear()
         self._first.clear()
+        self._changes.clear()
 
 
 def unified_diff(changes: list[FileChange]) -> str:

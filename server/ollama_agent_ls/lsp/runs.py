@@ -1,0 +1,430 @@
+"""Agent runs inside the language server: start, progress, cancel, review, undo, bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+
+from ollama_agent_ls.agent.events import TRANSCRIPT_KINDS, AgentEvent
+from ollama_agent_ls.agent.loop import Agent
+from ollama_agent_ls.agent.prompts import AgentTask
+from ollama_agent_ls.agent.result import RunResult, RunStatus
+from ollama_agent_ls.lsp.approvals import EditorApprover
+from ollama_agent_ls.lsp.commands import SAVE_DOCUMENTS
+from ollama_agent_ls.lsp.editor import (
+    ClientEditSupport,
+    EditorDocuments,
+    EditorSink,
+    build_workspace_edit,
+)
+from ollama_agent_ls.lsp.transcript import TRANSCRIPT_METHOD, TranscriptStream
+from ollama_agent_ls.settings import ApplyMode, Settings
+from ollama_agent_ls.tools.context import ToolContext
+from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
+from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
+from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource
+from ollama_agent_ls.workspace.staging import StagingArea, unified_diff
+from ollama_agent_ls.workspace.undo import plan_undo
+
+if TYPE_CHECKING:
+    from ollama_agent_ls.lsp.server import AgentServer
+
+log = logging.getLogger(__name__)
+
+HISTORY = 20
+"""Finished runs kept for undoRun."""
+PROGRESS_INTERVAL = 0.25
+SAVE_TIMEOUT = 10.0
+
+
+@dataclass
+class Run:
+    """One agent run and everything needed to report, cancel and undo it."""
+
+    id: str
+    label: str
+    settings: Settings
+    ctx: ToolContext
+    agent: Agent
+    transcript: TranscriptStream
+    staging: StagingArea | None
+    request_id: Any = None
+    progress_token: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    result: RunResult | None = None
+    changes: list[FileChange] = field(default_factory=list)
+    """Net changes that reached the editor (for undo)."""
+    _last_progress: float = 0.0
+
+    def cancel(self) -> None:
+        """Stop the run (HTTP stream closed, commands killed)."""
+        self.agent.cancel()
+
+
+class RunManager:
+    """Tracks running and finished runs for one server."""
+
+    def __init__(self, server: AgentServer) -> None:
+        self.server = server
+        self.active: dict[str, Run] = {}
+        self.history: deque[Run] = deque(maxlen=HISTORY)
+        self._ids = itertools.count(1)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    def _new_id(self) -> str:
+        return f"run-{next(self._ids)}"
+
+    def build(
+        self,
+        settings: Settings,
+        root: Path,
+        label: str,
+        extra_tools: Iterable[ExtraTool] = (),
+        spec_sink: Callable[[Run], ChangeSink] | None = None,
+    ) -> Run:
+        """Wire a run: documents from the editor, changes to the editor (or staged for review)."""
+        server = self.server
+        run_id = self._new_id()
+        editor_docs = EditorDocuments(server.editor)
+        staging = StagingArea(editor_docs) if settings.apply_mode is ApplyMode.REVIEW else None
+        documents: DocumentSource = staging if staging is not None else editor_docs
+        sink: ChangeSink = (
+            staging if staging is not None else EditorSink(server.editor, run_id, label)
+        )
+        ctx = ToolContext(
+            root=root,
+            documents=documents,
+            sink=sink,
+            settings=settings,
+            approver=EditorApprover(server, settings.approval_timeout),
+        )
+        transcript = TranscriptStream(run_id, self._send_transcript)
+        executor = ToolExecutor(ctx, extra_tools)
+        agent = Agent(server.ollama_client(settings), settings, executor)
+        run = Run(run_id, label, settings, ctx, agent, transcript, staging)
+        agent.on_event = lambda event: self._on_event(run, event)
+        ctx.before_command = lambda: self._save_before_command(run)
+        run.request_id = server.protocol.msg_id
+        return run
+
+    def _send_transcript(self, params: dict[str, Any]) -> None:
+        self.server.protocol.notify(TRANSCRIPT_METHOD, params)
+
+    async def execute(
+        self,
+        run: Run,
+        task: AgentTask | None = None,
+        body: Callable[[Run], Awaitable[RunResult]] | None = None,
+    ) -> RunResult:
+        """Run to the end with progress and transcript; ``body`` replaces the plain agent run."""
+        self.active[run.id] = run
+        await self._begin_progress(run)
+        try:
+            if body is not None:
+                result = await body(run)
+            else:
+                assert task is not None
+                result = await run.agent.run(task)
+            result = await self._deliver(run, result)
+            run.result = result
+            return result
+        finally:
+            for path, owner in list(self.server.editor.locks.items()):
+                if owner == run.id:
+                    del self.server.editor.locks[path]
+            run.transcript.close()
+            self._end_progress(run)
+            self.active.pop(run.id, None)
+            self.history.append(run)
+            run.agent.messages = []
+            self.server.forget_finished_requests()
+
+    # -- events, progress -------------------------------------------------------------------
+
+    def _on_event(self, run: Run, event: AgentEvent) -> None:
+        if event.kind in TRANSCRIPT_KINDS:
+            run.transcript.add(event)
+        if event.kind in ("progress", "toolCall") and run.progress_token is not None:
+            now = time.monotonic()
+            if now - run._last_progress >= PROGRESS_INTERVAL or "tool" in event.data:
+                run._last_progress = now
+                parts = [f"turn {event.data.get('turn', run.agent.turns)}"]
+                if event.data.get("tool") or event.data.get("name"):
+                    parts.append(str(event.data.get("tool") or event.data.get("name")))
+                tps = run.agent.metrics.tokens_per_second
+                if tps:
+                    parts.append(f"{tps:.1f} tok/s")
+                self.server.work_done_progress.report(
+                    run.progress_token,
+                    types.WorkDoneProgressReport(message=" · ".join(parts), cancellable=True),
+                )
+
+    async def _begin_progress(self, run: Run) -> None:
+        caps = self.server.client_capabilities
+        if not (caps.window and caps.window.work_done_progress):
+            return
+        token = f"ollama-agent-{run.id}"
+        try:
+            await asyncio.wait_for(self.server.work_done_progress.create_async(token), 10)
+        except Exception as exc:  # a client that refuses progress still gets the run
+            log.info("work done progress refused: %s", exc)
+            return
+        run.progress_token = token
+        self.server.work_done_progress.begin(
+            token,
+            types.WorkDoneProgressBegin(title="Ollama agent", message=run.label, cancellable=True),
+        )
+        future = self.server.work_done_progress.tokens.get(token)
+        if future is not None:
+            loop = asyncio.get_running_loop()
+            future.add_done_callback(
+                lambda f: loop.call_soon_threadsafe(run.cancel) if f.cancelled() else None
+            )
+
+    def _end_progress(self, run: Run) -> None:
+        token = run.progress_token
+        if token is None:
+            return
+        summary = run.result.summary if run.result else "stopped"
+        status = run.result.status.value if run.result else "failed"
+        self.server.work_done_progress.end(
+            token, types.WorkDoneProgressEnd(message=f"{status}: {summary[:200]}")
+        )
+        # pygls never frees progress tokens (#607).
+        self.server.work_done_progress.tokens.pop(token, None)
+
+    # -- finishing: review mode and undo history --------------------------------------------
+
+    async def _deliver(self, run: Run, result: RunResult) -> RunResult:
+        if run.staging is None:
+            run.changes = net_changes(run.ctx.changes)
+            result.changes = run.changes
+            return result
+        staged = run.staging.net_changes()
+        run.staging.discard()
+        if result.status is RunStatus.CANCELLED or not staged:
+            result.changes = []
+            return result
+        applied, note = await self._apply_review(run, staged)
+        run.changes = applied
+        result.changes = applied
+        if note:
+            result.summary = f"{result.summary}\n\n{note}"
+        return result
+
+    async def _apply_review(
+        self, run: Run, staged: list[FileChange]
+    ) -> tuple[list[FileChange], str]:
+        editor = self.server.editor
+        docs = EditorDocuments(editor)
+        ready: list[tuple[FileChange, str, int | None]] = []
+        conflicts: list[FileChange] = []
+        for change in staged:
+            try:
+                current = docs.read(change.path) if docs.exists(change.path) else None
+            except DocumentError:
+                current = None
+            current_text = current.text if current is not None else None
+            if current_text != change.before:
+                conflicts.append(change)
+                continue
+            uri = editor.uri_for(change.path)
+            ready.append((change, uri, current.version if current is not None else None))
+        note = ""
+        if conflicts:
+            names = ", ".join(c.rel for c in conflicts)
+            note = f"Not applied because they changed during the run: {names}."
+            run.transcript.add(
+                AgentEvent("warning", f"{note} The proposed diff:\n{unified_diff(conflicts)}")
+            )
+        if not ready:
+            return [], note
+        support = ClientEditSupport.of(self.server.client_capabilities)
+        annotation = None
+        if support.change_annotations:
+            annotation = types.ChangeAnnotation(
+                label=f"Ollama agent: {run.label}",
+                needs_confirmation=True,
+                description="Changes proposed by the agent; uncheck what you do not want.",
+            )
+        elif not await self._confirm_review(run, [c for c, _, _ in ready]):
+            return [], (note + " The review was declined: nothing changed.").strip()
+        edit = build_workspace_edit(ready, support, self.server.position_encoding, annotation)
+        try:
+            response = await self.server.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(edit=edit, label=f"Ollama agent: {run.label}")
+            )
+        except Exception as exc:
+            return [], f"{note} The editor failed to apply the changes: {exc}".strip()
+        if not response.applied:
+            return [], (note + " The changes were rejected in review: nothing changed.").strip()
+        return [c for c, _, _ in ready], note
+
+    async def _confirm_review(self, run: Run, changes: list[FileChange]) -> bool:
+        caps = self.server.client_capabilities
+        if not (caps.window and caps.window.show_message is not None):
+            return False
+        run.transcript.add(AgentEvent("content", "\n" + unified_diff(changes)))
+        run.transcript.flush()
+        names = ", ".join(c.rel for c in changes)
+        try:
+            answer = await asyncio.wait_for(
+                self.server.window_show_message_request_async(
+                    types.ShowMessageRequestParams(
+                        type=types.MessageType.Info,
+                        message=(
+                            f"Ollama agent: apply the changes to {names}? "
+                            "(the diff is in the transcript)"
+                        ),
+                        actions=[
+                            types.MessageActionItem("Apply"),
+                            types.MessageActionItem("Discard"),
+                        ],
+                    )
+                ),
+                run.settings.approval_timeout,
+            )
+        except asyncio.TimeoutError:
+            return False
+        return answer is not None and answer.title == "Apply"
+
+    # -- commands -----------------------------------------------------------------------------
+
+    def cancel(self, run_id: str | None) -> list[str]:
+        """Cancel one run, or every running run; the ids cancelled."""
+        targets = [self.active[run_id]] if run_id in self.active else []
+        if run_id is None:
+            targets = list(self.active.values())
+        for run in targets:
+            run.cancel()
+        return [run.id for run in targets]
+
+    def cancel_request(self, request_id: Any) -> None:
+        """$/cancelRequest for a run's executeCommand request."""
+        for run in list(self.active.values()):
+            if run.request_id is not None and str(run.request_id) == str(request_id):
+                run.cancel()
+
+    def find_finished(self, run_id: str | None) -> Run | None:
+        """A finished run by id, or the latest one with changes."""
+        for run in reversed(self.history):
+            if run_id is None and run.changes:
+                return run
+            if run.id == run_id:
+                return run
+        return None
+
+    async def undo(self, run: Run) -> dict[str, Any]:
+        """Revert a run's changes region by region where the agent's text is still there."""
+        editor = self.server.editor
+        docs = EditorDocuments(editor)
+        support = ClientEditSupport.of(self.server.client_capabilities)
+        reverts: list[tuple[FileChange, str, int | None]] = []
+        left_alone: list[dict[str, Any]] = []
+        reverted_uris: list[str] = []
+        for change in reversed(run.changes):
+            uri = editor.uri_for(change.path)
+            try:
+                current = docs.read(change.path) if docs.exists(change.path) else None
+            except DocumentError as exc:
+                left_alone.append({"uri": uri, "reason": str(exc)})
+                continue
+            plan = plan_undo(change, current.text if current is not None else None)
+            for start, end in plan.kept:
+                left_alone.append(
+                    {
+                        "uri": uri,
+                        "startLine": start,
+                        "endLine": end,
+                        "reason": "changed since the run",
+                    }
+                )
+            if plan.reason and not plan.reverted:
+                left_alone.append({"uri": uri, "reason": plan.reason})
+            if not plan.reverted:
+                continue
+            current_text = current.text if current is not None else None
+            undo_change = FileChange(change.path, change.rel, current_text, plan.text)
+            reverts.append((undo_change, uri, current.version if current is not None else None))
+            reverted_uris.append(uri)
+        applied = True
+        if reverts:
+            edit = build_workspace_edit(reverts, support, self.server.position_encoding)
+            response = await self.server.workspace_apply_edit_async(
+                types.ApplyWorkspaceEditParams(edit=edit, label=f"Undo Ollama agent: {run.label}")
+            )
+            applied = response.applied
+            if applied:
+                for undo_change, _, _ in reverts:
+                    if undo_change.kind != "delete" and editor.open_uri(undo_change.path) is None:
+                        editor.pending[undo_change.path] = undo_change.after
+                    elif undo_change.kind == "delete":
+                        editor.pending[undo_change.path] = None
+                run.changes = []
+        return {
+            "runId": run.id,
+            "applied": applied,
+            "reverted": reverted_uris if applied else [],
+            "leftAlone": left_alone,
+        }
+
+    async def _save_before_command(self, run: Run) -> str | None:
+        editor = self.server.editor
+        unsaved: dict[str, str] = {}
+        for path in dict.fromkeys(c.path for c in run.ctx.changes if c.after is not None):
+            try:
+                text = EditorDocuments(editor).read(path).text
+            except DocumentError:
+                continue
+            try:
+                on_disk = path.read_text(encoding="utf-8") if path.is_file() else None
+            except (OSError, UnicodeDecodeError):
+                on_disk = None
+            if on_disk != text:
+                unsaved[editor.uri_for(path)] = (
+                    path.relative_to(run.ctx.root).as_posix()
+                    if path.is_relative_to(run.ctx.root)
+                    else str(path)
+                )
+        if not unsaved:
+            return None
+        saved: set[str] = set()
+        if self.server.client_can_save_documents:
+            try:
+                response = await asyncio.wait_for(
+                    self.server.protocol.send_request_async(
+                        SAVE_DOCUMENTS, {"uris": list(unsaved)}
+                    ),
+                    SAVE_TIMEOUT,
+                )
+                saved = set(_saved_uris(response))
+            except Exception as exc:
+                log.info("saveDocuments failed: %s", exc)
+        for uri in saved:
+            path_key = next((p for p in editor.pending if editor.uri_for(p) == uri), None)
+            if path_key is not None:
+                editor.pending.pop(path_key, None)
+        remaining = [rel for uri, rel in unsaved.items() if uri not in saved]
+        if not remaining:
+            return None
+        return (
+            "Note: these files have unsaved changes in the editor, so the command sees the older "
+            f"text on disk: {', '.join(remaining)}."
+        )
+
+
+def _saved_uris(response: Any) -> list[str]:
+    saved = (
+        response.get("saved") if isinstance(response, dict) else getattr(response, "saved", None)
+    )
+    return [str(u) for u in saved or []]

@@ -1,0 +1,452 @@
+"""The pygls language server: configuration, commands, code actions, document sync hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.exceptions import JsonRpcInvalidParams
+from pygls.lsp.server import LanguageServer
+from pygls.protocol import LanguageServerProtocol
+
+from ollama_agent_ls import __version__
+from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
+from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp.editor import EditorDocuments, EditorState, uri_to_path
+from ollama_agent_ls.lsp.log_forwarding import setup_logging
+from ollama_agent_ls.lsp.runs import RunManager
+from ollama_agent_ls.lsp.todo_comments import enclosing_block, find_todo, todo_still_present
+from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.ollama.errors import OllamaError
+from ollama_agent_ls.ollama.setup_check import check_setup, list_models
+from ollama_agent_ls.settings import Settings, load_settings, settings_from_env
+from ollama_agent_ls.workspace.documents import DocumentError
+
+log = logging.getLogger(__name__)
+
+CONFIG_SECTION = "ollamaAgent"
+MAX_SELECTION_LINES = 3000
+MAX_SELECTION_CHARS = 200_000
+
+
+class AgentProtocol(LanguageServerProtocol):
+    """Adds what pygls lacks: $/cancelRequest reaching running commands, and freed futures."""
+
+    _server: AgentServer
+
+    def _handle_cancel_notification(self, msg_id: Any) -> None:
+        # pygls answers the request as cancelled but leaves the command task running.
+        self._server.runs.cancel_request(msg_id)
+        super()._handle_cancel_notification(msg_id)
+
+
+class AgentServer(LanguageServer):
+    """The language server: holds settings, the Ollama clients, editor state and runs."""
+
+    def __init__(self) -> None:
+        super().__init__("ollama-agent-ls", __version__, protocol_cls=AgentProtocol)
+        self.settings, self._env_problems = settings_from_env()
+        self._base_settings = self.settings
+        self._init_options: dict[str, Any] = {}
+        self._clients: dict[tuple[Any, ...], OllamaClient] = {}
+        self.editor = EditorState(self)
+        self.runs = RunManager(self)
+
+    # -- environment ----------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Path:
+        """The workspace root (the first folder), else the working directory."""
+        root = self.workspace.root_path if self.protocol._workspace is not None else None
+        return Path(os.path.realpath(root)) if root else Path.cwd().resolve()
+
+    @property
+    def position_encoding(self) -> str:
+        """The negotiated position encoding as 'utf-8', 'utf-16' or 'utf-32'."""
+        enc = self.workspace.position_encoding
+        value = getattr(enc, "value", enc) or "utf-16"
+        return str(value)
+
+    @property
+    def client_can_save_documents(self) -> bool:
+        """True when the client declared experimental.ollamaAgent.saveDocuments."""
+        experimental = self.client_capabilities.experimental
+        if isinstance(experimental, dict):
+            section = experimental.get("ollamaAgent")
+            return isinstance(section, dict) and section.get("saveDocuments") is True
+        return False
+
+    def root_for(self, path: Path) -> Path:
+        """The workspace folder holding ``path`` (longest match), else the root or its dir."""
+        candidates = []
+        for folder in self.workspace.folders.values():
+            fs = uri_to_path(folder.uri, self.root)
+            if path == fs or fs in path.parents:
+                candidates.append(fs)
+        if candidates:
+            return max(candidates, key=lambda p: len(p.parts))
+        root = self.root
+        if path == root or root in path.parents or not path.is_absolute():
+            return root
+        return path.parent
+
+    def ollama_client(self, settings: Settings) -> OllamaClient:
+        """A shared client for these connection settings."""
+        key = (
+            settings.ollama_url,
+            tuple(sorted(settings.headers.items())),
+            settings.connect_timeout,
+            settings.read_timeout,
+        )
+        client = self._clients.get(key)
+        if client is None:
+            client = self._clients[key] = OllamaClient(settings)
+        return client
+
+    async def close_clients(self) -> None:
+        """Close every HTTP client (shutdown)."""
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            await client.aclose()
+
+    def forget_finished_requests(self) -> None:
+        """Drop futures pygls keeps for finished requests and notifications (memory)."""
+        futures = self.protocol._request_futures
+        for key in [k for k, f in futures.items() if f.done()]:
+            futures.pop(key, None)
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def show(self, message: str, kind: types.MessageType = types.MessageType.Warning) -> None:
+        """window/showMessage."""
+        self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+
+    def apply_config(self, *layers: dict[str, Any] | None) -> None:
+        """Settings from the environment, then each layer; invalid keys shown, defaults kept."""
+        settings = self._base_settings
+        problems: list[str] = list(self._env_problems)
+        for layer in layers:
+            if not layer:
+                continue
+            settings, layer_problems = load_settings(layer, settings)
+            problems.extend(layer_problems)
+        self.settings = settings
+        for problem in problems:
+            self.show(f"Ollama agent: {problem}; using the default.")
+        logging.getLogger("ollama_agent_ls").setLevel(settings.log_level.upper())
+
+    async def pull_configuration(self) -> dict[str, Any] | None:
+        """The ``ollamaAgent`` section from workspace/configuration, when the client has it."""
+        if not get_capability(self.client_capabilities, "workspace.configuration", False):
+            return None
+        try:
+            result = await asyncio.wait_for(
+                self.workspace_configuration_async(
+                    types.ConfigurationParams(
+                        items=[types.ConfigurationItem(section=CONFIG_SECTION)]
+                    )
+                ),
+                10,
+            )
+        except Exception as exc:
+            log.info("workspace/configuration failed: %s", exc)
+            return None
+        section = result[0] if result else None
+        return _as_dict(section)
+
+    def settings_for(self, model: str | None) -> Settings:
+        """The current settings, with a per-run model override."""
+        if not model:
+            return self.settings
+        settings, problems = load_settings({"model": model}, self.settings)
+        if problems:
+            raise JsonRpcInvalidParams("; ".join(problems))
+        return settings
+
+
+def _as_dict(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return value
+    if hasattr(value, "_asdict"):
+        return {k: _as_dict(v) if hasattr(v, "_asdict") else v for k, v in value._asdict().items()}
+    return None
+
+
+server = AgentServer()
+
+
+# -- lifecycle ------------------------------------------------------------------------------------
+
+
+@server.feature(types.INITIALIZE)
+def initialize(ls: AgentServer, params: types.InitializeParams) -> None:
+    """Keep initializationOptions; they are validated once the client is ready for messages."""
+    ls._init_options = _as_dict(params.initialization_options) or {}
+    if isinstance(ls._init_options.get(CONFIG_SECTION), dict):
+        # Some clients nest the section; accept both shapes.
+        ls._init_options = ls._init_options[CONFIG_SECTION]
+
+
+@server.feature(types.INITIALIZED)
+async def initialized(ls: AgentServer, params: types.InitializedParams) -> None:
+    """Validate initializationOptions, then pull workspace/configuration."""
+    pulled = await ls.pull_configuration()
+    ls.apply_config(ls._init_options, pulled)
+
+
+@server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+async def did_change_configuration(
+    ls: AgentServer, params: types.DidChangeConfigurationParams
+) -> None:
+    """Re-read the configuration (pushed in the notification, or pulled)."""
+    pushed = _as_dict(params.settings)
+    section = pushed.get(CONFIG_SECTION) if pushed else None
+    if not isinstance(section, dict):
+        section = await ls.pull_configuration()
+    ls.apply_config(ls._init_options, section)
+
+
+@server.feature(types.SHUTDOWN)
+async def shutdown(ls: AgentServer, params: Any) -> None:
+    """Stop runs and close HTTP clients."""
+    ls.runs.cancel(None)
+    await ls.close_clients()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+async def did_open(ls: AgentServer, params: types.DidOpenTextDocumentParams) -> None:
+    """The store now has the document: forget any text we remembered for it."""
+    ls.editor.pending.pop(uri_to_path(params.text_document.uri, ls.root), None)
+    await ls.editor.notify_changed()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+async def did_change(ls: AgentServer, params: types.DidChangeTextDocumentParams) -> None:
+    """Wake edits waiting to see their text land."""
+    await ls.editor.notify_changed()
+    ls.forget_finished_requests()
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+async def did_close(ls: AgentServer, params: types.DidCloseTextDocumentParams) -> None:
+    """A closed document's truth is the disk again."""
+    ls.editor.pending.pop(uri_to_path(params.text_document.uri, ls.root), None)
+    await ls.editor.notify_changed()
+
+
+@server.feature(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+def work_done_progress_cancel(ls: AgentServer, params: types.WorkDoneProgressCancelParams) -> None:
+    """Cancel the run behind a progress token (the token's future also does, as a backup)."""
+    for run in list(ls.runs.active.values()):
+        if run.progress_token == params.token:
+            run.cancel()
+
+
+# -- code actions ---------------------------------------------------------------------------------
+
+
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION,
+    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+)
+def code_action(ls: AgentServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+    """Offer "Implement TODO with Ollama agent" on lines whose comment holds TODO/FIXME/XXX."""
+    uri = params.text_document.uri
+    if uri not in ls.workspace.text_documents:
+        return None
+    doc = ls.workspace.get_text_document(uri)
+    text = doc.source
+    start, end = params.range.start.line, params.range.end.line
+    actions: list[types.CodeAction] = []
+    for line in range(start, min(end, start + 50) + 1):
+        todo = find_todo(text, line, doc.language_id, uri)
+        if todo is None:
+            continue
+        actions.append(
+            types.CodeAction(
+                title="Implement TODO with Ollama agent",
+                kind=types.CodeActionKind.QuickFix,
+                command=types.Command(
+                    title="Implement TODO with Ollama agent",
+                    command=cmd.IMPLEMENT_TODO,
+                    arguments=[{"uri": uri, "line": line}],
+                ),
+            )
+        )
+        break
+    return actions or None
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def _read_for_command(ls: AgentServer, uri: str) -> tuple[Path, str, str]:
+    """(path, relative name, LF text) of a document, or InvalidParams saying what is wrong."""
+    if not (uri.startswith("file:") or uri in ls.workspace.text_documents):
+        raise JsonRpcInvalidParams(
+            f"{uri} is neither a file: URI nor a document open in the editor; "
+            "open or save it first."
+        )
+    path = uri_to_path(uri, ls.root)
+    try:
+        text = EditorDocuments(ls.editor).read(path).text
+    except DocumentError as exc:
+        raise JsonRpcInvalidParams(f"Cannot run on {uri}: {exc}") from None
+    root = ls.root_for(path)
+    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+    return path, rel, text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _lines_of(ls: AgentServer, uri: str, rng: cmd.Range, text: str) -> tuple[int, int]:
+    start, end = rng.start.line, rng.end.line
+    if end < start:
+        start, end = end, start
+    if end > start and rng.end.character == 0:
+        end -= 1  # a selection ending at column 0 does not include that line
+    count = text.count("\n") + 1
+    if start >= count:
+        raise JsonRpcInvalidParams(
+            f"The range starts at line {start + 1}, past the end of {uri} ({count} lines)."
+        )
+    return start + 1, min(end, count - 1) + 1
+
+
+def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
+    return {
+        "runId": run_id,
+        "status": result.status.value,
+        "summary": result.summary,
+        "changedFiles": [ls.editor.uri_for(c.path) for c in result.changes],
+        "turns": result.turns,
+        "metrics": result.metrics.to_json(),
+    }
+
+
+@server.command(cmd.RUN_SELECTION)
+async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Run the agent on a selection with an instruction."""
+    a = cmd.parse_args(cmd.RUN_SELECTION, cmd.RunSelectionArgs, args)
+    path, rel, text = _read_for_command(ls, a.uri)
+    start, end = _lines_of(ls, a.uri, a.range, text)
+    lines = text.split("\n")[start - 1 : end]
+    if (
+        end - start + 1 > MAX_SELECTION_LINES
+        or sum(len(x) + 1 for x in lines) > MAX_SELECTION_CHARS
+    ):
+        raise JsonRpcInvalidParams(
+            f"The selection is too large ({end - start + 1} lines); select at most "
+            f"{MAX_SELECTION_LINES} lines, or describe the change and let the agent read the file."
+        )
+    settings = ls.settings_for(a.model)
+    label = f"{rel}:{start}-{end}: {a.instruction[:40]}"
+    task = AgentTask(a.instruction, label=label, selection=SelectionContext(rel, text, start, end))
+    run = ls.runs.build(settings, ls.root_for(path), label)
+    result = await ls.runs.execute(run, task)
+    return _run_json(ls, run.id, result)
+
+
+@server.command(cmd.IMPLEMENT_TODO)
+async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Implement the TODO/FIXME/XXX comment on a line."""
+    a = cmd.parse_args(cmd.IMPLEMENT_TODO, cmd.ImplementTodoArgs, args)
+    path, rel, text = _read_for_command(ls, a.uri)
+    language = None
+    if a.uri in ls.workspace.text_documents:
+        language = ls.workspace.get_text_document(a.uri).language_id
+    todo = find_todo(text, a.line, language, a.uri)
+    if todo is None:
+        raise JsonRpcInvalidParams(
+            f"Line {a.line + 1} of {rel} has no TODO, FIXME or XXX comment; put the cursor on one."
+        )
+    block_start, block_end = enclosing_block(text, a.line)
+    instruction = (
+        f"Implement the {todo.marker} comment on line {a.line + 1} of {rel}: "
+        f'"{todo.text}". Write the code it asks for where it belongs, then remove that '
+        f"{todo.marker} comment."
+    )
+    selection = SelectionContext(rel, text, block_start + 1, block_end + 1)
+    settings = ls.settings_for(a.model)
+    label = f"{rel}:{a.line + 1}: {todo.marker} {todo.text[:40]}"
+    run = ls.runs.build(settings, ls.root_for(path), label)
+    result = await ls.runs.execute(run, AgentTask(instruction, label=label, selection=selection))
+    response = _run_json(ls, run.id, result)
+    try:
+        after = EditorDocuments(ls.editor).read(path).text.replace("\r\n", "\n")
+        response["todoRemoved"] = not todo_still_present(after, todo)
+    except DocumentError:
+        response["todoRemoved"] = False
+    return response
+
+
+@server.command(cmd.RUN_SPEC)
+async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Run the agent on a spec file."""
+    a = cmd.parse_args(cmd.RUN_SPEC, cmd.RunSpecArgs, args)
+    from ollama_agent_ls.lsp.spec_runs import run_spec_in_editor
+
+    return await run_spec_in_editor(ls, a)
+
+
+@server.command(cmd.CANCEL)
+def cancel(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Cancel one run (runId) or all running runs."""
+    a = cmd.parse_args(cmd.CANCEL, cmd.RunIdArgs, args)
+    return {"cancelled": ls.runs.cancel(a.run_id)}
+
+
+@server.command(cmd.UNDO_RUN)
+async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Revert a finished run's changes where they are still as the agent left them."""
+    a = cmd.parse_args(cmd.UNDO_RUN, cmd.RunIdArgs, args)
+    run = ls.runs.find_finished(a.run_id)
+    if run is None:
+        which = f"run {a.run_id}" if a.run_id else "a finished run with changes"
+        raise JsonRpcInvalidParams(f"There is no {which} to undo (the last {20} runs are kept).")
+    return await ls.runs.undo(run)
+
+
+@server.command(cmd.LIST_MODELS)
+async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any]]:
+    """Installed models with context length and capabilities."""
+    cmd.parse_args(cmd.LIST_MODELS, cmd.NoArgs, args)
+    try:
+        models = await list_models(ls.ollama_client(ls.settings))
+    except OllamaError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
+    return [
+        {
+            "name": m.name,
+            "contextLength": info.context_length if info else None,
+            "capabilities": list(info.capabilities if info else m.capabilities),
+        }
+        for m, info in models
+    ]
+
+
+@server.command(cmd.CHECK_SETUP)
+async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Is Ollama reachable, the model installed, with tools and enough context?"""
+    cmd.parse_args(cmd.CHECK_SETUP, cmd.NoArgs, args)
+    report = await check_setup(ls.ollama_client(ls.settings), ls.settings)
+    return report.to_json()
+
+
+def serve(
+    tcp: str | None = None, log_file: Path | None = None, log_level: str | None = None
+) -> int:
+    """Run the language server on stdio (or TCP) until the client exits."""
+    setup_logging(server, log_file, log_level)
+    if tcp:
+        host, _, port = tcp.rpartition(":")
+        server.start_tcp(host or "127.0.0.1", int(port))
+    else:
+        server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+    return 0

@@ -1,0 +1,82 @@
+"""Turns agent events into ``ollamaAgent/transcript`` notifications and ``$/progress`` reports.
+
+Models stream a token at a time; a notification per token would flood slow clients, so deltas are
+merged and sent at most every ``INTERVAL`` seconds, sending at once after a quiet spell so a
+lone chunk is not delayed. Nothing is ever dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from ollama_agent_ls.agent.events import AgentEvent
+
+TRANSCRIPT_METHOD = "ollamaAgent/transcript"
+INTERVAL = 0.05
+"""At most ~20 notifications a second per run."""
+_DELTA_KINDS = frozenset({"thinking", "content"})
+
+Send = Callable[[dict[str, Any]], None]
+
+
+class TranscriptStream:
+    """Coalesces one run's events into notifications sent through ``send``."""
+
+    def __init__(self, run_id: str, send: Send, interval: float = INTERVAL) -> None:
+        self.run_id = run_id
+        self._send = send
+        self.interval = interval
+        self._pending: list[dict[str, Any]] = []
+        self._last_sent = -1e9
+        self._timer: asyncio.TimerHandle | None = None
+        self.sent = 0
+
+    def add(self, event: AgentEvent) -> None:
+        """Queue ``event``; deltas of the same kind merge into one entry."""
+        last = self._pending[-1] if self._pending else None
+        if (
+            event.kind in _DELTA_KINDS
+            and last is not None
+            and last["kind"] == event.kind
+            and last.get("turn") == event.data.get("turn")
+        ):
+            last["text"] += event.text
+        else:
+            self._pending.append(
+                {"runId": self.run_id, "kind": event.kind, "text": event.text, **event.data}
+            )
+        if event.kind == "finished":
+            self.flush()
+            return
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self._last_sent + self.interval - loop.time()
+        if wait <= 0:
+            self.flush()
+        else:
+            self._timer = loop.call_later(wait, self.flush)
+
+    def flush(self) -> None:
+        """Send everything queued now."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        for item in pending:
+            self._send(item)
+            self.sent += 1
+        with contextlib.suppress(RuntimeError):  # flushed after the loop closed
+            self._last_sent = asyncio.get_running_loop().time()
+
+    def close(self) -> None:
+        """Flush and stop the timer."""
+        self.flush()
