@@ -82,8 +82,9 @@ def _normalise(patch: str) -> str:
                 break
             body.append(lines[i])
             i += 1
-        # Trailing blank or prose lines end the hunk; they anchor nothing worth the risk.
-        while body and (body[-1].strip() == "" or body[-1][:1] not in " +-\\"):
+        # Trailing empty or prose lines end the hunk (separators, explanations); a " " line is
+        # real context for an empty line and stays.
+        while body and (body[-1] == "" or body[-1][:1] not in " +-\\"):
             body.pop()
         fixed: list[str] = []
         src_len = tgt_len = 0
@@ -224,9 +225,9 @@ def apply_patch(patch: str, read: Callable[[str], str | None]) -> list[PatchedFi
         patch_set = PatchSet(_normalise(patch))
     except UnidiffParseError as exc:
         raise ToolError(
-            f"The patch could not be parsed ({exc}). Write a unified diff: '--- a/path' and "
-            "'+++ b/path' lines, then hunks starting with '@@ -start,count +start,count @@' "
-            "whose lines begin with ' ', '-' or '+'."
+            f"The patch could not be parsed ({str(exc).strip()}). Write a unified diff: "
+            "'--- a/path' and '+++ b/path' lines, then hunks starting with "
+            "'@@ -start,count +start,count @@' whose lines begin with ' ', '-' or '+'."
         ) from exc
     if not len(patch_set):
         raise ToolError(
