@@ -194,6 +194,8 @@ class VerifyReport:
     passed: bool
     output: str
     exit_code: int | None = None
+    ran: bool = True
+    """False when the command could not run at all (denied, not approved, failed to start)."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,9 @@ def render_agent_output(report: OutputReport) -> str:
             fence = _fence_for(body)
             code = "" if item.exit_code is None else f" (exit {item.exit_code})"
             out.append("")
-            out.append(f"`{item.command}`: {'passed' if item.passed else 'failed'}{code}")
+            tick = "``" if "`" in item.command else "`"
+            verdict = "passed" if item.passed else "failed" if item.ran else "did not run"
+            out.append(f"{tick}{item.command}{tick}: {verdict}{code}")
             out.append("")
             out.extend([f"{fence}text", body or "(no output)", fence])
     return "\n".join(out)
