@@ -1,0 +1,277 @@
+--- The language client: its configuration, server->client handlers, start/attach, requests.
+local config = require('ollama_agent.config')
+
+local M = {}
+
+M.name = 'ollama_agent'
+
+local has_011 = vim.fn.has('nvim-0.11') == 1
+
+--- Call a client method the way this Neovim wants it (colon form from 0.11, dot form before).
+--- @param client vim.lsp.Client
+--- @param method string
+local function call(client, method, ...)
+  if has_011 then
+    return client[method](client, ...)
+  end
+  return client[method](...)
+end
+
+--- Send a request; returns ok, request_id.
+function M.request(client, method, params, handler, bufnr)
+  return call(client, 'request', method, params, handler, bufnr)
+end
+
+--- Send a request and wait for its answer; returns {err=, result=} or nil, error message.
+function M.request_sync(client, method, params, timeout_ms, bufnr)
+  return call(client, 'request_sync', method, params, timeout_ms, bufnr)
+end
+
+--- Send a notification.
+function M.notify(client, method, params)
+  return call(client, 'notify', method, params)
+end
+
+--- Cancel a request this client sent.
+function M.cancel_request(client, id)
+  return call(client, 'cancel_request', id)
+end
+
+--- Stop a client.
+function M.stop(client, force)
+  return call(client, 'stop', force)
+end
+
+--- JSON-safe table: an empty Lua table must go out as {} (an object), never [].
+--- @param t table|nil
+--- @return table
+function M.object(t)
+  if t == nil or vim.tbl_isempty(t) then
+    return vim.empty_dict()
+  end
+  return t
+end
+
+--- An `ollamaAgent/saveDocuments` request: write the buffers the server names.
+--- @param params {uris: string[]}
+--- @return {saved: string[]}
+function M.save_documents(params)
+  local saved = {}
+  for _, uri in ipairs((params and params.uris) or {}) do
+    local ok_uri, bufnr = pcall(vim.uri_to_bufnr, uri)
+    if ok_uri and vim.api.nvim_buf_is_loaded(bufnr) then
+      if vim.bo[bufnr].modified then
+        local ok = pcall(vim.api.nvim_buf_call, bufnr, function()
+          vim.cmd('silent write')
+        end)
+        if ok and not vim.bo[bufnr].modified then
+          saved[#saved + 1] = uri
+        end
+      else
+        saved[#saved + 1] = uri
+      end
+    elseif ok_uri then
+      -- Not loaded in Neovim: the file on disk is already the only version.
+      saved[#saved + 1] = uri
+    end
+  end
+  return { saved = saved }
+end
+
+--- A `window/showMessageRequest` (command approvals) answered through vim.ui.select.
+local function show_message_request(_, params)
+  local actions = params.actions or {}
+  if #actions == 0 then
+    vim.notify(params.message, vim.log.levels.INFO)
+    return vim.NIL
+  end
+  local co, is_main = coroutine.running()
+  if co and not is_main then
+    vim.ui.select(actions, {
+      prompt = params.message,
+      kind = 'ollama_agent_approval',
+      format_item = function(action)
+        return action.title
+      end,
+    }, function(choice)
+      -- Resume on the next tick: a synchronous vim.ui.select would resume before the yield.
+      vim.schedule(function()
+        coroutine.resume(co, choice or vim.NIL)
+      end)
+    end)
+    return coroutine.yield()
+  end
+  local lines = { params.message }
+  for i, action in ipairs(actions) do
+    lines[#lines + 1] = ('%d. %s'):format(i, action.title)
+  end
+  local choice = vim.fn.inputlist(lines)
+  return actions[choice] or vim.NIL
+end
+
+--- A `workspace/applyEdit` applied without echoing the label on every edit (a run sends many).
+local function apply_edit(_, params, ctx)
+  local client = vim.lsp.get_client_by_id(ctx.client_id)
+  local encoding = client and client.offset_encoding or 'utf-16'
+  local ok, err = pcall(vim.lsp.util.apply_workspace_edit, params.edit, encoding)
+  if ok then
+    return { applied = true }
+  end
+  return { applied = false, failureReason = tostring(err) }
+end
+
+--- The handlers for the server's notifications and requests.
+--- @return table<string, function>
+function M.handlers()
+  return {
+    ['ollamaAgent/transcript'] = function(_, params, ctx)
+      require('ollama_agent.commands').on_transcript(params, ctx)
+    end,
+    ['ollamaAgent/saveDocuments'] = function(_, params)
+      return M.save_documents(params)
+    end,
+    ['window/showMessageRequest'] = show_message_request,
+    ['workspace/applyEdit'] = apply_edit,
+  }
+end
+
+--- Client capabilities: Neovim's own plus what this plugin implements.
+--- @return table
+function M.capabilities()
+  local caps = vim.lsp.protocol.make_client_capabilities()
+  caps.experimental = caps.experimental or {}
+  caps.experimental.ollamaAgent = { saveDocuments = true }
+  caps.workspace = caps.workspace or {}
+  caps.workspace.workspaceEdit = caps.workspace.workspaceEdit or {}
+  -- Neovim applies documentChanges (versioned edits, create/delete) but does not say so.
+  caps.workspace.workspaceEdit.documentChanges = true
+  return caps
+end
+
+--- Commands of the server that the plugin runs itself so it can track and cancel them
+--- (the TODO code action arrives here through vim.lsp.buf.code_action()).
+--- @return table<string, function>
+function M.client_commands()
+  local function run(command, ctx)
+    local args = (command.arguments or {})[1] or {}
+    require('ollama_agent.commands').execute(command.command, args, {
+      client_id = ctx.client_id,
+      bufnr = ctx.bufnr,
+    })
+  end
+  return {
+    ['ollamaAgent.implementTodo'] = run,
+    ['ollamaAgent.runSelection'] = run,
+    ['ollamaAgent.runSpec'] = run,
+  }
+end
+
+--- The full client configuration (also used by lsp/ollama_agent.lua for vim.lsp.config).
+--- @param root_dir string|nil
+--- @return vim.lsp.ClientConfig
+function M.lsp_config(root_dir)
+  local settings = M.object(config.server_settings())
+  return {
+    name = M.name,
+    cmd = config.cmd(),
+    cmd_env = config.options.cmd_env,
+    root_dir = root_dir,
+    root_markers = config.options.root_markers,
+    filetypes = config.options.filetypes,
+    init_options = settings,
+    settings = { ollamaAgent = settings },
+    capabilities = M.capabilities(),
+    handlers = M.handlers(),
+    commands = M.client_commands(),
+  }
+end
+
+--- The project root for a buffer: a root marker above it, else the cwd if the file is below it,
+--- else the file's folder.
+--- @param bufnr integer
+--- @return string
+function M.root_dir(bufnr)
+  local root = vim.fs.root(bufnr, config.options.root_markers)
+  if root then
+    return root
+  end
+  local cwd = vim.fn.getcwd()
+  local name = vim.api.nvim_buf_get_name(bufnr)
+  if name == '' then
+    return cwd
+  end
+  local file = vim.fs.normalize(vim.fn.fnamemodify(name, ':p'))
+  if vim.startswith(file, vim.fs.normalize(cwd) .. '/') then
+    return cwd
+  end
+  return vim.fs.dirname(file)
+end
+
+--- Whether the plugin should attach to this buffer.
+--- @param bufnr integer
+--- @return boolean
+function M.wants(bufnr)
+  if not vim.api.nvim_buf_is_valid(bufnr) or vim.bo[bufnr].buftype ~= '' then
+    return false
+  end
+  if vim.api.nvim_buf_get_name(bufnr) == '' then
+    return false
+  end
+  local fts = config.options.filetypes
+  return fts == nil or vim.tbl_contains(fts, vim.bo[bufnr].filetype)
+end
+
+--- The agent's client attached to a buffer, if any.
+--- @param bufnr integer|nil
+--- @return vim.lsp.Client|nil
+function M.get(bufnr)
+  return vim.lsp.get_clients({ name = M.name, bufnr = bufnr })[1]
+end
+
+--- Start (or reuse) the client for a buffer and attach it; returns the client or nil, error.
+--- @param bufnr integer
+--- @return vim.lsp.Client|nil, string|nil
+function M.ensure(bufnr)
+  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  local client = M.get(bufnr)
+  if client then
+    return client
+  end
+  local cmd = config.cmd()
+  if vim.fn.executable(cmd[1]) ~= 1 then
+    return nil,
+      ('the server command %q is not executable: install the server (pip install ollama-agent-ls) '
+        .. 'or set cmd in require("ollama_agent").setup({ cmd = {...} })'):format(cmd[1])
+  end
+  local id = vim.lsp.start(M.lsp_config(M.root_dir(bufnr)), { bufnr = bufnr })
+  if not id then
+    return nil, 'the language server did not start; see :LspLog and :checkhealth ollama_agent'
+  end
+  return vim.lsp.get_client_by_id(id)
+end
+
+--- Call fn(client) once the client finished initializing (requests before that race didOpen).
+--- @param client vim.lsp.Client
+--- @param fn fun(client: vim.lsp.Client)
+--- @param on_timeout fun()|nil
+function M.when_ready(client, fn, on_timeout)
+  local waited = 0
+  local function poll()
+    if client.initialized then
+      -- One more tick so the didOpen queued by on_init goes out before our request.
+      vim.schedule(function()
+        fn(client)
+      end)
+    elseif (client.is_stopped and call(client, 'is_stopped')) or waited > 30000 then
+      if on_timeout then
+        on_timeout()
+      end
+    else
+      waited = waited + 20
+      vim.defer_fn(poll, 20)
+    end
+  end
+  poll()
+end
+
+return M

@@ -1,0 +1,410 @@
+--- What the user commands do: start runs, track them, cancel, undo, pick a model.
+local client_mod = require('ollama_agent.client')
+local config = require('ollama_agent.config')
+local transcript = require('ollama_agent.transcript')
+
+local M = {}
+
+--- Runs in flight, by `client_id:request_id`: {client_id, request_id, command, run_id?}.
+M.pending = {}
+--- Runs the server announced (transcript `started`) and not yet finished, by runId.
+M.running = {}
+--- The result of the last run that ended (or its error), for statuslines and tests.
+M.last = nil
+--- The model picked with :OllamaAgentModel for this session (overrides the configured one).
+M.model = nil
+
+local labels = {
+  ['ollamaAgent.runSelection'] = 'run on selection',
+  ['ollamaAgent.runSpec'] = 'spec run',
+  ['ollamaAgent.implementTodo'] = 'TODO',
+}
+
+local function notify(msg, level)
+  if config.options.notify then
+    vim.notify('Ollama agent: ' .. msg, level or vim.log.levels.INFO)
+  end
+end
+
+local function error_msg(msg)
+  vim.notify('Ollama agent: ' .. msg, vim.log.levels.ERROR)
+end
+
+local function fire(pattern, data)
+  vim.api.nvim_exec_autocmds('User', { pattern = pattern, modeline = false, data = data })
+end
+
+--- Describe a run result in one line.
+--- @param result table
+--- @return string, integer
+local function describe(result)
+  local status = result.status or 'unknown'
+  local files = result.changedFiles or {}
+  local parts = { status }
+  if result.turns then
+    parts[#parts + 1] = ('%d turn%s'):format(result.turns, result.turns == 1 and '' or 's')
+  end
+  if #files > 0 then
+    parts[#parts + 1] = ('%d file%s changed'):format(#files, #files == 1 and '' or 's')
+  end
+  local line = table.concat(parts, ', ')
+  if result.summary and result.summary ~= '' then
+    line = line .. ': ' .. result.summary
+  end
+  local level = vim.log.levels.INFO
+  if status == 'failed' then
+    level = vim.log.levels.ERROR
+  elseif status ~= 'completed' then
+    level = vim.log.levels.WARN
+  end
+  return line, level
+end
+
+--- Run a server command that starts an agent run; the answer arrives when the run ends.
+--- @param command string
+--- @param args table
+--- @param opts {bufnr: integer|nil, client_id: integer|nil}|nil
+function M.execute(command, args, opts)
+  opts = opts or {}
+  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf()
+    or opts.bufnr
+  local client, err
+  if opts.client_id then
+    client = vim.lsp.get_client_by_id(opts.client_id)
+  end
+  if not client then
+    client, err = client_mod.ensure(bufnr)
+  end
+  if not client then
+    error_msg(err or 'no language client')
+    return
+  end
+  args = vim.deepcopy(args)
+  if args.model == nil and M.model then
+    args.model = M.model
+  end
+  if config.options.transcript.open_on_run then
+    transcript.open()
+  end
+  client_mod.when_ready(client, function(ready)
+    local key
+    local ok, request_id = client_mod.request(
+      ready,
+      'workspace/executeCommand',
+      { command = command, arguments = { args } },
+      function(rpc_err, result)
+        M.pending[key] = nil
+        if rpc_err then
+          local cancelled = rpc_err.code == -32800
+          M.last = { command = command, error = rpc_err, status = cancelled and 'cancelled' or 'failed' }
+          if cancelled then
+            notify((labels[command] or command) .. ' cancelled', vim.log.levels.WARN)
+          else
+            error_msg((labels[command] or command) .. ' failed: ' .. tostring(rpc_err.message))
+          end
+        else
+          M.last = vim.tbl_extend('force', { command = command }, result or {})
+          local line, level = describe(result or {})
+          notify(line, level)
+        end
+        fire('OllamaAgentRunDone', M.last)
+      end,
+      bufnr
+    )
+    if not ok or not request_id then
+      error_msg('could not send ' .. command .. ' to the server (is it still running? see :LspLog)')
+      return
+    end
+    key = ready.id .. ':' .. request_id
+    M.pending[key] = { client_id = ready.id, request_id = request_id, command = command }
+  end, function()
+    error_msg('the language server did not finish starting; see :LspLog')
+  end)
+end
+
+--- LSP range from 1-based rows and 0-based byte columns (end exclusive) in the client's encoding.
+--- @return table
+local function make_range(bufnr, srow, scol, erow, ecol, encoding)
+  local function pos(row, col)
+    local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or ''
+    col = math.max(0, math.min(col, #line))
+    local character = col
+    if col > 0 then
+      character = vim.lsp.util.character_offset(bufnr, row - 1, col, encoding)
+    end
+    return { line = row - 1, character = character }
+  end
+  return { start = pos(srow, scol), ['end'] = pos(erow, ecol) }
+end
+
+local function line_length(bufnr, row)
+  return #(vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or '')
+end
+
+local function encoding_of(bufnr)
+  local client = client_mod.get(bufnr)
+  return client and client.offset_encoding or 'utf-16'
+end
+
+--- The range of the last visual selection of a buffer ('< and '> marks, visualmode()).
+--- @param bufnr integer
+--- @return table
+function M.visual_range(bufnr)
+  local s = vim.api.nvim_buf_get_mark(bufnr, '<')
+  local e = vim.api.nvim_buf_get_mark(bufnr, '>')
+  local mode = vim.fn.visualmode()
+  if mode == 'v' then
+    local line = vim.api.nvim_buf_get_lines(bufnr, e[1] - 1, e[1], false)[1] or ''
+    -- '> marks the first byte of the last character; the range ends after that character.
+    local ecol = e[2] + 1
+    if e[2] < #line then
+      ecol = e[2] + #vim.fn.strcharpart(line:sub(e[2] + 1), 0, 1)
+    end
+    if vim.o.selection == 'exclusive' then
+      ecol = e[2]
+    end
+    return { srow = s[1], scol = s[2], erow = e[1], ecol = ecol }
+  end
+  return { srow = s[1], scol = 0, erow = e[1], ecol = line_length(bufnr, e[1]) }
+end
+
+local function ask_instruction(instruction, fn)
+  if instruction and vim.trim(instruction) ~= '' then
+    fn(vim.trim(instruction))
+    return
+  end
+  vim.ui.input({ prompt = 'Ollama agent instruction: ' }, function(input)
+    if input and vim.trim(input) ~= '' then
+      fn(vim.trim(input))
+    end
+  end)
+end
+
+--- Run the agent on lines line1..line2 (or a precise selection) with an instruction.
+--- @param opts {bufnr: integer|nil, line1: integer|nil, line2: integer|nil, instruction: string|nil, selection: table|nil}
+function M.run_selection(opts)
+  opts = opts or {}
+  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf()
+    or opts.bufnr
+  local client, err = client_mod.ensure(bufnr)
+  if not client then
+    error_msg(err or 'no language client')
+    return
+  end
+  local sel = opts.selection
+  if not sel then
+    local line1 = opts.line1 or vim.api.nvim_win_get_cursor(0)[1]
+    local line2 = opts.line2 or line1
+    sel = { srow = line1, scol = 0, erow = line2, ecol = line_length(bufnr, line2) }
+  end
+  ask_instruction(opts.instruction, function(instruction)
+    client_mod.when_ready(client, function(ready)
+      local range = make_range(bufnr, sel.srow, sel.scol, sel.erow, sel.ecol, ready.offset_encoding)
+      M.execute('ollamaAgent.runSelection', {
+        uri = vim.uri_from_bufnr(bufnr),
+        range = range,
+        instruction = instruction,
+      }, { bufnr = bufnr, client_id = ready.id })
+    end)
+  end)
+end
+
+--- Run the agent on the last visual selection (used by the visual-mode mapping).
+--- @param instruction string|nil
+function M.run_visual(instruction)
+  local bufnr = vim.api.nvim_get_current_buf()
+  M.run_selection({ bufnr = bufnr, selection = M.visual_range(bufnr), instruction = instruction })
+end
+
+--- Implement the TODO on the cursor line (or on `line`, 1-based).
+--- @param line integer|nil
+function M.run_todo(line)
+  local bufnr = vim.api.nvim_get_current_buf()
+  line = line or vim.api.nvim_win_get_cursor(0)[1]
+  M.execute('ollamaAgent.implementTodo', { uri = vim.uri_from_bufnr(bufnr), line = line - 1 }, {
+    bufnr = bufnr,
+  })
+end
+
+--- Run the spec in the current buffer.
+function M.run_spec()
+  local bufnr = vim.api.nvim_get_current_buf()
+  M.execute('ollamaAgent.runSpec', { uri = vim.uri_from_bufnr(bufnr) }, { bufnr = bufnr })
+end
+
+local function all_clients()
+  return vim.lsp.get_clients({ name = client_mod.name })
+end
+
+--- Send a simple command to every running agent client; cb(client, err, result) per answer.
+local function broadcast(command, args, cb)
+  local clients = all_clients()
+  if #clients == 0 then
+    error_msg('no agent server is running (open a file, or run :OllamaAgent first)')
+    return
+  end
+  for _, client in ipairs(clients) do
+    client_mod.request(client, 'workspace/executeCommand', {
+      command = command,
+      arguments = { client_mod.object(args) },
+    }, function(err, result)
+      if cb then
+        cb(client, err, result)
+      end
+    end)
+  end
+end
+
+--- Cancel a run (runId) or every running run.
+--- @param run_id string|nil
+function M.cancel(run_id)
+  local args = {}
+  if run_id and run_id ~= '' then
+    args.runId = run_id
+  end
+  broadcast('ollamaAgent.cancel', args, function(_, err)
+    if err then
+      error_msg('cancel failed: ' .. tostring(err.message))
+    end
+  end)
+end
+
+--- Undo a run (runId) or the latest one.
+--- @param run_id string|nil
+function M.undo(run_id)
+  local args = {}
+  if run_id and run_id ~= '' then
+    args.runId = run_id
+  end
+  broadcast('ollamaAgent.undoRun', args, function(_, err, result)
+    if err then
+      error_msg('undo failed: ' .. tostring(err.message))
+      return
+    end
+    local msg = type(result) == 'table' and (result.summary or result.message) or nil
+    notify(msg or ('undo: ' .. vim.inspect(result, { newline = ' ', indent = '' })))
+    fire('OllamaAgentUndoDone', { result = result })
+  end)
+end
+
+--- Ask the server for the installed models; cb(models|nil, err|nil).
+function M.list_models(cb)
+  local bufnr = vim.api.nvim_get_current_buf()
+  local client = client_mod.get(bufnr) or all_clients()[1]
+  local err
+  if not client then
+    client, err = client_mod.ensure(bufnr)
+  end
+  if not client then
+    cb(nil, err)
+    return
+  end
+  client_mod.when_ready(client, function(ready)
+    client_mod.request(ready, 'workspace/executeCommand', {
+      command = 'ollamaAgent.listModels',
+      arguments = { vim.empty_dict() },
+    }, function(rpc_err, result)
+      cb(result, rpc_err and rpc_err.message or nil)
+    end)
+  end)
+end
+
+--- Use `name` for this session's runs and tell every running server.
+--- @param name string
+function M.set_model(name)
+  M.model = name
+  for _, client in ipairs(all_clients()) do
+    client.settings = client.settings or {}
+    local section = client.settings.ollamaAgent
+    if type(section) ~= 'table' or vim.tbl_isempty(section) then
+      section = {}
+    end
+    section.model = name
+    client.settings.ollamaAgent = section
+    client_mod.notify(client, 'workspace/didChangeConfiguration', { settings = client.settings })
+  end
+  notify('model ' .. name)
+end
+
+--- Pick a model with vim.ui.select over the installed models.
+function M.select_model()
+  M.list_models(function(models, err)
+    if not models then
+      error_msg('could not list models: ' .. tostring(err))
+      return
+    end
+    if #models == 0 then
+      error_msg('Ollama has no models installed; pull one, e.g. `ollama pull qwen3:8b`')
+      return
+    end
+    vim.ui.select(models, {
+      prompt = 'Ollama model',
+      kind = 'ollama_agent_model',
+      format_item = function(m)
+        local caps = table.concat(m.capabilities or {}, ', ')
+        local ctx = m.contextLength and m.contextLength ~= vim.NIL and (' ctx ' .. m.contextLength)
+          or ''
+        return ('%s  (%s%s)'):format(m.name, caps, ctx)
+      end,
+    }, function(choice)
+      if choice then
+        M.set_model(choice.name)
+      end
+    end)
+  end)
+end
+
+--- An `ollamaAgent/transcript` notification.
+function M.on_transcript(params, _)
+  if type(params) ~= 'table' then
+    return
+  end
+  if params.kind == 'started' and params.runId then
+    M.running[params.runId] = true
+  elseif params.kind == 'finished' and params.runId then
+    M.running[params.runId] = nil
+  end
+  transcript.append(params)
+end
+
+--- Progress of the agent's runs for a statusline ('' when idle).
+M.progress = {}
+
+--- @return string
+function M.status()
+  local parts = {}
+  for _, value in pairs(M.progress) do
+    local text = value.title or 'Ollama agent'
+    if value.message and value.message ~= '' then
+      text = text .. ': ' .. value.message
+    end
+    parts[#parts + 1] = text
+  end
+  table.sort(parts)
+  return table.concat(parts, ' | ')
+end
+
+--- An LspProgress event: remember the agent's progress and redraw statuslines.
+function M.on_progress(ev)
+  local data = ev.data or {}
+  local client = data.client_id and vim.lsp.get_client_by_id(data.client_id)
+  if not client or client.name ~= client_mod.name then
+    return
+  end
+  local params = data.params or {}
+  local value = params.value or {}
+  local key = client.id .. ':' .. tostring(params.token)
+  if value.kind == 'end' then
+    M.progress[key] = nil
+  else
+    local prev = M.progress[key] or {}
+    M.progress[key] = {
+      title = value.title or prev.title,
+      message = value.message or prev.message,
+      percentage = value.percentage or prev.percentage,
+    }
+  end
+  vim.cmd('redrawstatus')
+end
+
+return M

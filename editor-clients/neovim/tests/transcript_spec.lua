@@ -1,0 +1,35 @@
+-- :OllamaAgentTranscript shows a markdown buffer that fills while a run streams.
+local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
+H.setup()
+
+local buf = H.open('calc.py')
+vim.cmd('OllamaAgentTranscript')
+local transcript = require('ollama_agent.transcript')
+local tbuf = transcript.buf()
+assert(#vim.fn.win_findbuf(tbuf) == 1, 'transcript window not open')
+assert(vim.bo[tbuf].filetype == 'markdown', 'transcript is not markdown')
+assert(vim.api.nvim_get_current_buf() == buf, 'focus left the code window')
+
+vim.cmd('2OllamaAgent explain this line')
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+
+local text = table.concat(transcript.lines(), '\n')
+H.log(text)
+for _, want in ipairs({
+  '## ', -- the run's heading
+  '> Let me read the file first.', -- thinking, streamed in two pieces, quoted
+  '**tool** `', -- the tool call
+  'read_file',
+  'The function subtracts instead of adding.', -- content, streamed in three pieces
+  '**completed**',
+}) do
+  assert(text:find(want, 1, true), ('transcript lacks %q:\n%s'):format(want, text))
+end
+-- The window follows the end of the transcript.
+local win = vim.fn.win_findbuf(tbuf)[1]
+assert(
+  vim.api.nvim_win_get_cursor(win)[1] == vim.api.nvim_buf_line_count(tbuf),
+  'transcript window does not follow the stream'
+)
+H.done()

@@ -1,0 +1,1 @@
+"""Tests that drive the language server from real editors."""
