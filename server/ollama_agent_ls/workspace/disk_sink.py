@@ -75,8 +75,16 @@ class DiskSink:
             raise ChangeRejected(
                 f"{change.rel} is a directory; choose a file path instead."
             ) from exc
+        except NotADirectoryError as exc:
+            raise ChangeRejected(
+                f"Cannot write {change.rel}: part of its directory path is a file, not a "
+                "directory. Choose another path."
+            ) from exc
         except OSError as exc:
-            raise ChangeRejected(f"Could not read {change.rel}: {exc.strerror or exc}.") from exc
+            raise ChangeRejected(
+                f"Could not read {change.rel} to check it before writing: "
+                f"{exc.strerror or exc}. Check that the file is readable."
+            ) from exc
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
