@@ -31,6 +31,8 @@ from ollama_agent_ls.workspace.changes import FileChange
 
 log = logging.getLogger(__name__)
 
+DEFAULT_CONTEXT = 32768
+"""Assumed trained context when /api/show does not tell."""
 REPEAT_LIMIT = 3
 """The same call this many times in a row means the model is stuck."""
 
@@ -123,7 +125,10 @@ class Agent:
     async def _prepare(self) -> tuple[list[dict[str, Any]], bool, int]:
         model = self.settings.model
         info = await self.client.show(model)
-        num_ctx = await self.client.resolve_num_ctx(model)
+        # From this run's settings, not the client's: a shared client may be older than them.
+        num_ctx = self.settings.num_ctx or min(
+            info.context_length or DEFAULT_CONTEXT, self.settings.max_num_ctx
+        )
         tools = self.executor.definitions()
         # Models whose template cannot render tools get 400 from Ollama: teach them the text
         # format instead, which our fallback parser reads.

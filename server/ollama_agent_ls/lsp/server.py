@@ -54,7 +54,7 @@ class AgentServer(LanguageServer):
         self.settings, self._env_problems = settings_from_env()
         self._base_settings = self.settings
         self._init_options: dict[str, Any] = {}
-        self._clients: dict[tuple[Any, ...], OllamaClient] = {}
+        self._clients: dict[str, OllamaClient] = {}
         self.editor = EditorState(self)
         self.runs = RunManager(self)
 
@@ -98,12 +98,8 @@ class AgentServer(LanguageServer):
 
     def ollama_client(self, settings: Settings) -> OllamaClient:
         """A shared client for these connection settings."""
-        key = (
-            settings.ollama_url,
-            tuple(sorted(settings.headers.items())),
-            settings.connect_timeout,
-            settings.read_timeout,
-        )
+        # Every setting but the model shapes requests (options, keep_alive, think, headers).
+        key = settings.model_dump_json(exclude={"model"})
         client = self._clients.get(key)
         if client is None:
             client = self._clients[key] = OllamaClient(settings)

@@ -1,0 +1,326 @@
+"""The agent loop against the fake Ollama over real loopback HTTP, one test per stream variant."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ollama_agent_ls.agent.events import AgentEvent
+from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
+from ollama_agent_ls.agent.result import RunResult, RunStatus
+from ollama_agent_ls.headless import DiskRun, build_disk_run, run_task
+from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.tools.context import Approval, ApprovalRequest
+from tests.fake_ollama.replies import Reply, call
+from tests.fake_ollama.server import FakeOllama
+
+APP = "def add(a, b):\n    return a - b\n"
+
+
+class Recorder:
+    """Collects events and answers approvals with a fixed decision."""
+
+    def __init__(self, decision: Approval = Approval.DENY) -> None:
+        self.events: list[AgentEvent] = []
+        self.decision = decision
+        self.asked: list[ApprovalRequest] = []
+
+    def __call__(self, event: AgentEvent) -> None:
+        self.events.append(event)
+
+    async def ask(self, request: ApprovalRequest) -> Approval:
+        self.asked.append(request)
+        return self.decision
+
+    def kinds(self, kind: str) -> list[AgentEvent]:
+        return [e for e in self.events if e.kind == kind]
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    return tmp_path
+
+
+@pytest.fixture
+async def client(fake_ollama: FakeOllama) -> AsyncIterator[OllamaClient]:
+    async with OllamaClient(Settings(ollama_url=fake_ollama.url)) as c:
+        yield c
+
+
+def make_run(
+    client: OllamaClient,
+    fake: FakeOllama,
+    root: Path,
+    recorder: Recorder,
+    dry_run: bool = False,
+    **settings: Any,
+) -> DiskRun:
+    s = Settings(ollama_url=fake.url, **settings)
+    return build_disk_run(client, s, root, recorder, recorder, dry_run=dry_run)
+
+
+async def run(run: DiskRun, instruction: str = "fix add") -> RunResult:
+    return await run_task(run, AgentTask(instruction))
+
+
+FIX = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
+
+
+async def test_edit_then_answer_changes_the_file(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("Fixed ", "the sign."))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec))
+    assert result.status is RunStatus.COMPLETED
+    assert result.summary == "Fixed the sign."
+    assert (workspace / "app.py").read_text() == "def add(a, b):\n    return a + b\n"
+    assert result.changed_files == ["app.py"]
+    assert result.turns == 2
+    assert [e.text for e in rec.kinds("edit")] == ["modify app.py"]
+
+
+async def test_request_carries_num_ctx_tool_name_and_object_arguments(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("ok"))
+    await run(make_run(client, fake_ollama, workspace, Recorder(), maxNumCtx=16384))
+    second = fake_ollama.chat_requests[1].body
+    assert second["options"]["num_ctx"] == 16384  # min(trained 40960, maxNumCtx)
+    assistant = second["messages"][2]
+    assert isinstance(assistant["tool_calls"][0]["function"]["arguments"], dict)
+    tool = second["messages"][3]
+    assert tool["role"] == "tool"
+    assert tool["tool_name"] == "edit_file"
+    assert tool["tool_call_id"] == assistant["tool_calls"][0]["id"]
+    assert "Edited" in tool["content"] or "app.py" in tool["content"]
+
+
+async def test_calls_in_the_done_line_are_run(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX, in_done=True), Reply.say("done"))
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert "a + b" in (workspace / "app.py").read_text()
+    assert result.status is RunStatus.COMPLETED
+
+
+async def test_two_calls_in_one_chunk_without_ids_both_run(client, fake_ollama, workspace) -> None:
+    (workspace / "b.py").write_text("x = 1\n")
+    second = call(
+        "edit_file", {"path": "b.py", "old_string": "x = 1", "new_string": "x = 2"}, id=None, index=0
+    )
+    first = call("edit_file", dict(FIX["arguments"]), id=None, index=0)
+    fake_ollama.enqueue(Reply.calls(first, second), Reply.say("both"))
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert "a + b" in (workspace / "app.py").read_text()
+    assert (workspace / "b.py").read_text() == "x = 2\n"
+    assert result.changed_files == ["app.py", "b.py"]
+
+
+async def test_thinking_is_reported_but_never_written(client, fake_ollama, workspace) -> None:
+    reply = Reply().thinking("The sign ", "is wrong.").tool_calls(FIX).done()
+    fake_ollama.enqueue(reply, Reply.say("ok"))
+    rec = Recorder()
+    await run(make_run(client, fake_ollama, workspace, rec))
+    assert "".join(e.text for e in rec.kinds("thinking")) == "The sign is wrong."
+    assert "sign" not in (workspace / "app.py").read_text()
+    assistant = fake_ollama.chat_requests[1].body["messages"][2]
+    assert assistant["thinking"] == "The sign is wrong."
+
+
+@pytest.mark.parametrize("style", ["tag", "fence", "bare"])
+async def test_text_tool_calls_are_run(client, fake_ollama, workspace, style) -> None:
+    fake_ollama.enqueue(
+        Reply.text_tool_call("edit_file", FIX["arguments"], style=style), Reply.say("ok")
+    )
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec))
+    assert "a + b" in (workspace / "app.py").read_text()
+    assert result.status is RunStatus.COMPLETED
+    assert any("fallback" in e.text for e in rec.kinds("warning"))
+
+
+async def test_unknown_tool_in_text_is_an_answer(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply.text_tool_call("format_disk", {"path": "/"}))
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert result.status is RunStatus.COMPLETED
+    assert result.turns == 1
+    assert (workspace / "app.py").read_text() == APP
+
+
+async def test_bad_arguments_go_back_to_the_model_and_the_loop_goes_on(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(
+        Reply.calls(call("edit_file", {"path": "app.py"})),
+        Reply.calls(call("no_such_tool", {})),
+        Reply.calls(call("edit_file", {"path": "app.py", "old_string": "zzz", "new_string": "y"})),
+        Reply.say("gave up"),
+    )
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert result.status is RunStatus.COMPLETED
+    results = [m for m in fake_ollama.chat_requests[3].body["messages"] if m["role"] == "tool"]
+    assert "missing argument 'old_string'" in results[0]["content"]
+    assert "Unknown tool 'no_such_tool'" in results[1]["content"]
+    assert "read_file" in results[2]["content"]  # a miss tells the model to re-read
+
+
+async def test_same_call_three_times_stops(client, fake_ollama, workspace) -> None:
+    read = call("read_file", {"path": "app.py"})
+    fake_ollama.enqueue(Reply.calls(read), Reply.calls(read), Reply.calls(read), Reply.say("x"))
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert result.status is RunStatus.FAILED
+    assert "same call 3 times" in result.summary
+    assert len(fake_ollama.chat_requests) == 3
+
+
+async def test_max_turns(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(
+        Reply.calls(call("read_file", {"path": "app.py"})),
+        Reply.calls(call("list_files", {})),
+    )
+    result = await run(make_run(client, fake_ollama, workspace, Recorder(), maxTurns=2))
+    assert result.status is RunStatus.MAX_TURNS
+    assert result.turns == 2
+
+
+async def test_error_line_mid_stream_fails_the_run(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply().content("Let me").error_line("failed to parse tool call XML"))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec))
+    assert result.status is RunStatus.FAILED
+    assert "failed to parse tool call XML" in result.summary
+    assert rec.kinds("error")
+
+
+async def test_dropped_connection_fails_the_run(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply().content("Let me").drop())
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert result.status is RunStatus.FAILED
+    assert "closed in the middle of a reply" in result.summary
+
+
+@pytest.mark.parametrize(
+    ("reply", "needle"),
+    [
+        (Reply.http_error(500, "model runner has unexpectedly stopped"), "unexpectedly stopped"),
+        (Reply.plain_error(404), "404 page not found"),
+        (Reply.http_error(503, "server busy"), "busy"),
+    ],
+)
+async def test_http_errors_fail_with_the_message(client, fake_ollama, workspace, reply, needle):
+    fake_ollama.enqueue(reply)
+    result = await run(make_run(client, fake_ollama, workspace, Recorder()))
+    assert result.status is RunStatus.FAILED
+    assert needle in result.summary
+
+
+async def test_unknown_model_is_a_setup_problem(client, fake_ollama, workspace) -> None:
+    result = await run(make_run(client, fake_ollama, workspace, Recorder(), model="nope:1b"))
+    assert result.status is RunStatus.FAILED
+    assert result.setup_problem
+    assert "ollama pull nope:1b" in result.summary
+
+
+async def test_ollama_down_names_the_url(workspace) -> None:
+    settings = Settings(ollama_url="http://127.0.0.1:9")
+    async with OllamaClient(settings) as c:
+        rec = Recorder()
+        result = await run_task(build_disk_run(c, settings, workspace, rec, rec), AgentTask("x"))
+    assert result.setup_problem
+    assert "http://127.0.0.1:9" in result.summary
+    assert "ollama serve" in result.summary
+
+
+async def test_model_without_tools_gets_text_tools(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply.text_tool_call("edit_file", FIX["arguments"]), Reply.say("ok"))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec, model="gemma3:4b"))
+    assert result.status is RunStatus.COMPLETED
+    assert "a + b" in (workspace / "app.py").read_text()
+    first = fake_ollama.chat_requests[0].body
+    assert "tools" not in first  # real Ollama answers 400 to tools for this model
+    assert "<tool_call>" in first["messages"][0]["content"]
+    assert any("no tools capability" in e.text for e in rec.kinds("warning"))
+
+
+async def test_low_prompt_eval_count_warns_of_truncation(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply.say("ok", prompt_eval_count=12))
+    rec = Recorder()
+    await run(make_run(client, fake_ollama, workspace, rec))
+    assert any("prompt was probably cut" in e.text for e in rec.kinds("warning"))
+
+
+async def test_old_tool_results_are_elided_to_fit_num_ctx(client, fake_ollama, workspace) -> None:
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
+    reads = [
+        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n}) for n in (300, 301, 302)
+    ]
+    fake_ollama.enqueue(*(Reply.calls(r) for r in reads), Reply.say("done"))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))
+    assert result.status is RunStatus.COMPLETED
+    last = fake_ollama.chat_requests[-1].body["messages"]
+    tool_contents = [m["content"] for m in last if m["role"] == "tool"]
+    assert any("elided" in c for c in tool_contents)
+    assert sum(len(m["content"]) for m in last) < 6000 * 3
+    assert any("Elided" in e.text for e in rec.kinds("warning"))
+
+
+async def test_dry_run_stages_and_reads_its_own_writes(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(
+        Reply.calls(FIX),
+        Reply.calls(call("read_file", {"path": "app.py"})),
+        Reply.say("ok"),
+    )
+    result = await run(make_run(client, fake_ollama, workspace, Recorder(), dry_run=True))
+    assert (workspace / "app.py").read_text() == APP
+    assert result.changed_files == ["app.py"]
+    assert result.changes[0].after == "def add(a, b):\n    return a + b\n"
+    read_back = [m for m in fake_ollama.chat_requests[2].body["messages"] if m["role"] == "tool"]
+    assert "a + b" in read_back[-1]["content"]
+
+
+async def test_cancel_closes_the_stream_promptly(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply().content("Thinking about it").hang())
+    rec = Recorder()
+    disk_run = make_run(client, fake_ollama, workspace, rec)
+    task = asyncio.ensure_future(run(disk_run))
+    while not rec.kinds("content"):
+        await asyncio.sleep(0.01)
+    disk_run.agent.cancel()
+    result = await asyncio.wait_for(task, 5)
+    assert result.status is RunStatus.CANCELLED
+    assert await asyncio.to_thread(fake_ollama.wait_for_disconnects, 1, 5.0) >= 1
+
+
+async def test_cancel_kills_a_running_command(client, fake_ollama, workspace) -> None:
+    marker = workspace / "started"
+    fake_ollama.enqueue(
+        Reply.calls(call("run_command", {"command": f"touch {marker} && sleep 30 && touch done"}))
+    )
+    rec = Recorder()
+    disk_run = make_run(client, fake_ollama, workspace, rec, commandApproval="always")
+    task = asyncio.ensure_future(run(disk_run))
+    while not marker.exists():
+        await asyncio.sleep(0.01)
+    disk_run.agent.cancel()
+    result = await asyncio.wait_for(task, 5)
+    assert result.status is RunStatus.CANCELLED
+    assert not (workspace / "done").exists()
+
+
+async def test_selection_prompt_has_numbered_lines_and_context(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(Reply.say("ok"))
+    disk_run = make_run(client, fake_ollama, workspace, Recorder())
+    sel = SelectionContext("app.py", APP, 2, 2)
+    await run_task(disk_run, AgentTask("fix the sign", selection=sel))
+    user = fake_ollama.chat_requests[0].body["messages"][1]["content"]
+    assert "fix the sign" in user
+    assert "     2\t    return a - b" in user
+    assert "app.py" in user
