@@ -18,6 +18,7 @@ from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
+from tests.waiting import wait_until
 
 APP = "def add(a, b):\n    return a - b\n"
 
@@ -109,9 +110,8 @@ async def test_calls_in_the_done_line_are_run(client, fake_ollama, workspace) ->
 
 async def test_two_calls_in_one_chunk_without_ids_both_run(client, fake_ollama, workspace) -> None:
     (workspace / "b.py").write_text("x = 1\n")
-    second = call(
-        "edit_file", {"path": "b.py", "old_string": "x = 1", "new_string": "x = 2"}, id=None, index=0
-    )
+    args = {"path": "b.py", "old_string": "x = 1", "new_string": "x = 2"}
+    second = call("edit_file", args, id=None, index=0)
     first = call("edit_file", dict(FIX["arguments"]), id=None, index=0)
     fake_ollama.enqueue(Reply.calls(first, second), Reply.say("both"))
     result = await run(make_run(client, fake_ollama, workspace, Recorder()))
@@ -257,7 +257,8 @@ async def test_low_prompt_eval_count_warns_of_truncation(client, fake_ollama, wo
 async def test_old_tool_results_are_elided_to_fit_num_ctx(client, fake_ollama, workspace) -> None:
     (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
     reads = [
-        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n}) for n in (300, 301, 302)
+        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
+        for n in (300, 301, 302)
     ]
     fake_ollama.enqueue(*(Reply.calls(r) for r in reads), Reply.say("done"))
     rec = Recorder()
@@ -289,8 +290,7 @@ async def test_cancel_closes_the_stream_promptly(client, fake_ollama, workspace)
     rec = Recorder()
     disk_run = make_run(client, fake_ollama, workspace, rec)
     task = asyncio.ensure_future(run(disk_run))
-    while not rec.kinds("content"):
-        await asyncio.sleep(0.01)
+    await wait_until(lambda: rec.kinds("content"), what="the first content")
     disk_run.agent.cancel()
     result = await asyncio.wait_for(task, 5)
     assert result.status is RunStatus.CANCELLED
@@ -305,8 +305,7 @@ async def test_cancel_kills_a_running_command(client, fake_ollama, workspace) ->
     rec = Recorder()
     disk_run = make_run(client, fake_ollama, workspace, rec, commandApproval="always")
     task = asyncio.ensure_future(run(disk_run))
-    while not marker.exists():
-        await asyncio.sleep(0.01)
+    await wait_until(marker.exists, what="the command to start")
     disk_run.agent.cancel()
     result = await asyncio.wait_for(task, 5)
     assert result.status is RunStatus.CANCELLED
