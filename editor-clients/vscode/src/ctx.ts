@@ -1,0 +1,425 @@
+// The one place that owns the language client: discovery, start, stop, restart, the protocol extensions'
+// handlers, and the single user-facing message when the server cannot start.
+import * as vscode from "vscode";
+import * as lc from "vscode-languageclient/node";
+import { section, serverCommandSetting, serverSettings, configuredModel } from "./config";
+import * as ext from "./lsp_ext";
+import { errorMessage, presentRunResult } from "./results";
+import {
+    canImportServer,
+    discoverServer,
+    isExecutableFile,
+    ServerNotFoundError,
+    type ServerLaunch,
+} from "./server";
+import { StatusBar } from "./status";
+import { TranscriptFormatter } from "./transcript";
+
+/** What the palette commands need from the context; a fake implements it in unit tests. */
+export interface AgentHost {
+    executeServerCommand<C extends ext.ServerCommand>(
+        command: C,
+        params: ext.ServerCommandTypes[C]["params"],
+    ): Promise<ext.ServerCommandTypes[C]["result"]>;
+    /** Start a run, track it in the status bar and report its result; undefined when it could not run. */
+    runAgent<C extends ext.ServerCommand & keyof RunCommandMap>(
+        command: C,
+        params: ext.ServerCommandTypes[C]["params"],
+    ): Promise<ext.RunResult | undefined>;
+    showTranscript(): void;
+    restart(): Promise<void>;
+    readonly lastRunId: string | undefined;
+    readonly log: vscode.LogOutputChannel;
+    readonly state: vscode.Memento;
+}
+
+type RunCommandMap = Pick<
+    ext.ServerCommandTypes,
+    typeof ext.serverCommands.runSelection | typeof ext.serverCommands.runSpec | typeof ext.serverCommands.implementTodo
+>;
+
+/** A LanguageClient whose own error pop-ups are logged instead: Ctx shows one message with the fix. */
+class QuietLanguageClient extends lc.LanguageClient {
+    override error(message: string, data?: unknown, _showNotification?: boolean | "force"): void {
+        super.error(message, data, false);
+    }
+}
+
+const maxRestarts = 3;
+const restartWindowMs = 3 * 60_000;
+
+export class Ctx implements AgentHost, vscode.Disposable {
+    readonly log: vscode.LogOutputChannel;
+    readonly transcriptChannel: vscode.OutputChannel;
+    readonly status: StatusBar;
+    private client: lc.LanguageClient | undefined;
+    private starting: Promise<lc.LanguageClient> | undefined;
+    private readonly formatter = new TranscriptFormatter();
+    private readonly disposables: vscode.Disposable[] = [];
+    private crashes: number[] = [];
+    private latestRun: string | undefined;
+    /** The current client got past initialize; a close before that is a start failure, not a crash. */
+    private ready = false;
+
+    constructor(private readonly extension: vscode.ExtensionContext) {
+        this.log = vscode.window.createOutputChannel("Ollama Agent", { log: true });
+        this.transcriptChannel = vscode.window.createOutputChannel("Ollama Agent Transcript");
+        this.status = new StatusBar(configuredModel);
+        this.disposables.push(
+            this.log,
+            this.transcriptChannel,
+            this.status,
+            vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
+        );
+    }
+
+    get state(): vscode.Memento {
+        return this.extension.globalState;
+    }
+
+    get lastRunId(): string | undefined {
+        return this.latestRun;
+    }
+
+    /** The running client, starting it if needed; rejects (after telling the user) when it cannot start. */
+    async ensureClient(): Promise<lc.LanguageClient> {
+        if (this.client?.isRunning()) {
+            return this.client;
+        }
+        this.starting ??= this.startClient().finally(() => {
+            this.starting = undefined;
+        });
+        return this.starting;
+    }
+
+    async restart(): Promise<void> {
+        await this.stop();
+        this.crashes = [];
+        await this.ensureClient().catch(() => undefined);
+    }
+
+    async stop(): Promise<void> {
+        const client = this.client;
+        this.client = undefined;
+        if (client) {
+            try {
+                await client.stop(5000);
+            } catch (error) {
+                this.log.warn(`stopping the server: ${errorMessage(error)}`);
+            }
+            await client.dispose().catch(() => undefined);
+        }
+        this.status.setServerState("stopped");
+    }
+
+    async executeServerCommand<C extends ext.ServerCommand>(
+        command: C,
+        params: ext.ServerCommandTypes[C]["params"],
+    ): Promise<ext.ServerCommandTypes[C]["result"]> {
+        const client = await this.ensureClient();
+        return (await client.sendRequest(lc.ExecuteCommandRequest.type, {
+            command,
+            arguments: [params],
+        })) as ext.ServerCommandTypes[C]["result"];
+    }
+
+    async runAgent<C extends ext.ServerCommand & keyof RunCommandMap>(
+        command: C,
+        params: ext.ServerCommandTypes[C]["params"],
+    ): Promise<ext.RunResult | undefined> {
+        this.status.runRequested();
+        let result: ext.RunResult | undefined;
+        try {
+            result = (await this.executeServerCommand(command, params)) as ext.RunResult;
+        } catch (error) {
+            this.status.runAnswered();
+            this.reportRequestError(command, error);
+            return undefined;
+        }
+        this.status.runAnswered(result?.runId);
+        this.presentResult(result);
+        return result;
+    }
+
+    showTranscript(): void {
+        this.transcriptChannel.show(true);
+    }
+
+    dispose(): void {
+        void this.stop();
+        for (const d of this.disposables) {
+            d.dispose();
+        }
+    }
+
+    // --- internals ----------------------------------------------------------------------------------
+
+    private presentResult(result: ext.RunResult | undefined): void {
+        if (!result || typeof result !== "object") {
+            return;
+        }
+        if (result.runId) {
+            this.latestRun = result.runId;
+        }
+        presentRunResult(result, {
+            undo: async (runId) => {
+                await this.executeServerCommand(ext.serverCommands.undoRun, { runId }).catch((error) =>
+                    this.reportRequestError(ext.serverCommands.undoRun, error),
+                );
+            },
+            showTranscript: () => this.showTranscript(),
+        });
+    }
+
+    private reportRequestError(command: string, error: unknown): void {
+        if (error instanceof ServerNotFoundError || (error as { reported?: boolean })?.reported) {
+            return; // already told the user how to fix the server
+        }
+        if (error instanceof lc.ResponseError && error.code === lc.LSPErrorCodes.RequestCancelled) {
+            return;
+        }
+        const message = errorMessage(error);
+        this.log.error(`${command}: ${message}`);
+        void vscode.window.showErrorMessage(`Ollama Agent: ${message}`);
+    }
+
+    private async discover(): Promise<ServerLaunch> {
+        return discoverServer({
+            setting: serverCommandSetting(),
+            env: process.env,
+            platform: process.platform,
+            pythonExtensionInterpreter: () => pythonExtensionInterpreter(),
+            isExecutable: isExecutableFile,
+            canImportServer,
+        });
+    }
+
+    private async startClient(): Promise<lc.LanguageClient> {
+        this.status.setServerState("starting");
+        let launch: ServerLaunch | undefined;
+        try {
+            launch = await this.discover();
+            this.log.info(`starting the server (${launch.source}): ${launch.argv.join(" ")}`);
+            const client = this.createClient(launch);
+            this.client = client;
+            this.ready = false;
+            await client.start();
+            this.ready = true;
+            this.status.setServerState("running");
+            return client;
+        } catch (error) {
+            const failed = this.client;
+            this.client = undefined;
+            await failed?.dispose().catch(() => undefined);
+            const message =
+                error instanceof ServerNotFoundError
+                    ? error.message
+                    : `Ollama Agent: the language server \`${launch?.argv.join(" ") ?? "?"}\` did not start ` +
+                      `(${errorMessage(error)}). Fix: run that command in a terminal to see why (its output is ` +
+                      `in the "Ollama Agent" output channel), or set "ollamaAgent.server.command".`;
+            this.log.error(message);
+            this.status.setServerState("failed", message);
+            void this.offerFix(message);
+            throw Object.assign(new Error(message), { reported: true });
+        }
+    }
+
+    private async offerFix(message: string): Promise<void> {
+        const choice = await vscode.window.showErrorMessage(message, "Open Settings", "Show Output");
+        if (choice === "Open Settings") {
+            await vscode.commands.executeCommand("workbench.action.openSettings", `${section}.server.command`);
+        } else if (choice === "Show Output") {
+            this.log.show(true);
+        }
+    }
+
+    private createClient(launch: ServerLaunch): lc.LanguageClient {
+        const [command, ...args] = launch.argv;
+        const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+        const serverOptions: lc.ServerOptions = {
+            command: command!,
+            args,
+            transport: lc.TransportKind.stdio,
+            options: { cwd: folder, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+        };
+        const clientOptions: lc.LanguageClientOptions = {
+            documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
+            outputChannel: this.log,
+            traceOutputChannel: this.log,
+            revealOutputChannelOn: lc.RevealOutputChannelOn.Never,
+            initializationOptions: () => serverSettings(),
+            initializationFailedHandler: () => false,
+            errorHandler: {
+                error: (_error, _message, count) => ({
+                    action: (count ?? 0) <= 3 ? lc.ErrorAction.Continue : lc.ErrorAction.Shutdown,
+                    handled: true,
+                }),
+                closed: () => this.onClosed(),
+            },
+            middleware: {
+                handleWorkDoneProgress: (token, params, next) => {
+                    this.status.onProgress(token, params);
+                    next(token, params);
+                },
+                executeCommand: (command, args, next) => this.onExecuteCommand(command, args, next),
+                workspace: {
+                    configuration: async (params, token, next) => {
+                        const fallback = await next(params, token);
+                        if (fallback instanceof lc.ResponseError) {
+                            return fallback;
+                        }
+                        return params.items.map((item, i) =>
+                            item.section === section
+                                ? serverSettings(item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined)
+                                : (fallback as unknown[])[i],
+                        );
+                    },
+                },
+            },
+        };
+        const client = new QuietLanguageClient("ollamaAgent", "Ollama Agent", serverOptions, clientOptions);
+        client.registerFeature(new ExperimentalCapabilities());
+        client.onNotification(ext.transcript, (event) => this.onTranscript(event));
+        client.onRequest(ext.saveDocuments, (params) => saveDocuments(params));
+        return client;
+    }
+
+    private onClosed(): lc.CloseHandlerResult {
+        if (!this.client || !this.ready) {
+            return { action: lc.CloseAction.DoNotRestart, handled: true };
+        }
+        const now = Date.now();
+        this.crashes = [...this.crashes.filter((t) => now - t < restartWindowMs), now];
+        if (this.crashes.length <= maxRestarts) {
+            this.log.warn(`the server exited; restarting (${this.crashes.length}/${maxRestarts})`);
+            this.status.setServerState("starting");
+            return { action: lc.CloseAction.Restart, handled: true };
+        }
+        const message =
+            `Ollama Agent: the language server exited ${this.crashes.length} times in 3 minutes and was not restarted. ` +
+            `Fix: see the "Ollama Agent" output channel for its error, then run "Ollama Agent: Restart Server".`;
+        this.status.setServerState("failed", message);
+        void this.offerFix(message);
+        return { action: lc.CloseAction.DoNotRestart, handled: true };
+    }
+
+    private async onExecuteCommand(
+        command: string,
+        args: unknown[],
+        next: lc.ExecuteCommandSignature,
+    ): Promise<unknown> {
+        // Runs started by VS Code itself (the TODO quick fix) get the same tracking and result message.
+        if (!ext.runCommands.has(command)) {
+            return next(command, args);
+        }
+        this.status.runRequested();
+        try {
+            const result = (await next(command, args)) as ext.RunResult | undefined;
+            this.status.runAnswered(result?.runId);
+            this.presentResult(result);
+            return result;
+        } catch (error) {
+            this.status.runAnswered();
+            this.reportRequestError(command, error);
+            return undefined;
+        }
+    }
+
+    private onTranscript(event: ext.TranscriptParams): void {
+        if (!event || typeof event !== "object") {
+            return;
+        }
+        if (event.kind === "started" && typeof event.runId === "string") {
+            this.latestRun = event.runId;
+        }
+        this.transcriptChannel.append(this.formatter.format(event));
+        this.status.onTranscript(event);
+    }
+
+    private onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {
+        if (!e.affectsConfiguration(section)) {
+            return;
+        }
+        this.status.refresh();
+        if (e.affectsConfiguration(`${section}.server`)) {
+            this.log.info("ollamaAgent.server.command changed: restarting the server");
+            void this.restart();
+            return;
+        }
+        const client = this.client;
+        if (client?.isRunning()) {
+            void client
+                .sendNotification(lc.DidChangeConfigurationNotification.type, {
+                    settings: { [section]: serverSettings() },
+                })
+                .catch((error) => this.log.error(`didChangeConfiguration: ${errorMessage(error)}`));
+        }
+    }
+}
+
+/** Declares `experimental.ollamaAgent.saveDocuments` so the server saves through us before commands. */
+class ExperimentalCapabilities implements lc.StaticFeature {
+    fillClientCapabilities(capabilities: lc.ClientCapabilities): void {
+        const experimental = (capabilities.experimental ?? {}) as Record<string, unknown>;
+        capabilities.experimental = { ...experimental, ...ext.experimentalCapabilities };
+    }
+    initialize(): void {}
+    getState(): lc.FeatureState {
+        return { kind: "static" };
+    }
+    clear(): void {}
+}
+
+/** `ollamaAgent/saveDocuments`: save the open, dirty documents named; report which are now on disk. */
+export async function saveDocuments(params: ext.SaveDocumentsParams): Promise<ext.SaveDocumentsResult> {
+    const saved: string[] = [];
+    for (const uri of Array.isArray(params?.uris) ? params.uris : []) {
+        const wanted = vscode.Uri.parse(uri).toString();
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.toString() === wanted);
+        if (!doc) {
+            if (vscode.Uri.parse(uri).scheme === "file") {
+                saved.push(uri); // not open: the disk already holds its text
+            }
+            continue;
+        }
+        if (doc.isUntitled) {
+            continue; // saving would ask for a file name; the server reports it as unsaved
+        }
+        if (!doc.isDirty || (await doc.save())) {
+            saved.push(uri);
+        }
+    }
+    return { saved };
+}
+
+interface PythonExtensionApi {
+    environments?: {
+        getActiveEnvironmentPath?(resource?: vscode.Uri): { path: string } | undefined;
+        resolveEnvironment?(
+            env: { path: string } | string,
+        ): Promise<{ executable?: { uri?: vscode.Uri } } | undefined>;
+    };
+    settings?: {
+        getExecutionDetails?(resource?: vscode.Uri): { execCommand?: string[] } | undefined;
+    };
+}
+
+/** The interpreter selected in the Python extension, if it is installed. */
+export async function pythonExtensionInterpreter(): Promise<string[] | undefined> {
+    const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
+    if (!extension) {
+        return undefined;
+    }
+    const api = extension.isActive ? extension.exports : await extension.activate();
+    const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
+    const envPath = api?.environments?.getActiveEnvironmentPath?.(resource);
+    if (envPath && api.environments?.resolveEnvironment) {
+        const env = await api.environments.resolveEnvironment(envPath);
+        const exe = env?.executable?.uri?.fsPath;
+        if (exe) {
+            return [exe];
+        }
+    }
+    const command = api?.settings?.getExecutionDetails?.(resource)?.execCommand;
+    return command && command.length ? command : undefined;
+}

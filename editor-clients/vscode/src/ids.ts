@@ -1,0 +1,12 @@
+// The extension's own palette command ids. They differ from the server's `ollamaAgent.*` commands, which
+// vscode-languageclient registers in the same VS Code command namespace.
+export const commandIds = {
+    runSelection: "ollama-agent.runSelection",
+    runSpec: "ollama-agent.runSpec",
+    cancel: "ollama-agent.cancel",
+    undoRun: "ollama-agent.undoRun",
+    selectModel: "ollama-agent.selectModel",
+    showTranscript: "ollama-agent.showTranscript",
+    checkSetup: "ollama-agent.checkSetup",
+    restartServer: "ollama-agent.restartServer",
+} as const;
