@@ -1,0 +1,157 @@
+"""`ollama-agent-ls run/doctor/models` as a user runs them: a subprocess on the fake Ollama."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_ollama.replies import Reply, call
+from tests.fake_ollama.server import FakeOllama
+
+APP = "def add(a, b):\n    return a - b\n"
+FIXED = "def add(a, b):\n    return a + b\n"
+FIX = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
+
+
+def cli(*args: str, url: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OLLAMA_HOST": url, "NO_COLOR": "1"}
+    env.pop("OLLAMA_AGENT_MODEL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "ollama_agent_ls", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    (tmp_path / "app.py").write_text(APP)
+    return tmp_path
+
+
+def test_run_edits_the_file_and_streams_a_transcript(fake_ollama: FakeOllama, workspace) -> None:
+    fake_ollama.enqueue(
+        Reply().thinking("hmm").tool_calls(FIX).done(), Reply.say("Fixed the sign.")
+    )
+    proc = cli(
+        "run",
+        "fix add",
+        "--file",
+        "app.py",
+        "--lines",
+        "2-2",
+        "-w",
+        str(workspace),
+        url=fake_ollama.url,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert (workspace / "app.py").read_text() == FIXED
+    assert "→ edit_file app.py" in proc.stderr
+    assert "thinking: hmm" in proc.stderr
+    assert "[completed] Fixed the sign." in proc.stderr
+    assert proc.stdout == ""
+    user = fake_ollama.chat_requests[0].body["messages"][1]["content"]
+    assert "     2\t    return a - b" in user
+
+
+def test_dry_run_prints_a_diff_and_writes_nothing(fake_ollama: FakeOllama, workspace) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("ok"))
+    proc = cli("run", "fix add", "-w", str(workspace), "--dry-run", url=fake_ollama.url)
+    assert proc.returncode == 0, proc.stderr
+    assert (workspace / "app.py").read_text() == APP
+    assert "--- a/app.py" in proc.stdout
+    assert "-    return a - b" in proc.stdout
+    assert "+    return a + b" in proc.stdout
+    assert "would change: app.py" in proc.stderr
+
+
+def test_ollama_down_exits_3_naming_the_url(workspace) -> None:
+    url = "http://127.0.0.1:9"
+    proc = cli("run", "fix add", "-w", str(workspace), url=url)
+    assert proc.returncode == 3
+    assert url in proc.stderr
+    assert "ollama serve" in proc.stderr
+    assert (workspace / "app.py").read_text() == APP
+
+
+def test_missing_model_exits_3_with_pull_hint(fake_ollama: FakeOllama, workspace) -> None:
+    proc = cli("run", "x", "-w", str(workspace), "--model", "nope:7b", url=fake_ollama.url)
+    assert proc.returncode == 3
+    assert "ollama pull nope:7b" in proc.stderr
+
+
+def test_failed_run_exits_1(fake_ollama: FakeOllama, workspace) -> None:
+    fake_ollama.enqueue(Reply().content("so").error_line("runner crashed"))
+    proc = cli("run", "x", "-w", str(workspace), url=fake_ollama.url)
+    assert proc.returncode == 1
+    assert "runner crashed" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["run", "x", "--lines", "1-2"], "--lines needs --file"),
+        (["run", "x", "-o", "maxTurns=0"], "maxTurns"),
+        (["run", "x", "-o", "applyMode=later"], "applyMode"),
+        (["run", "x", "--file", "nope.py"], "nope.py"),
+        (["run", "x", "--file", "app.py", "--lines", "9-3"], "A must be <= B"),
+    ],
+)
+def test_usage_errors_exit_2(fake_ollama: FakeOllama, workspace, args, needle) -> None:
+    proc = cli(*args, "-w", str(workspace), url=fake_ollama.url)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr
+
+
+def test_a_command_without_a_terminal_is_denied(fake_ollama: FakeOllama, workspace) -> None:
+    fake_ollama.enqueue(
+        Reply.calls(call("run_command", {"command": "touch ran"})), Reply.say("could not")
+    )
+    proc = cli("run", "x", "-w", str(workspace), url=fake_ollama.url)
+    assert proc.returncode == 0
+    assert not (workspace / "ran").exists()
+    tool = fake_ollama.chat_requests[1].body["messages"][-1]
+    assert tool["role"] == "tool" and "denied" in tool["content"].lower()
+
+
+def test_yes_allows_commands_but_not_destructive_ones(fake_ollama: FakeOllama, workspace) -> None:
+    (workspace / "keep").mkdir()
+    fake_ollama.enqueue(
+        Reply.calls(call("run_command", {"command": "touch ran"})),
+        Reply.calls(call("run_command", {"command": "echo hi && rm -rf keep"})),
+        Reply.say("done"),
+    )
+    proc = cli("run", "x", "-w", str(workspace), "--yes", url=fake_ollama.url)
+    assert proc.returncode == 0, proc.stderr
+    assert (workspace / "ran").exists()
+    assert (workspace / "keep").is_dir()
+
+
+def test_doctor_reports_ok_and_problems(fake_ollama: FakeOllama) -> None:
+    ok = cli("doctor", url=fake_ollama.url)
+    assert ok.returncode == 0, ok.stdout
+    assert "✓ model qwen3:8b installed" in ok.stdout
+    bad = cli("doctor", "--model", "gemma3:4b", url=fake_ollama.url)
+    assert bad.returncode == 3
+    assert "does not support tools" in bad.stdout
+    down = cli("doctor", url="http://127.0.0.1:9")
+    assert down.returncode == 3
+    assert "ollama serve" in down.stdout
+
+
+def test_models_lists_context_and_capabilities(fake_ollama: FakeOllama) -> None:
+    proc = cli("models", "--json", url=fake_ollama.url)
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["name"]: r for r in json.loads(proc.stdout)}
+    assert rows["qwen3:8b"]["contextLength"] == 40960
+    assert "tools" in rows["qwen3:8b"]["capabilities"]
+    assert "tools" not in rows["gemma3:4b"]["capabilities"]
