@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 
 import pytest
 
-from ollama_agent_ls.workspace import disk_sink
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
 from ollama_agent_ls.workspace.disk_sink import DiskSink
 
@@ -85,7 +85,7 @@ async def test_interrupted_write_leaves_old_file_and_no_temp(
     def failing_fsync(fd: int) -> None:
         raise error()
 
-    monkeypatch.setattr(disk_sink.os, "fsync", failing_fsync)
+    monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(raised) as info:
         await DiskSink(tmp_path).apply(change(tmp_path, "f.txt", "old\n", "new\n"))
     if raised is ChangeRejected:
