@@ -518,6 +518,9 @@ def _unwrap(s: _Simple) -> tuple[list[_Simple], list[str], bool]:
 def _inner(
     s: _Simple, words: list[_Word], transparent: bool
 ) -> tuple[list[_Simple], list[str], bool]:
+    # `timeout 5 { rm -rf x; }` is a syntax error in sh, but flagging it costs nothing.
+    while words and not words[0].quoted and words[0].value in _RESERVED:
+        words = words[1:]
     if not words:
         return [], [], transparent
     return [_derived(s, words)], [], transparent
@@ -793,7 +796,7 @@ def _rm_reasons(s: _Simple, root: Path, cwd: Path | None) -> list[str]:
     if recursive:
         reasons.append(f"recursive rm ({_short(s.text)})")
     for w in operands:
-        if not w.quoted and w.value in ("*", "./*", "/*", "~/*", ".", "./"):
+        if not w.quoted and w.value in ("*", "./*", "/*", "~/*"):
             reasons.append(f"rm of every file in a directory ({_short(s.text)})")
             continue
         path = _where(w, root, cwd)

@@ -311,6 +311,8 @@ def _read_tty_line(fd: int, stop: threading.Event) -> str | None:
             ready, _, _ = select.select([fd], [], [], 0.1)
             if not ready:
                 continue
+            if stop.is_set():
+                return None  # the answer belongs to the next question
             chunk = os.read(fd, 1024)
             if not chunk:
                 return buf.decode("utf-8", errors="replace") if buf else None
