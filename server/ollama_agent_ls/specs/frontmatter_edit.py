@@ -40,12 +40,22 @@ def format_scalar(value: Scalar) -> str:
     if dumped.endswith("\n...\n"):
         dumped = dumped[: -len("\n...\n")]
     dumped = dumped.rstrip("\n")
-    if "\n" in dumped or "\r" in dumped:
-        # Line breaks, NEL or LS inside a value: the escaped double-quoted form stays on one line.
-        dumped = yaml.safe_dump(value, default_style='"', allow_unicode=False, width=_WIDE).rstrip(
-            "\n"
-        )
-    return dumped
+    if _one_line(dumped) and _reads_back(dumped, value):
+        return dumped
+    # Line breaks (also NEL, LS, PS) inside a value: the escaped double-quoted form is one line.
+    return yaml.safe_dump(value, default_style='"', allow_unicode=False, width=_WIDE).rstrip("\n")
+
+
+def _one_line(text: str) -> bool:
+    return not any(ch in text for ch in "\n\r\x85\u2028\u2029")
+
+
+def _reads_back(text: str, value: Scalar) -> bool:
+    try:
+        loaded = yaml.safe_load(f"k: {text}")
+    except yaml.YAMLError:
+        return False
+    return isinstance(loaded, dict) and loaded.get("k", object()) == value
 
 
 def _newline(lines: Sequence[str]) -> str:
@@ -91,7 +101,8 @@ def _inline_comment(rest: str) -> str:
 
 
 def _load(lines: Sequence[str]) -> Any:
-    return yaml.safe_load("\n".join(line.rstrip("\r") for line in lines))
+    # Each frontmatter line ends with a newline in the file; block scalars keep the last one.
+    return yaml.safe_load("".join(line.rstrip("\r") + "\n" for line in lines))
 
 
 def set_key(text: str, key: str, value: Scalar) -> str:

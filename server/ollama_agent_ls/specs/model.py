@@ -175,7 +175,7 @@ def parse_frontmatter(text: str, path: PurePath) -> tuple[dict[str, Any], Frontm
             )
         return {}, None
     lines = split_lines(text)
-    yaml_text = "\n".join(_bare(line) for line in lines[loc.start : loc.end])
+    yaml_text = "".join(_bare(line) + "\n" for line in lines[loc.start : loc.end])
     try:
         data = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
