@@ -185,3 +185,26 @@ def test_checkhealth_error_with_ollama_down(workspace: Path) -> None:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
     run_scenario("checkhealth_spec", workspace, f"http://127.0.0.1:{closed_port}", "down")
+
+
+def test_approval_and_save_before_a_command(workspace: Path, fake: FakeOllama) -> None:
+    fake.enqueue(
+        Reply.calls(
+            call(
+                "edit_file",
+                {"path": "calc.py", "old_string": "return a - b", "new_string": "return a + b"},
+            )
+        ),
+        Reply.calls(call("run_command", {"command": "cat calc.py"})),
+        "Fixed and checked.",
+    )
+    run_scenario("approval_save_spec", workspace, fake.url)
+    # The plugin wrote the buffer (saveDocuments) before the approved command ran.
+    assert "return a + b" in (workspace / "calc.py").read_text(encoding="utf-8")
+    tool_results = [
+        m["content"]
+        for m in fake.last_chat["messages"]
+        if m.get("role") == "tool" and "return a" in m.get("content", "")
+    ]
+    assert tool_results, "the command's output did not reach the model"
+    assert "return a + b" in tool_results[-1]

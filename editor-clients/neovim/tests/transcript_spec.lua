@@ -10,6 +10,14 @@ assert(#vim.fn.win_findbuf(tbuf) == 1, 'transcript window not open')
 assert(vim.bo[tbuf].filetype == 'markdown', 'transcript is not markdown')
 assert(vim.api.nvim_get_current_buf() == buf, 'focus left the code window')
 
+-- The statusline text while the run goes (LspProgress), and after it ends.
+local statuses = {}
+vim.api.nvim_create_autocmd('LspProgress', {
+  callback = function()
+    statuses[#statuses + 1] = require('ollama_agent').status()
+  end,
+})
+
 vim.cmd('2OllamaAgent explain this line')
 local result = H.wait_result(1)
 assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
@@ -26,6 +34,10 @@ for _, want in ipairs({
 }) do
   assert(text:find(want, 1, true), ('transcript lacks %q:\n%s'):format(want, text))
 end
+assert(statuses[1] and statuses[1]:find('Ollama agent', 1, true), 'no progress: ' .. vim.inspect(statuses))
+H.wait('the progress to end', function()
+  return require('ollama_agent').status() == ''
+end)
 -- The window follows the end of the transcript.
 local win = vim.fn.win_findbuf(tbuf)[1]
 assert(

@@ -281,10 +281,37 @@ function M.undo(run_id)
       error_msg('undo failed: ' .. tostring(err.message))
       return
     end
-    local msg = type(result) == 'table' and (result.summary or result.message) or nil
-    notify(msg or ('undo: ' .. vim.inspect(result, { newline = ' ', indent = '' })))
+    notify(M.describe_undo(result))
     fire('OllamaAgentUndoDone', { result = result })
   end)
+end
+
+--- One line for an undoRun answer {runId, applied, reverted: [uri], leftAlone: [{uri, reason}]}.
+--- @param result table|nil
+--- @return string
+function M.describe_undo(result)
+  if type(result) ~= 'table' then
+    return 'undo: ' .. tostring(result)
+  end
+  local function name(uri)
+    return vim.fn.fnamemodify(vim.uri_to_fname(uri), ':~:.')
+  end
+  local parts = {}
+  if result.applied == false then
+    parts[#parts + 1] = 'undo was not applied by the editor'
+  else
+    local files = vim.tbl_map(name, result.reverted or {})
+    parts[#parts + 1] = #files > 0 and ('undid run in ' .. table.concat(files, ', '))
+      or 'nothing to undo'
+  end
+  for _, left in ipairs(result.leftAlone or {}) do
+    local where = left.uri and name(left.uri) or '?'
+    if left.startLine then
+      where = ('%s:%s-%s'):format(where, tostring(left.startLine), tostring(left.endLine))
+    end
+    parts[#parts + 1] = ('left %s alone (%s)'):format(where, tostring(left.reason))
+  end
+  return table.concat(parts, '; ')
 end
 
 --- Ask the server for the installed models; cb(models|nil, err|nil).

@@ -1,0 +1,27 @@
+-- A run_command asks through vim.ui.select; before it runs, the edited buffer is written
+-- through ollamaAgent/saveDocuments so the command sees the agent's change.
+local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
+H.setup({ command_approval = 'ask' })
+
+local buf = H.open('calc.py')
+
+local prompts = {}
+vim.ui.select = function(items, opts, on_choice)
+  prompts[#prompts + 1] = opts.prompt
+  for _, item in ipairs(items) do
+    if item.title == 'Allow' then
+      on_choice(item)
+      return
+    end
+  end
+  on_choice(nil)
+end
+
+vim.cmd('1,2OllamaAgent fix add and show the file')
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+assert(#prompts == 1, 'expected one approval prompt, got ' .. vim.inspect(prompts))
+assert(prompts[1]:find('cat calc.py', 1, true), 'prompt does not show the command: ' .. prompts[1])
+assert(H.text(buf):find('return a + b', 1, true), 'edit not in the buffer')
+assert(not vim.bo[buf].modified, 'the buffer was not written before the command ran')
+H.done()
