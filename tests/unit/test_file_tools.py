@@ -123,6 +123,13 @@ async def test_list_files_glob(ctx: ToolContext, glob: str, expected: list[str])
     assert (await file_tools.list_files(ctx, glob)).splitlines() == expected
 
 
+async def test_list_files_without_matches_suggests_a_broader_glob(ctx: ToolContext) -> None:
+    out = await file_tools.list_files(ctx, "pkg/*.py")
+    assert "No files match" in out
+    assert "'**/pkg/*.py'" in out
+    assert (await file_tools.list_files(ctx, ".")) == await file_tools.list_files(ctx)
+
+
 async def test_list_files_is_capped(ctx: ToolContext, root: Path) -> None:
     (root / "many").mkdir()
     for i in range(520):

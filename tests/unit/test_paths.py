@@ -72,6 +72,13 @@ def test_absolute_path_outside_refused(root: Path) -> None:
         resolve_path(root, "file:///etc/passwd")
 
 
+def test_home_relative_path_is_expanded(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(root.parent))
+    assert resolve_path(root, f"~/{root.name}/src/main.py")[1] == "src/main.py"
+    with pytest.raises(PathRefused, match="outside"):
+        resolve_path(root, "~/elsewhere.txt")
+
+
 def test_dotdot_that_stays_inside_is_fine(root: Path) -> None:
     assert resolve_path(root, "src/../src/main.py")[1] == "src/main.py"
 

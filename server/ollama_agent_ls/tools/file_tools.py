@@ -142,6 +142,8 @@ def glob_matcher(glob: str | None) -> GitIgnoreSpec | None:
     for part in glob.split():
         part = part.strip().strip("'\"")
         part = part.removeprefix("./")
+        if part in (".", "*", "**", "**/*"):
+            return None
         if part:
             patterns.extend(_expand_braces(part))
     return GitIgnoreSpec.from_lines(patterns) if patterns else None
@@ -159,8 +161,9 @@ async def list_files(ctx: ToolContext, glob: str | None = None) -> str:
     files = _files(ctx, glob)
     if not files:
         if glob:
+            broader = f"**/{glob.strip()}" if "/" in glob and "**" not in glob else "**/*.py"
             return (
-                f"No files match the glob {glob!r}. Try a broader glob such as '**/*.py', "
+                f"No files match the glob {glob!r}. Try a broader glob such as {broader!r}, "
                 "or list_files without a glob."
             )
         return "The workspace has no files (apart from ignored ones)."

@@ -60,6 +60,9 @@ def _clean(raw: str) -> str:
         value = unquote(parsed.path)
         if parsed.netloc and parsed.netloc != "localhost":
             value = f"//{parsed.netloc}{value}"
+    if value.startswith("~"):
+        # "~/proj/x.py" means the home directory, never a folder named "~" in the workspace.
+        value = os.path.expanduser(value)
     return value
 
 
