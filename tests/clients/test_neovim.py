@@ -208,3 +208,13 @@ def test_approval_and_save_before_a_command(workspace: Path, fake: FakeOllama) -
     ]
     assert tool_results, "the command's output did not reach the model"
     assert "return a + b" in tool_results[-1]
+
+
+def test_lsp_enable_and_model_choice(workspace: Path, fake: FakeOllama) -> None:
+    fake.enqueue("It subtracts.")
+    run_scenario("lsp_enable_model_spec", workspace, fake.url)
+    assert fake.last_chat["model"] == "llama3.1:8b"
+
+
+def test_help_tags_resolve(workspace: Path) -> None:
+    run_scenario("help_spec", workspace, "http://127.0.0.1:9")

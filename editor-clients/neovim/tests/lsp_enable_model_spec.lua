@@ -1,0 +1,39 @@
+-- Neovim 0.11's vim.lsp.enable('ollama_agent') starts the server from lsp/ollama_agent.lua, and
+-- :OllamaAgentModel picks the model the next run uses.
+local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
+H.setup({ autostart = false })
+vim.lsp.config('ollama_agent', {
+  cmd = H.server_cmd,
+  settings = { ollamaAgent = { ollamaUrl = H.ollama_url, model = 'qwen3:8b' } },
+  init_options = { ollamaUrl = H.ollama_url, model = 'qwen3:8b' },
+})
+vim.lsp.enable('ollama_agent')
+
+local buf, client = H.open('calc.py')
+assert(client.config.capabilities.experimental.ollamaAgent.saveDocuments == true)
+
+local offered
+vim.ui.select = function(items, opts, on_choice)
+  offered = vim.tbl_map(function(m)
+    return opts.format_item(m)
+  end, items)
+  for _, item in ipairs(items) do
+    if item.name == 'llama3.1:8b' then
+      on_choice(item)
+      return
+    end
+  end
+  on_choice(nil)
+end
+vim.cmd('OllamaAgentModel')
+H.wait('the model list', function()
+  return offered ~= nil
+end)
+assert(vim.tbl_contains(offered, 'llama3.1:8b  (completion, tools ctx 131072)'), vim.inspect(offered))
+assert(require('ollama_agent.commands').model == 'llama3.1:8b')
+
+vim.cmd('2OllamaAgent explain')
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+assert(H.text(buf):find('return a - b', 1, true), 'buffer changed')
+H.done()
