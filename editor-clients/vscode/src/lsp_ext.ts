@@ -1,6 +1,7 @@
 // The ollama-agent-ls protocol extensions (issue 3), each declared exactly once. Everything else in the
 // extension refers to these names and types instead of spelling method strings.
-import * as lc from "vscode-languageclient/node";
+// From the protocol package (not vscode-languageclient) so these declarations load without VS Code.
+import * as lc from "vscode-languageserver-protocol";
 
 // --- workspace/executeCommand ids served by the language server -------------------------------------
 // vscode-languageclient registers these as VS Code commands itself, so the extension's own palette

@@ -1,0 +1,276 @@
+import { readFileSync } from "node:fs";
+import * as path from "node:path";
+import { createMockTextEditor, createTextDocument } from "jest-mock-vscode";
+import { beforeEach, describe, expect, test, vi } from "vitest";
+import * as vscode from "vscode";
+import { recentInstructionsKey, registerCommands } from "../../src/commands";
+import type { AgentHost } from "../../src/ctx";
+import { commandIds } from "../../src/ids";
+import { serverCommands } from "../../src/lsp_ext";
+import { FakeMemento, fakeOutputChannel, fakeQuickPick, handlers, settings } from "./vscodeMock";
+
+vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
+
+const manifest = JSON.parse(readFileSync(path.join(__dirname, "../../package.json"), "utf8"));
+const window = vscode.window as unknown as Record<string, ReturnType<typeof vi.fn>> & {
+    activeTextEditor: unknown;
+};
+const workspace = vscode.workspace as unknown as Record<string, ReturnType<typeof vi.fn>>;
+
+const completed = { runId: "r1", status: "completed", summary: "Done.", changedFiles: [], turns: 1 };
+
+function fakeHost(replies: Record<string, unknown> = {}) {
+    const host = {
+        executeServerCommand: vi.fn(async (command: string) => replies[command]),
+        runAgent: vi.fn(async () => completed),
+        showTranscript: vi.fn(),
+        restart: vi.fn(async () => undefined),
+        lastRunId: undefined,
+        log: fakeOutputChannel("Ollama Agent"),
+        state: new FakeMemento(),
+    };
+    registerCommands(host as unknown as AgentHost);
+    return host;
+}
+
+function run(id: string, ...args: unknown[]): Promise<unknown> {
+    const handler = handlers.get(id);
+    if (!handler) throw new Error(`${id} is not registered`);
+    return Promise.resolve(handler(...args));
+}
+
+function openEditor(text: string, selection: vscode.Selection, file = "/ws/a.py", languageId = "python") {
+    const doc = createTextDocument(vscode.Uri.file(file), text, languageId);
+    const editor = createMockTextEditor(vi as never, doc, undefined, selection);
+    window.activeTextEditor = editor;
+    return doc;
+}
+
+beforeEach(() => {
+    handlers.clear();
+    settings.values.clear();
+    window.activeTextEditor = undefined;
+    for (const fn of ["showInformationMessage", "showWarningMessage", "showErrorMessage", "showQuickPick"]) {
+        window[fn]!.mockReset();
+        window[fn]!.mockResolvedValue(undefined);
+    }
+    window.createQuickPick!.mockImplementation(() => fakeQuickPick());
+    workspace.findFiles!.mockResolvedValue([]);
+});
+
+describe("registration", () => {
+    test("every palette command in package.json has a handler, under an id the server does not use", () => {
+        fakeHost();
+        const contributed = manifest.contributes.commands.map((c: { command: string }) => c.command).sort();
+        expect(contributed).toEqual(Object.values(commandIds).sort());
+        expect([...handlers.keys()].sort()).toEqual(contributed);
+        for (const id of contributed) {
+            expect(Object.values(serverCommands)).not.toContain(id);
+        }
+        expect(manifest.contributes.commands.every((c: { category: string }) => c.category === "Ollama Agent")).toBe(
+            true,
+        );
+    });
+
+    test("Run on Selection has a keybinding and an editor context menu entry for a selection", () => {
+        expect(manifest.contributes.keybindings.map((k: { command: string }) => k.command)).toContain(
+            commandIds.runSelection,
+        );
+        const menu = manifest.contributes.menus["editor/context"];
+        expect(menu).toContainEqual(expect.objectContaining({ command: commandIds.runSelection }));
+        expect(menu[0].when).toContain("editorHasSelection");
+    });
+});
+
+describe("Run on Selection", () => {
+    test("sends the selection's uri and range with the instruction given as argument", async () => {
+        const doc = openEditor("a = 1\nb = 2\nc = 3\n", new vscode.Selection(1, 0, 2, 5));
+        const host = fakeHost();
+        await run(commandIds.runSelection, { instruction: "  rename b to beta " });
+        expect(host.runAgent).toHaveBeenCalledWith(serverCommands.runSelection, {
+            uri: doc.uri.toString(),
+            range: { start: { line: 1, character: 0 }, end: { line: 2, character: 5 } },
+            instruction: "rename b to beta",
+        });
+    });
+
+    test("an empty selection means the whole current line; the typed instruction is remembered", async () => {
+        openEditor("first\nsecond line\n", new vscode.Selection(1, 3, 1, 3));
+        const host = fakeHost();
+        const pick = fakeQuickPick();
+        window.createQuickPick!.mockReturnValue(pick);
+        const done = run(commandIds.runSelection);
+        pick.type("add a docstring");
+        pick.enter();
+        await done;
+        expect(host.runAgent).toHaveBeenCalledWith(
+            serverCommands.runSelection,
+            expect.objectContaining({
+                range: { start: { line: 1, character: 0 }, end: { line: 1, character: 11 } },
+                instruction: "add a docstring",
+            }),
+        );
+        expect(host.state.get(recentInstructionsKey)).toEqual(["add a docstring"]);
+    });
+
+    test("recent instructions are offered, newest first, and picking one runs it", async () => {
+        openEditor("x\n", new vscode.Selection(0, 0, 0, 1));
+        const host = fakeHost();
+        await host.state.update(recentInstructionsKey, ["add types", "fix the bug"]);
+        const pick = fakeQuickPick();
+        window.createQuickPick!.mockReturnValue(pick);
+        const done = run(commandIds.runSelection);
+        expect(pick.items.map((i) => i.label)).toEqual(["add types", "fix the bug"]);
+        pick.activeItems = [pick.items[1]!];
+        pick.enter();
+        await done;
+        expect(host.runAgent).toHaveBeenCalledWith(
+            serverCommands.runSelection,
+            expect.objectContaining({ instruction: "fix the bug" }),
+        );
+        expect(host.state.get(recentInstructionsKey)).toEqual(["fix the bug", "add types"]);
+    });
+
+    test("Escape in the prompt runs nothing", async () => {
+        openEditor("x\n", new vscode.Selection(0, 0, 0, 1));
+        const host = fakeHost();
+        const pick = fakeQuickPick();
+        window.createQuickPick!.mockReturnValue(pick);
+        const done = run(commandIds.runSelection);
+        pick.escape();
+        await done;
+        expect(host.runAgent).not.toHaveBeenCalled();
+    });
+
+    test("without an editor it says what to do and runs nothing", async () => {
+        const host = fakeHost();
+        await run(commandIds.runSelection, { instruction: "x" });
+        expect(host.runAgent).not.toHaveBeenCalled();
+        expect(window.showWarningMessage).toHaveBeenCalledWith(expect.stringMatching(/Open a file/));
+    });
+});
+
+describe("Run Spec", () => {
+    test("runs the active spec", async () => {
+        const doc = openEditor("---\nstatus: pending\n---\n# Spec\n", new vscode.Selection(0, 0, 0, 0), "/ws/x.md", "markdown");
+        const host = fakeHost();
+        await run(commandIds.runSpec);
+        expect(host.runAgent).toHaveBeenCalledWith(serverCommands.runSpec, { uri: doc.uri.toString() });
+    });
+
+    test("otherwise offers the workspace's specs and runs the one picked", async () => {
+        openEditor("print(1)\n", new vscode.Selection(0, 0, 0, 0));
+        const spec = vscode.Uri.file("/ws/.chant/specs/add-cli.md");
+        workspace.findFiles!.mockResolvedValue([spec]);
+        window.showQuickPick!.mockImplementation(async (items: unknown[]) => items[0]);
+        const host = fakeHost();
+        await run(commandIds.runSpec);
+        expect(workspace.findFiles).toHaveBeenCalledWith(
+            expect.stringContaining(".chant/specs"),
+            expect.anything(),
+            expect.anything(),
+        );
+        expect(host.runAgent).toHaveBeenCalledWith(serverCommands.runSpec, { uri: spec.toString() });
+    });
+
+    test("with no spec anywhere it explains where specs live", async () => {
+        const host = fakeHost();
+        await run(commandIds.runSpec);
+        expect(host.runAgent).not.toHaveBeenCalled();
+        expect(window.showWarningMessage).toHaveBeenCalledWith(expect.stringContaining(".chant/specs/"));
+    });
+});
+
+describe("Cancel, Undo, Show Transcript, Restart", () => {
+    test("Cancel cancels every run on the server", async () => {
+        const host = fakeHost();
+        await run(commandIds.cancel);
+        expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.cancel, {});
+    });
+
+    test("Undo Last Run asks the server to undo the latest run and reports what it left alone", async () => {
+        const host = fakeHost({ [serverCommands.undoRun]: { runId: "r1", skipped: [{ uri: "file:///ws/a.py" }] } });
+        await run(commandIds.undoRun);
+        expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.undoRun, {});
+        expect(window.showInformationMessage).toHaveBeenCalledWith(expect.stringMatching(/1 region\(s\) you changed/));
+    });
+
+    test("Show Transcript and Restart Server reach the context", async () => {
+        const host = fakeHost();
+        await run(commandIds.showTranscript);
+        await run(commandIds.restartServer);
+        expect(host.showTranscript).toHaveBeenCalledOnce();
+        expect(host.restart).toHaveBeenCalledOnce();
+    });
+
+    test("a failing server command gives one error message naming the problem", async () => {
+        const host = fakeHost();
+        host.executeServerCommand.mockRejectedValue(new Error("runId 'zz' is unknown: omit it to undo the latest run"));
+        await run(commandIds.undoRun);
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        expect(window.showErrorMessage).toHaveBeenCalledWith(expect.stringContaining("runId 'zz' is unknown"));
+    });
+});
+
+describe("Select Model", () => {
+    const models = [
+        { name: "gemma3:4b", contextLength: 131072, capabilities: ["completion", "vision"] },
+        { name: "qwen3:8b", contextLength: 40960, capabilities: ["completion", "tools", "thinking"] },
+    ];
+
+    test("shows context length and tool support, tool models first, and writes the setting", async () => {
+        settings.set("ollamaAgent.model", "defaultValue", "qwen3:8b");
+        let shown: { label: string; description: string }[] = [];
+        window.showQuickPick!.mockImplementation(async (items: typeof shown) => {
+            shown = items;
+            return items[1];
+        });
+        const host = fakeHost({ [serverCommands.listModels]: models });
+        await run(commandIds.selectModel);
+        expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.listModels, {});
+        expect(shown.map((i) => i.label)).toEqual(["$(check) qwen3:8b", "gemma3:4b"]);
+        expect(shown[0]!.description).toBe("40K context · tools");
+        expect(shown[1]!.description).toContain("no tool support");
+        expect(vscode.workspace.getConfiguration("ollamaAgent").get("model")).toBe("gemma3:4b");
+    });
+
+    test("no installed model: says which command installs one", async () => {
+        fakeHost({ [serverCommands.listModels]: [] });
+        await run(commandIds.selectModel);
+        expect(window.showWarningMessage).toHaveBeenCalledWith(expect.stringContaining("ollama pull"));
+    });
+});
+
+describe("Check Setup", () => {
+    const ok = {
+        ollamaUrl: "http://127.0.0.1:11434",
+        reachable: true,
+        version: "0.12.10",
+        model: "qwen3:8b",
+        modelPresent: true,
+        supportsTools: true,
+        contextLength: 40960,
+        problems: [],
+    };
+
+    test("a healthy setup is one information message", async () => {
+        fakeHost({ [serverCommands.checkSetup]: ok });
+        await run(commandIds.checkSetup);
+        expect(window.showInformationMessage).toHaveBeenCalledWith(expect.stringMatching(/setup OK.*0\.12\.10.*qwen3:8b/));
+    });
+
+    test("every problem is shown with its fix", async () => {
+        const problems = [
+            "Model 'qwen3:8b' is not installed. Fix: run `ollama pull qwen3:8b`.",
+            "Ollama 0.5.1 is too old for tool streaming. Fix: upgrade Ollama.",
+        ];
+        fakeHost({ [serverCommands.checkSetup]: { ...ok, modelPresent: false, problems } });
+        await run(commandIds.checkSetup);
+        expect(window.showWarningMessage).toHaveBeenCalledWith(
+            "Ollama Agent: 2 setup problems",
+            expect.objectContaining({ modal: true, detail: `• ${problems[0]}\n• ${problems[1]}` }),
+            "Select Model",
+            "Open Settings",
+        );
+    });
+});

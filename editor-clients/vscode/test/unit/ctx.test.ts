@@ -1,0 +1,276 @@
+import { createTextDocument } from "jest-mock-vscode";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import * as vscode from "vscode";
+import { Ctx, saveDocuments } from "../../src/ctx";
+import { serverCommands } from "../../src/lsp_ext";
+import { FakeMemento, settings } from "./vscodeMock.js";
+
+vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
+
+// A stand-in for vscode-languageclient's LanguageClient that records what the extension wires up.
+const clients: FakeClient[] = [];
+let startError: Error | undefined;
+
+interface FakeClient {
+    serverOptions: { command: string; args: string[] };
+    clientOptions: Record<string, any>;
+    features: { fillClientCapabilities(c: Record<string, unknown>): void }[];
+    notifications: Map<string, (p: unknown) => void>;
+    requests: Map<string, (p: unknown) => unknown>;
+    sendRequest: ReturnType<typeof vi.fn>;
+    sendNotification: ReturnType<typeof vi.fn>;
+    stop: ReturnType<typeof vi.fn>;
+}
+
+vi.mock("vscode-languageclient/node", async () => {
+    const proto = await import("vscode-languageserver-protocol");
+    class LanguageClient {
+        features: unknown[] = [];
+        notifications = new Map();
+        requests = new Map();
+        running = false;
+        sendRequest = vi.fn(async () => undefined);
+        sendNotification = vi.fn(async () => undefined);
+        stop = vi.fn(async () => {
+            this.running = false;
+        });
+        constructor(
+            _id: string,
+            _name: string,
+            public serverOptions: unknown,
+            public clientOptions: unknown,
+        ) {
+            clients.push(this as unknown as FakeClient);
+        }
+        registerFeature(feature: unknown) {
+            this.features.push(feature);
+        }
+        onNotification(type: { method: string }, handler: unknown) {
+            this.notifications.set(type.method, handler);
+        }
+        onRequest(type: { method: string }, handler: unknown) {
+            this.requests.set(type.method, handler);
+        }
+        async start() {
+            if (startError) throw startError;
+            this.running = true;
+        }
+        isRunning() {
+            return this.running;
+        }
+        async dispose() {}
+        error() {}
+    }
+    return {
+        ...proto,
+        LanguageClient,
+        TransportKind: { stdio: 0 },
+        RevealOutputChannelOn: { Never: 4 },
+        ErrorAction: { Continue: 1, Shutdown: 2 },
+        CloseAction: { DoNotRestart: 1, Restart: 2 },
+    };
+});
+
+const window = vscode.window as unknown as Record<string, ReturnType<typeof vi.fn>>;
+
+function extensionContext() {
+    return { globalState: new FakeMemento(), subscriptions: [] } as unknown as vscode.ExtensionContext;
+}
+
+const live: Ctx[] = [];
+
+function newCtx(): Ctx {
+    const ctx = new Ctx(extensionContext());
+    live.push(ctx);
+    return ctx;
+}
+
+afterEach(() => {
+    for (const ctx of live.splice(0)) ctx.dispose();
+});
+
+async function startedCtx() {
+    const ctx = newCtx();
+    await ctx.ensureClient();
+    return { ctx, client: clients.at(-1)! };
+}
+
+beforeEach(() => {
+    clients.length = 0;
+    startError = undefined;
+    settings.values.clear();
+    settings.set("ollamaAgent.server.command", "globalValue", ["/venv/bin/python", "-m", "ollama_agent_ls"]);
+    settings.set("ollamaAgent.model", "defaultValue", "qwen3:8b");
+    for (const fn of ["showInformationMessage", "showWarningMessage", "showErrorMessage"]) {
+        window[fn]!.mockReset();
+        window[fn]!.mockResolvedValue(undefined);
+    }
+});
+
+describe("starting the client", () => {
+    test("uses the server.command argv and sends only the settings the user set", async () => {
+        settings.set("ollamaAgent.ollamaUrl", "globalValue", "http://gpu-box:11434");
+        settings.set("ollamaAgent.maxTurns", "defaultValue", 25);
+        settings.set("ollamaAgent.applyMode", "workspaceValue", "review");
+        const { client } = await startedCtx();
+        expect(client.serverOptions.command).toBe("/venv/bin/python");
+        expect(client.serverOptions.args).toEqual(["-m", "ollama_agent_ls"]);
+        expect(client.clientOptions.initializationOptions()).toEqual({
+            ollamaUrl: "http://gpu-box:11434",
+            applyMode: "review",
+        });
+    });
+
+    test("declares experimental.ollamaAgent.saveDocuments and handles that request", async () => {
+        const { client } = await startedCtx();
+        const capabilities: Record<string, unknown> = { experimental: { other: 1 } };
+        for (const f of client.features) f.fillClientCapabilities(capabilities);
+        expect(capabilities.experimental).toEqual({ other: 1, ollamaAgent: { saveDocuments: true } });
+        expect(client.requests.has("ollamaAgent/saveDocuments")).toBe(true);
+    });
+
+    test("answers workspace/configuration for ollamaAgent without extension-only keys", async () => {
+        settings.set("ollamaAgent.model", "globalValue", "llama3.1:8b");
+        const { client } = await startedCtx();
+        const next = vi.fn(async () => [null, { tabSize: 4 }]);
+        const answer = await client.clientOptions.middleware.workspace.configuration(
+            { items: [{ section: "ollamaAgent" }, { section: "editor" }] },
+            undefined,
+            next,
+        );
+        expect(answer).toEqual([{ model: "llama3.1:8b" }, { tabSize: 4 }]);
+    });
+
+    test("a server that cannot start gives exactly one error message with the fix", async () => {
+        startError = new Error("spawn /venv/bin/python ENOENT");
+        const ctx = newCtx();
+        await expect(ctx.ensureClient()).rejects.toThrow(/did not start/);
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        expect(window.showErrorMessage!.mock.calls[0]![0]).toMatch(/ENOENT.*Fix:.*ollamaAgent\.server\.command/);
+    });
+
+    test("no server anywhere: one message saying how to install it or set server.command", async () => {
+        settings.values.delete("ollamaAgent.server.command");
+        const savedPath = process.env.PATH;
+        process.env.PATH = "/nonexistent-dir";
+        try {
+            const ctx = newCtx();
+            await expect(ctx.ensureClient()).rejects.toThrow();
+        } finally {
+            process.env.PATH = savedPath;
+        }
+        expect(clients).toHaveLength(0);
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        expect(window.showErrorMessage!.mock.calls[0]![0]).toMatch(/pip install ollama-agent-ls.*ollamaAgent\.server\.command/);
+    });
+});
+
+describe("settings changes reach the server without a reload", () => {
+    test("an agent setting is pushed with didChangeConfiguration", async () => {
+        const { client } = await startedCtx();
+        await vscode.workspace.getConfiguration("ollamaAgent").update("maxTurns", 40, 1);
+        expect(client.sendNotification).toHaveBeenCalledWith(
+            expect.objectContaining({ method: "workspace/didChangeConfiguration" }),
+            { settings: { ollamaAgent: { maxTurns: 40 } } },
+        );
+    });
+
+    test("a new server.command restarts the server with it", async () => {
+        const { client } = await startedCtx();
+        await vscode.workspace.getConfiguration("ollamaAgent").update("server.command", ["/other/ollama-agent-ls"], 1);
+        await vi.waitFor(() => expect(clients).toHaveLength(2));
+        expect(client.stop).toHaveBeenCalled();
+        expect(clients[1]!.serverOptions.command).toBe("/other/ollama-agent-ls");
+    });
+});
+
+describe("runs", () => {
+    test("the transcript streams into its channel with thinking and tool calls marked", async () => {
+        const { ctx, client } = await startedCtx();
+        const notify = client.notifications.get("ollamaAgent/transcript")!;
+        notify({ runId: "r1", kind: "started", text: "rename b" });
+        notify({ runId: "r1", kind: "thinking", text: "Let me " });
+        notify({ runId: "r1", kind: "thinking", text: "look." });
+        notify({ runId: "r1", kind: "toolCall", name: "edit_file", text: "a.py" });
+        notify({ runId: "r1", kind: "finished", status: "completed", text: "Renamed." });
+        const out = (ctx.transcriptChannel as unknown as { text(): string }).text();
+        expect(out).toContain("💭 thinking: Let me look.\n");
+        expect(out).toContain("▶ tool edit_file a.py\n");
+        expect(out).toContain("finished (completed): Renamed.");
+        expect(ctx.lastRunId).toBe("r1");
+    });
+
+    test("the status bar shows turn and tokens/s while running and cancels on click", async () => {
+        const { ctx, client } = await startedCtx();
+        const progress = client.clientOptions.middleware.handleWorkDoneProgress;
+        const next = vi.fn();
+        progress("tok", { kind: "begin", title: "Ollama agent", cancellable: true }, next);
+        progress("tok", { kind: "report", message: "turn 2 · read_file · 31.5 tok/s" }, next);
+        expect(next).toHaveBeenCalledTimes(2); // VS Code's own progress notification still gets them
+        expect(ctx.status.text).toBe("$(sync~spin) qwen3:8b · turn 2 · 31.5 tok/s");
+        progress("tok", { kind: "end", message: "Done" }, next);
+        expect(ctx.status.text).toBe("$(hubot) qwen3:8b");
+    });
+
+    test("the TODO quick fix's run result is reported like the extension's own runs", async () => {
+        const { client } = await startedCtx();
+        const result = { runId: "r9", status: "completed", summary: "Implemented the TODO.", changedFiles: ["file:///a.py"], turns: 2 };
+        const next = vi.fn(async () => result);
+        const middleware = client.clientOptions.middleware.executeCommand;
+        await expect(middleware(serverCommands.implementTodo, [{ uri: "file:///a.py", line: 3 }], next)).resolves.toBe(result);
+        expect(window.showInformationMessage).toHaveBeenCalledWith(
+            "Ollama agent: Implemented the TODO. (1 file changed)",
+            "Undo",
+            "Show Transcript",
+        );
+        const other = vi.fn(async () => []);
+        await middleware(serverCommands.listModels, [{}], other);
+        expect(window.showInformationMessage).toHaveBeenCalledTimes(1);
+    });
+
+    test("Undo on a run's result message undoes that run", async () => {
+        const { ctx, client } = await startedCtx();
+        const result = { runId: "r5", status: "completed", summary: "ok", changedFiles: ["file:///a.py"], turns: 1 };
+        client.sendRequest.mockResolvedValueOnce(result);
+        window.showInformationMessage!.mockResolvedValueOnce("Undo");
+        await ctx.runAgent(serverCommands.runSelection, {
+            uri: "file:///a.py",
+            range: { start: { line: 0, character: 0 }, end: { line: 0, character: 1 } },
+            instruction: "x",
+        });
+        expect(client.sendRequest).toHaveBeenCalledWith(expect.objectContaining({ method: "workspace/executeCommand" }), {
+            command: serverCommands.runSelection,
+            arguments: [expect.objectContaining({ instruction: "x" })],
+        });
+        await vi.waitFor(() =>
+            expect(client.sendRequest).toHaveBeenLastCalledWith(expect.anything(), {
+                command: serverCommands.undoRun,
+                arguments: [{ runId: "r5" }],
+            }),
+        );
+    });
+
+    test("a failed run is an error message with the server's reason", async () => {
+        const { ctx, client } = await startedCtx();
+        client.sendRequest.mockResolvedValueOnce({ runId: "r2", status: "failed", summary: "Ollama is not reachable at http://127.0.0.1:11434. Fix: start it with `ollama serve`.", changedFiles: [], turns: 0 });
+        await ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1 });
+        expect(window.showErrorMessage).toHaveBeenCalledWith(expect.stringMatching(/run failed: Ollama is not reachable.*ollama serve/), "Show Transcript");
+    });
+});
+
+describe("ollamaAgent/saveDocuments", () => {
+    test("saves open dirty documents, skips untitled ones, counts unopened files as saved", async () => {
+        const dirty = createTextDocument(vscode.Uri.file("/ws/a.py"), "x = 1\n", "python") as any;
+        Object.defineProperty(dirty, "isDirty", { value: true });
+        dirty.save = vi.fn(async () => true);
+        const untitled = createTextDocument(vscode.Uri.parse("untitled:Untitled-1"), "y\n") as any;
+        Object.defineProperty(untitled, "isUntitled", { value: true });
+        Object.defineProperty(untitled, "isDirty", { value: true });
+        (vscode.workspace as any).textDocuments = [dirty, untitled];
+        const result = await saveDocuments({
+            uris: ["file:///ws/a.py", "untitled:Untitled-1", "file:///ws/closed.py"],
+        });
+        expect(dirty.save).toHaveBeenCalledOnce();
+        expect(result).toEqual({ saved: ["file:///ws/a.py", "file:///ws/closed.py"] });
+    });
+});

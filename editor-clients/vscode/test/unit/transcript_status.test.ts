@@ -1,0 +1,79 @@
+import { describe, expect, test, vi } from "vitest";
+import { parseProgressMessage, StatusBar } from "../../src/status";
+import { TranscriptFormatter } from "../../src/transcript";
+
+vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
+
+describe("transcript formatting", () => {
+    test("streamed deltas join into one block; a new kind starts a new marked line", () => {
+        const f = new TranscriptFormatter();
+        const out = [
+            f.format({ runId: "r1", kind: "started", text: "add docstring" }),
+            f.format({ runId: "r1", kind: "thinking", text: "The user" }),
+            f.format({ runId: "r1", kind: "thinking", text: " wants a docstring." }),
+            f.format({ runId: "r1", kind: "content", text: "I'll edit it." }),
+            f.format({ runId: "r1", kind: "toolCall", name: "edit_file", text: '{"path": "a.py"}' }),
+            f.format({ runId: "r1", kind: "toolResult", name: "edit_file", text: "Edited a.py" }),
+            f.format({ runId: "r1", kind: "warning", text: "context 90% full" }),
+            f.format({ runId: "r1", kind: "finished", status: "completed", text: "Added.", metrics: { tokensPerSecond: 42.25 } }),
+        ].join("");
+        expect(out).toBe(
+            "━━ run r1 started: add docstring\n" +
+                "💭 thinking: The user wants a docstring.\n" +
+                "I'll edit it.\n" +
+                '▶ tool edit_file {"path": "a.py"}\n' +
+                "◀ result: Edited a.py\n" +
+                "⚠ warning: context 90% full\n" +
+                "━━ run r1 finished (completed), 42.3 tok/s: Added.\n\n",
+        );
+    });
+
+    test("interleaved runs are labelled so their text does not mix silently", () => {
+        const f = new TranscriptFormatter();
+        f.format({ runId: "a", kind: "content", text: "one" });
+        expect(f.format({ runId: "b", kind: "content", text: "two" })).toBe("\n[run b]\ntwo");
+        expect(f.format({ runId: "a", kind: "content", text: "three" })).toBe("\n[run a]\nthree");
+    });
+});
+
+describe("status bar", () => {
+    test("progress messages yield turn and tokens/s in the forms a server may write", () => {
+        expect(parseProgressMessage("turn 3 · edit_file · 27.5 tok/s")).toEqual({ turn: 3, tokensPerSecond: 27.5 });
+        expect(parseProgressMessage("Turn 12: thinking (40 tokens/s)")).toEqual({ turn: 12, tokensPerSecond: 40 });
+        expect(parseProgressMessage("waiting for the model")).toEqual({ turn: undefined, tokensPerSecond: undefined });
+    });
+
+    test("transcript events alone drive it when no progress arrives", () => {
+        const bar = new StatusBar(() => "qwen3:8b");
+        bar.setServerState("running");
+        bar.onTranscript({ runId: "r1", kind: "started", text: "" });
+        expect(bar.text).toBe("$(sync~spin) qwen3:8b");
+        bar.onTranscript({ runId: "r1", kind: "content", text: "x", turn: 2, metrics: { tokensPerSecond: 12 } });
+        expect(bar.text).toBe("$(sync~spin) qwen3:8b · turn 2 · 12.0 tok/s");
+        bar.onTranscript({ runId: "r1", kind: "finished", text: "", status: "completed" });
+        expect(bar.running).toBe(false);
+        expect(bar.text).toBe("$(hubot) qwen3:8b");
+    });
+
+    test("a lost finished event does not leave it spinning once the run's result arrives", () => {
+        const bar = new StatusBar(() => "m");
+        bar.setServerState("running");
+        bar.runRequested();
+        bar.onTranscript({ runId: "r7", kind: "started", text: "" });
+        bar.runAnswered("r7");
+        expect(bar.running).toBe(false);
+    });
+
+    test("progress of other server work is ignored", () => {
+        const bar = new StatusBar(() => "m");
+        bar.setServerState("running");
+        bar.onProgress("t", { kind: "begin", title: "Indexing" });
+        expect(bar.running).toBe(false);
+    });
+
+    test("a dead server shows an error item that restarts on click", () => {
+        const bar = new StatusBar(() => "m");
+        bar.setServerState("failed", "spawn ENOENT");
+        expect(bar.text).toBe("$(error) m");
+    });
+});
