@@ -1,0 +1,73 @@
+"""The settings model: defaults, validation by key, the environment, and the README's reference."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ollama_agent_ls.settings import (
+    ApplyMode,
+    Settings,
+    SettingsProblem,
+    load_settings,
+    normalise_ollama_host,
+    settings_from_env,
+    strict_settings,
+)
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_invalid_keys_are_reported_by_name_and_defaults_kept() -> None:
+    settings, problems = load_settings(
+        {"maxTurns": 0, "applyMode": "later", "model": "llama3.1:8b", "bogus": 1}
+    )
+    assert settings.max_turns == 25
+    assert settings.apply_mode is ApplyMode.LIVE
+    assert settings.model == "llama3.1:8b"
+    text = " | ".join(problems)
+    assert "'maxTurns'" in text
+    assert "'applyMode'" in text and "'live'" in text and "'review'" in text
+    assert "unknown option 'bogus'" in text and "maxNumCtx" in text
+
+
+def test_strict_settings_raises_naming_every_problem() -> None:
+    with pytest.raises(SettingsProblem, match=r"commandApproval.*numCtx|numCtx.*commandApproval"):
+        strict_settings({"commandApproval": "sometimes", "numCtx": 10})
+
+
+def test_layers_override_in_order() -> None:
+    base, _ = load_settings({"model": "a:1", "maxTurns": 5})
+    top, problems = load_settings({"maxTurns": 9}, base)
+    assert (top.model, top.max_turns, problems) == ("a:1", 9, [])
+
+
+@pytest.mark.parametrize(
+    ("raw", "url"),
+    [
+        ("", "http://127.0.0.1:11434"),
+        ("0.0.0.0", "http://127.0.0.1:11434"),
+        ("gpu-box:8080", "http://gpu-box:8080"),
+        ("https://ollama.example.com", "https://ollama.example.com:443"),
+        ("http://10.0.0.2:11434/", "http://10.0.0.2:11434"),
+    ],
+)
+def test_ollama_host_forms(raw: str, url: str) -> None:
+    assert normalise_ollama_host(raw) == url
+
+
+def test_environment_overrides_and_bad_values_are_reported() -> None:
+    settings, problems = settings_from_env(
+        {"OLLAMA_HOST": "box:1234", "OLLAMA_AGENT_MODEL": "m:1", "OLLAMA_AGENT_MAX_TURNS": "x"}
+    )
+    assert settings.ollama_url == "http://box:1234"
+    assert settings.model == "m:1"
+    assert settings.max_turns == 25
+    assert problems and "maxTurns" in problems[0] and "environment" in problems[0]
+
+
+def test_readme_documents_every_option() -> None:
+    readme = README.read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        assert f"`{field.alias or name}`" in readme, f"README lacks {field.alias}"
