@@ -191,14 +191,21 @@ def parse_frontmatter(text: str, path: PurePath) -> tuple[dict[str, Any], Frontm
 
 
 def _yaml_message(path: PurePath, exc: yaml.YAMLError, loc: Frontmatter) -> str:
+    # The YAML parser counts from the first YAML line; the file has the '---' line before it.
+    offset = loc.start + 1
     mark = getattr(exc, "problem_mark", None)
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
     where = ""
     if mark is not None:
-        # The YAML parser counts from the first YAML line; the file has the '---' line before it.
-        where = f" at line {mark.line + loc.start + 1}, column {mark.column + 1}"
-    detail = f"{context}, {problem}" if context else problem
+        where = f" at line {mark.line + offset}, column {mark.column + 1}"
+    detail = problem
+    if context:
+        detail = f"{context}"
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            detail += f" (which starts at line {context_mark.line + offset})"
+        detail += f", {problem}"
     return (
         f"{path.name}: invalid YAML in the frontmatter{where}: {detail}. "
         "Fix that line (quote values containing ': ' or '#', indent lists consistently); "

@@ -220,7 +220,7 @@ class SpecRunner:
         try:
             spec = self.check()
         except SpecError as exc:
-            self._emit("error", str(exc))
+            # No event: the caller reports the result's reason (once).
             return SpecRunResult("refused", str(exc), self.spec_path, spec_rel=self.rel)
         try:
             await self._update(lambda text: set_keys(text, {"status": "in_progress"}))

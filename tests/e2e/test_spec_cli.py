@@ -1,0 +1,254 @@
+"""``ollama-agent-ls spec PATH`` as a user runs it: a subprocess against the fake Ollama."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.fake_ollama import FakeOllama, Reply, call
+
+SPEC_ID = "2026-02-03-002-m2x"
+FRONTMATTER = """\
+---
+type: code
+# chant keeps the status here; the agent must not touch this comment
+status: pending
+target_files:
+- greet.py
+labels:
+- small
+verify: {verify}
+---
+"""
+BODY = """
+# Add a greeting
+
+## Problem
+
+There is no greeting.
+
+## Acceptance Criteria
+
+- [ ] `greet.py` defines `GREETING = "hello"`
+- [ ] the check script passes
+"""
+
+CHECK = """\
+import sys
+text = open("greet.py", encoding="utf-8").read()
+if 'GREETING = "hello"' not in text:
+    print("CHECK-FAILED: greet.py has no GREETING = \\"hello\\"; found: " + text.strip())
+    sys.exit(1)
+print("check ok")
+"""
+
+
+def _workspace(tmp_path: Path, verify: str = "", body: str = BODY, extra: str = "") -> Path:
+    (tmp_path / "greet.py").write_text("GREETING = None\n", encoding="utf-8")
+    (tmp_path / "check.py").write_text(CHECK, encoding="utf-8")
+    specs = tmp_path / ".chant" / "specs"
+    specs.mkdir(parents=True)
+    command = verify or f"{sys.executable} check.py"
+    front = FRONTMATTER.format(verify=command).replace("---\n", "---\n" + extra, 1)
+    path = specs / f"{SPEC_ID}.md"
+    path.write_text(front + body, encoding="utf-8")
+    return path
+
+
+def _run(fake: FakeOllama, root: Path, spec: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1"}
+    env.pop("OLLAMA_HOST", None)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ollama_agent_ls",
+            "spec",
+            str(spec),
+            "--workspace",
+            str(root),
+            "--ollama-url",
+            fake.url,
+            "--model",
+            "qwen3:8b",
+            "--yes",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=60,
+    )
+
+
+def _frontmatter_lines(text: str) -> list[str]:
+    return text.split("---\n")[1].splitlines()
+
+
+def test_spec_run_edits_ticks_verifies_and_completes(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    spec = _workspace(tmp_path)
+    original = spec.read_text(encoding="utf-8")
+    fake_ollama.enqueue(
+        Reply.calls(
+            call(
+                "edit_file",
+                {
+                    "path": "greet.py",
+                    "old_string": "GREETING = None",
+                    "new_string": 'GREETING = "hello"',
+                },
+            )
+        ),
+        Reply.calls(call("run_command", {"command": f"{sys.executable} check.py"})),
+        Reply.calls(
+            call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
+            call("check_criterion", {"index": 2, "evidence": "check ok"}),
+        ),
+        "Set GREETING to hello.",
+    )
+
+    proc = _run(fake_ollama, tmp_path, spec)
+
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "greet.py").read_text(encoding="utf-8") == 'GREETING = "hello"\n'
+    text = spec.read_text(encoding="utf-8")
+    old_front = _frontmatter_lines(original)
+    new_front = _frontmatter_lines(text)
+    # Only the status line changed; completed_at and model were added at the end.
+    assert new_front[: len(old_front)] == [
+        "status: completed" if line == "status: pending" else line for line in old_front
+    ]
+    assert re.fullmatch(
+        r"completed_at: '\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ'", new_front[len(old_front)]
+    )
+    assert new_front[len(old_front) + 1 :] == ["model: qwen3:8b"]
+    assert "- [x] `greet.py` defines" in text and "- [x] the check script passes" in text
+    assert "## Agent Output" in text and "Set GREETING to hello." in text
+    assert "check ok" in text
+    assert "[completed]" in proc.stderr
+
+
+def test_failing_verify_goes_back_to_the_agent_then_needs_attention(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    spec = _workspace(tmp_path)
+    # The agent never fixes greet.py: one first round and two fix rounds (verifyRounds=2).
+    fake_ollama.enqueue(
+        Reply.calls(call("check_criterion", {"index": 1, "evidence": "I think so"})),
+        "Done.",
+        "Still done.",
+        "Really done.",
+    )
+
+    proc = _run(fake_ollama, tmp_path, spec)
+
+    assert proc.returncode == 1, proc.stderr
+    chats = fake_ollama.chat_requests
+    assert len(chats) == 4
+    for request in chats[2:]:
+        user = next(m["content"] for m in request.body["messages"] if m["role"] == "user")
+        assert "Verification FAILED" in user
+        assert "CHECK-FAILED: greet.py has no GREETING" in user
+    text = spec.read_text(encoding="utf-8")
+    front = _frontmatter_lines(text)
+    assert "status: needs_attention" in front
+    assert "- [x] `greet.py` defines" in text
+    assert "- [ ] the check script passes" in text
+    output = text.split("## Agent Output", 1)[1]
+    assert "failed after 2 fix round(s)" in output
+    assert "criteria not ticked: #2" in output
+    assert "CHECK-FAILED" in output
+
+
+@pytest.mark.parametrize(
+    ("extra", "deps", "expected"),
+    [
+        ("", {"2026-02-01-001-aaa": "in_progress"}, "2026-02-01-001-aaa (status in_progress)"),
+        ("", {}, "aaa (no spec of that id"),
+        ("approval:\n  required: true\n  status: pending\n", None, "requires approval"),
+    ],
+    ids=["dependency-not-completed", "dependency-missing", "unapproved"],
+)
+def test_refused_specs_are_left_untouched(
+    fake_ollama: FakeOllama,
+    tmp_path: Path,
+    extra: str,
+    deps: dict[str, str] | None,
+    expected: str,
+) -> None:
+    if deps is not None:
+        extra = "depends_on:\n- aaa\n"
+    spec = _workspace(tmp_path, extra=extra)
+    for dep_id, status in (deps or {}).items():
+        (spec.parent / f"{dep_id}.md").write_text(f"---\nstatus: {status}\n---\n# D\n")
+    before = spec.read_bytes()
+
+    proc = _run(fake_ollama, tmp_path, spec)
+
+    assert proc.returncode == 2, proc.stderr
+    assert expected in proc.stderr
+    assert spec.read_bytes() == before
+    assert fake_ollama.chat_requests == []
+
+
+def test_completed_spec_is_refused_unless_rerun(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    spec = _workspace(tmp_path)
+    spec.write_text(spec.read_text().replace("status: pending", "status: completed"))
+    before = spec.read_bytes()
+
+    refused = _run(fake_ollama, tmp_path, spec)
+    assert refused.returncode == 2
+    assert "already completed" in refused.stderr
+    assert spec.read_bytes() == before
+
+    fake_ollama.enqueue("Nothing left to do.")
+    rerun = _run(fake_ollama, tmp_path, spec, "--rerun")
+    assert rerun.returncode == 1  # verify fails and no box is ticked
+    assert "status: needs_attention" in spec.read_text()
+
+
+def test_invalid_yaml_names_the_line_and_leaves_the_spec(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    spec = _workspace(tmp_path)
+    spec.write_text(spec.read_text().replace("- small\n", "- small\nbroken: [unclosed\n"))
+    before = spec.read_bytes()
+
+    proc = _run(fake_ollama, tmp_path, spec)
+
+    assert proc.returncode == 2
+    assert "invalid YAML" in proc.stderr
+    assert "line 9" in proc.stderr, proc.stderr  # the line with the unclosed list
+    assert spec.read_bytes() == before
+    assert fake_ollama.chat_requests == []
+
+
+def test_dry_run_prints_the_diff_including_the_spec(
+    fake_ollama: FakeOllama, tmp_path: Path
+) -> None:
+    spec = _workspace(tmp_path, verify="false")
+    before = spec.read_bytes()
+    fake_ollama.enqueue(
+        Reply.calls(call("write_file", {"path": "greet.py", "content": 'GREETING = "hello"\n'})),
+        Reply.calls(call("check_criterion", {"index": 1, "evidence": "wrote it"})),
+        "Wrote it.",
+    )
+
+    proc = _run(fake_ollama, tmp_path, spec, "--dry-run")
+
+    assert spec.read_bytes() == before
+    assert (tmp_path / "greet.py").read_text() == "GREETING = None\n"
+    assert '+GREETING = "hello"' in proc.stdout
+    assert f"+++ b/.chant/specs/{SPEC_ID}.md" in proc.stdout
+    assert "-status: pending\n+status: needs_attention" in proc.stdout
+    assert "+- [x] `greet.py` defines" in proc.stdout
+    assert "Dry run: the verify commands were not run" in proc.stdout
+    assert proc.returncode == 1
