@@ -13,6 +13,7 @@ import json
 import logging
 import select
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -371,6 +372,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     fake: FakeOllama
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # socketserver's default prints to stdout, which is the LSP channel in e2e tests.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, OSError) or self.fake._stopping.is_set():
+            logger.debug("fake Ollama: connection from %s ended: %r", client_address, exc)
+        else:
+            logger.exception("fake Ollama failed on a request from %s", client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
