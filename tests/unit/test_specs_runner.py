@@ -201,3 +201,25 @@ async def test_cancel_during_verify_ends_failed(
     result = await task
     assert result.cancelled and result.status == "failed"
     assert _front(path)["status"] == "failed"
+
+
+async def test_boxes_the_model_ticks_by_editing_the_file_do_not_count(
+    fake_ollama: FakeOllama, client: OllamaClient, tmp_path: Path
+) -> None:
+    path = _setup(tmp_path)
+    rel = ".chant/specs/2026-02-03-001-abc.md"
+    edit = {
+        "path": rel,
+        "old_string": "- [ ] a.txt says hello",
+        "new_string": "- [x] a.txt says hello",
+    }
+    fake_ollama.enqueue(
+        Reply.calls(call("edit_file", edit)),
+        Reply.calls(call("check_criterion", {"index": 2, "evidence": "newline there"})),
+        "Done.",
+    )
+    runner, _ = _runner(client, tmp_path, path)
+    result = await runner.run()
+    assert result.status == "needs_attention"
+    assert "criteria not ticked: #1" in result.reason
+    assert "without check_criterion (not counted): #1" in result.reason

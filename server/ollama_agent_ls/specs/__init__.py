@@ -1,1 +1,5 @@
-"""specs."""
+"""Spec runs (chant format): parse specs, edit their frontmatter, and run them with the agent.
+
+Modules: ``model`` (parse), ``frontmatter_edit`` (targeted text edits), ``lifecycle`` (refusals,
+prompt), ``runner`` (SpecRunner / run_spec for the CLI and the language server), ``cli``.
+"""

@@ -121,7 +121,7 @@ def _report(result: SpecRunResult, dry_run: bool) -> None:
     lines = [f"\n[{result.status}] {result.spec_rel}"]
     if result.reason:
         lines.append(f"reason: {result.reason}")
-    if result.run is not None and result.run.summary:
+    if result.run is not None and result.run.summary and result.run.summary not in result.reason:
         lines.append(f"summary: {result.run.summary}")
     verb = "would change" if dry_run else "changed"
     lines.append(f"{verb}: {', '.join(result.changed_files) or 'none'}")

@@ -135,6 +135,7 @@ class SpecRunner:
         self.rerun = rerun
         self.dry_run = dry_run
         self.ticked: dict[int, str] = {}
+        self._ticked_before: set[int] = set()
         self._clock = clock
         self._run_verify = run_verify
         self._cancelled = False
@@ -228,6 +229,7 @@ class SpecRunner:
             reason = f"Could not mark {self.rel} in_progress: {exc}"
             self._emit("error", reason)
             return SpecRunResult("refused", reason, self.spec_path, spec_rel=self.rel)
+        self._ticked_before = {c.index for c in spec.criteria if c.checked}
         self._emit("progress", f"spec {spec.id}: in_progress")
         result = await self._run_rounds(spec)
         await self._finish(result)
@@ -311,11 +313,19 @@ class SpecRunner:
         self._conclude(result)
         return result
 
+    def _unticked(self) -> tuple[list[int], list[int]]:
+        """Criteria not ticked through the tool (nor before the run), and those of them whose
+        box was ticked some other way (e.g. the model editing the spec file)."""
+        _, criteria = scan_body(self.read_text())
+        counted = self._ticked_before | set(self.ticked)
+        unticked = [c.index for c in criteria if c.index not in counted]
+        by_hand = [c.index for c in criteria if c.checked and c.index not in counted]
+        return unticked, by_hand
+
     def _conclude(self, result: SpecRunResult) -> None:
         run = result.run
         assert run is not None
-        _, criteria = scan_body(self.read_text())
-        unticked = [c.index for c in criteria if not c.checked]
+        unticked, by_hand = self._unticked()
         failed = [v for v in result.verify if not v.passed]
         problems: list[str] = []
         if run.status is RunStatus.MAX_TURNS:
@@ -329,6 +339,11 @@ class SpecRunner:
             problems.append(result.reason.rstrip("."))
         if unticked:
             problems.append("criteria not ticked: " + ", ".join(f"#{i}" for i in unticked))
+        if by_hand:
+            problems.append(
+                "boxes ticked in the file without check_criterion (not counted): "
+                + ", ".join(f"#{i}" for i in by_hand)
+            )
         if problems:
             result.status = "needs_attention"
             result.reason = "; ".join(problems) + "."
@@ -342,9 +357,9 @@ class SpecRunner:
         model = self.agent.settings.model
         finished_at = self._clock()
         try:
-            _, criteria = scan_body(self.read_text())
+            unticked, _ = self._unticked()
         except DocumentError:
-            criteria = []
+            unticked = []
         report = OutputReport(
             status=status,
             summary=run.summary if run is not None else "",
@@ -353,7 +368,7 @@ class SpecRunner:
             reason=result.reason,
             changed_files=result.changed_files,
             ticked=dict(result.ticked),
-            unticked=[c.index for c in criteria if not c.checked],
+            unticked=unticked,
             verify=result.verify,
             dry_run=self.dry_run,
         )
