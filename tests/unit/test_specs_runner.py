@@ -223,3 +223,26 @@ async def test_boxes_the_model_ticks_by_editing_the_file_do_not_count(
     assert result.status == "needs_attention"
     assert "criteria not ticked: #1" in result.reason
     assert "without check_criterion (not counted): #1" in result.reason
+
+
+async def test_verify_spec_runs_the_commands_through_the_approval_policy(tmp_path: Path) -> None:
+    from ollama_agent_ls.specs.runner import verify_spec
+    from ollama_agent_ls.workspace.disk_sink import DiskSink
+    from ollama_agent_ls.workspace.documents import DiskDocuments
+
+    text = '---\nverify:\n- python -c "print(\'one\')"\n- python -c "raise SystemExit(3)"\n---\n'
+    path = tmp_path / "s.md"
+    path.write_text(text, encoding="utf-8")
+    spec = parse_spec(text, path)
+    allowed = Settings(command_approval=CommandApproval.ALWAYS)
+    ctx = ToolContext(tmp_path, DiskDocuments(tmp_path), DiskSink(), allowed)
+    reports = await verify_spec(ctx, spec)
+    assert [(r.passed, r.exit_code) for r in reports] == [(True, 0), (False, 3)]
+    assert "one" in reports[0].output
+    assert path.read_text(encoding="utf-8") == text
+
+    denied = ToolContext(
+        tmp_path, DiskDocuments(tmp_path), DiskSink(), Settings(command_approval="never")
+    )
+    [report] = await verify_spec(denied, spec)
+    assert not report.ran and not report.passed

@@ -409,3 +409,16 @@ async def run_spec(
         dry_run=dry_run,
     )
     return await runner.run()
+
+
+async def verify_spec(
+    ctx: ToolContext, spec: Spec, run_verify: VerifyRunner = shell_verify
+) -> list[VerifyReport]:
+    """Run the spec's ``verify:`` commands (the "Verify spec" lens); the spec is not changed."""
+    reports = []
+    for command in spec.verify:
+        report = await run_verify(ctx, command)
+        reports.append(report)
+        if not report.passed:
+            break
+    return reports
