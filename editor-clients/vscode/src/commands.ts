@@ -112,7 +112,13 @@ export function promptInstruction(state: vscode.Memento): Promise<string | undef
                 : recentItems;
         });
         pick.onDidAccept(() => {
-            const chosen = (pick.selectedItems[0]?.label ?? pick.activeItems[0]?.label ?? pick.value).trim();
+            // A recent entry picked from the list runs as it is; otherwise the typed text does (the list may
+            // still show an item for a shorter prefix when Enter follows the last keystroke closely).
+            const item = pick.selectedItems[0] ?? pick.activeItems[0];
+            const chosen = (item && recent.includes(item.label) && item.description === "recent"
+                ? item.label
+                : pick.value || item?.label || ""
+            ).trim();
             finish(chosen || undefined);
             pick.hide();
         });

@@ -1,5 +1,6 @@
 // The one place that owns the language client: discovery, start, stop, restart, the protocol extensions'
 // handlers, and the single user-facing message when the server cannot start.
+import { spawn, type ChildProcess } from "node:child_process";
 import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 import { section, serverCommandSetting, serverSettings, configuredModel } from "./config";
@@ -55,11 +56,19 @@ export class Ctx implements AgentHost, vscode.Disposable {
     private client: lc.LanguageClient | undefined;
     private starting: Promise<lc.LanguageClient> | undefined;
     private readonly formatter = new TranscriptFormatter();
+    private readonly transcriptEmitter = new vscode.EventEmitter<ext.TranscriptParams>();
+    /** Every transcript notification, for other extensions and the end-to-end tests. */
+    readonly onDidReceiveTranscript = this.transcriptEmitter.event;
     private readonly disposables: vscode.Disposable[] = [];
     private crashes: number[] = [];
     private latestRun: string | undefined;
     /** The current client got past initialize; a close before that is a start failure, not a crash. */
     private ready = false;
+    private serverProcess: ChildProcess | undefined;
+    /** The server's last stderr lines: the reason it died, quoted in the one error message. */
+    private stderrTail: string[] = [];
+    /** How the current server was started. */
+    launch: ServerLaunch | undefined;
 
     constructor(private readonly extension: vscode.ExtensionContext) {
         this.log = vscode.window.createOutputChannel("Ollama Agent", { log: true });
@@ -69,6 +78,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
             this.log,
             this.transcriptChannel,
             this.status,
+            this.transcriptEmitter,
             vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
         );
     }
@@ -108,6 +118,12 @@ export class Ctx implements AgentHost, vscode.Disposable {
                 this.log.warn(`stopping the server: ${errorMessage(error)}`);
             }
             await client.dispose().catch(() => undefined);
+        }
+        // We spawn the process ourselves, so vscode-languageclient will not kill one that ignores `exit`.
+        const child = this.serverProcess;
+        this.serverProcess = undefined;
+        if (child && child.exitCode === null && child.signalCode === null) {
+            child.kill();
         }
         this.status.setServerState("stopped");
     }
@@ -199,6 +215,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         let launch: ServerLaunch | undefined;
         try {
             launch = await this.discover();
+            this.launch = launch;
             this.log.info(`starting the server (${launch.source}): ${launch.argv.join(" ")}`);
             const client = this.createClient(launch);
             this.client = client;
@@ -215,8 +232,9 @@ export class Ctx implements AgentHost, vscode.Disposable {
                 error instanceof ServerNotFoundError
                     ? error.message
                     : `Ollama Agent: the language server \`${launch?.argv.join(" ") ?? "?"}\` did not start ` +
-                      `(${errorMessage(error)}). Fix: run that command in a terminal to see why (its output is ` +
-                      `in the "Ollama Agent" output channel), or set "ollamaAgent.server.command".`;
+                      `(${this.stderrTail.at(-1) ?? errorMessage(error)}). Fix: run that command in a terminal ` +
+                      `to see why (its output is in the "Ollama Agent" output channel), or set ` +
+                      `"ollamaAgent.server.command".`;
             this.log.error(message);
             this.status.setServerState("failed", message);
             void this.offerFix(message);
@@ -236,11 +254,26 @@ export class Ctx implements AgentHost, vscode.Disposable {
     private createClient(launch: ServerLaunch): lc.LanguageClient {
         const [command, ...args] = launch.argv;
         const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-        const serverOptions: lc.ServerOptions = {
-            command: command!,
-            args,
-            transport: lc.TransportKind.stdio,
-            options: { cwd: folder, env: { ...process.env, PYTHONUNBUFFERED: "1" } },
+        // Spawned here rather than by vscode-languageclient: its stdio transport appends `--stdio`, which the
+        // server's CLI rejects, and we want the stderr tail for the error message.
+        const serverOptions: lc.ServerOptions = async () => {
+            this.stderrTail = [];
+            const child = spawn(command!, args, {
+                cwd: folder,
+                env: { ...process.env, PYTHONUNBUFFERED: "1" },
+                stdio: ["pipe", "pipe", "pipe"],
+                windowsHide: true,
+            });
+            child.stderr?.on("data", (data: Buffer) => {
+                const lines = data.toString().split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+                this.stderrTail = [...this.stderrTail, ...lines].slice(-10);
+            });
+            await new Promise<void>((resolve, reject) => {
+                child.once("spawn", resolve);
+                child.once("error", reject);
+            });
+            this.serverProcess = child;
+            return child;
         };
         const clientOptions: lc.LanguageClientOptions = {
             documentSelector: [{ scheme: "file" }, { scheme: "untitled" }],
@@ -334,6 +367,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         }
         this.transcriptChannel.append(this.formatter.format(event));
         this.status.onTranscript(event);
+        this.transcriptEmitter.fire(event);
     }
 
     private onConfigurationChanged(e: vscode.ConfigurationChangeEvent): void {

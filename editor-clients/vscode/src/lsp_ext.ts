@@ -115,6 +115,7 @@ export interface TranscriptParams {
     /** Present on some events (turn ends, finished). */
     metrics?: RunMetrics;
     turn?: number;
+    tokensPerSecond?: number;
     model?: string;
     [key: string]: unknown;
 }

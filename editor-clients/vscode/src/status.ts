@@ -76,7 +76,7 @@ export class StatusBar implements vscode.Disposable {
         if (typeof event.turn === "number") {
             this.turn = event.turn;
         }
-        const speed = event.metrics?.tokensPerSecond;
+        const speed = event.metrics?.tokensPerSecond ?? event.tokensPerSecond;
         if (typeof speed === "number" && Number.isFinite(speed)) {
             this.tokensPerSecond = speed;
         }

@@ -10,9 +10,10 @@ vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
 // A stand-in for vscode-languageclient's LanguageClient that records what the extension wires up.
 const clients: FakeClient[] = [];
 let startError: Error | undefined;
+/** Start the server process for real, and fail like vscode-languageclient when it exits during start. */
+let realSpawn = false;
 
 interface FakeClient {
-    serverOptions: { command: string; args: string[] };
     clientOptions: Record<string, any>;
     features: { fillClientCapabilities(c: Record<string, unknown>): void }[];
     notifications: Map<string, (p: unknown) => void>;
@@ -52,6 +53,11 @@ vi.mock("vscode-languageclient/node", async () => {
             this.requests.set(type.method, handler);
         }
         async start() {
+            if (realSpawn) {
+                const child = await (this.serverOptions as () => Promise<import("node:child_process").ChildProcess>)();
+                await new Promise((resolve) => child.once("exit", resolve));
+                throw new Error("Pending response rejected since connection got disposed");
+            }
             if (startError) throw startError;
             this.running = true;
         }
@@ -98,6 +104,7 @@ async function startedCtx() {
 beforeEach(() => {
     clients.length = 0;
     startError = undefined;
+    realSpawn = false;
     settings.values.clear();
     settings.set("ollamaAgent.server.command", "globalValue", ["/venv/bin/python", "-m", "ollama_agent_ls"]);
     settings.set("ollamaAgent.model", "defaultValue", "qwen3:8b");
@@ -112,9 +119,8 @@ describe("starting the client", () => {
         settings.set("ollamaAgent.ollamaUrl", "globalValue", "http://gpu-box:11434");
         settings.set("ollamaAgent.maxTurns", "defaultValue", 25);
         settings.set("ollamaAgent.applyMode", "workspaceValue", "review");
-        const { client } = await startedCtx();
-        expect(client.serverOptions.command).toBe("/venv/bin/python");
-        expect(client.serverOptions.args).toEqual(["-m", "ollama_agent_ls"]);
+        const { ctx, client } = await startedCtx();
+        expect(ctx.launch).toEqual({ argv: ["/venv/bin/python", "-m", "ollama_agent_ls"], source: "setting" });
         expect(client.clientOptions.initializationOptions()).toEqual({
             ollamaUrl: "http://gpu-box:11434",
             applyMode: "review",
@@ -149,6 +155,16 @@ describe("starting the client", () => {
         expect(window.showErrorMessage!.mock.calls[0]![0]).toMatch(/ENOENT.*Fix:.*ollamaAgent\.server\.command/);
     });
 
+    test("the message quotes the server's last error line, not just the connection failure", async () => {
+        realSpawn = true;
+        const script = "console.error('Traceback ...'); console.error(\"ModuleNotFoundError: No module named 'pygls'\"); process.exit(1)";
+        settings.set("ollamaAgent.server.command", "globalValue", [process.execPath, "-e", script]);
+        const ctx = newCtx();
+        await expect(ctx.ensureClient()).rejects.toThrow();
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        expect(window.showErrorMessage!.mock.calls[0]![0]).toContain("(ModuleNotFoundError: No module named 'pygls')");
+    });
+
     test("no server anywhere: one message saying how to install it or set server.command", async () => {
         settings.values.delete("ollamaAgent.server.command");
         const savedPath = process.env.PATH;
@@ -176,11 +192,11 @@ describe("settings changes reach the server without a reload", () => {
     });
 
     test("a new server.command restarts the server with it", async () => {
-        const { client } = await startedCtx();
+        const { ctx, client } = await startedCtx();
         await vscode.workspace.getConfiguration("ollamaAgent").update("server.command", ["/other/ollama-agent-ls"], 1);
         await vi.waitFor(() => expect(clients).toHaveLength(2));
         expect(client.stop).toHaveBeenCalled();
-        expect(clients[1]!.serverOptions.command).toBe("/other/ollama-agent-ls");
+        expect(ctx.launch?.argv).toEqual(["/other/ollama-agent-ls"]);
     });
 });
 

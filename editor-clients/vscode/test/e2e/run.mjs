@@ -1,0 +1,293 @@
+#!/usr/bin/env node
+// Runs test/e2e/suite.ts in REAL VS Code: code-server 4.99.4 (Code 1.99.3) in headless Chromium via
+// playwright-core, offline. The approach of VS Code's own test/integration/browser: load the workbench with
+// extensionDevelopmentPath + extensionTestsPath in the URL payload and collect codeAutomationExit(code).
+// The suite drives VS Code from the extension host; this script plays the user at the keyboard where the
+// suite needs one (typing the Run on Selection instruction into the quick input).
+//
+// Needs: scripts/setup-code-server.sh done (cache dir), `npm run build && npm run build:e2e` done, a Python
+// with ollama_agent_ls installed (OLLAMA_AGENT_E2E_PYTHON, default: python3/python on PATH).
+import { execFileSync, spawn } from "node:child_process";
+import * as fs from "node:fs";
+import { createRequire } from "node:module";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const extDir = path.resolve(here, "../..");
+const repoRoot = path.resolve(extDir, "../..");
+const cache = process.env.OLLAMA_AGENT_E2E_CACHE ?? path.join(os.homedir(), ".cache", "ollama-agent-vscode-e2e");
+const codeServer = path.join(cache, "node_modules", ".bin", "code-server");
+const chromiumPath = process.env.OLLAMA_AGENT_E2E_CHROMIUM ?? "/usr/bin/chromium";
+const timeoutMs = Number(process.env.OLLAMA_AGENT_E2E_TIMEOUT ?? 300) * 1000;
+const verbose = !!process.env.OLLAMA_AGENT_E2E_VERBOSE;
+const instruction = "Rename the variable b to beta"; // the same text as suite.ts's `instruction`
+
+const cleanups = [];
+const logs = { codeServer: [], browser: [], fake: [] };
+
+function say(message) {
+    process.stdout.write(`[e2e-runner] ${message}\n`);
+}
+
+function fail(message) {
+    throw new Error(message);
+}
+
+function findPython() {
+    const candidates = [process.env.OLLAMA_AGENT_E2E_PYTHON, "python3", "python"].filter(Boolean);
+    for (const candidate of candidates) {
+        try {
+            const exe = execFileSync(
+                candidate,
+                ["-c", "import sys, ollama_agent_ls; print(sys.executable)"],
+                { cwd: repoRoot, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+            ).trim();
+            if (exe) return exe;
+        } catch {
+            // try the next one
+        }
+    }
+    fail(
+        `no Python with ollama_agent_ls: tried ${candidates.join(", ")}. ` +
+            `Fix: pip install -e "${repoRoot}" or set OLLAMA_AGENT_E2E_PYTHON.`,
+    );
+}
+
+function freePort() {
+    return new Promise((resolve, reject) => {
+        const server = net.createServer();
+        server.once("error", reject);
+        server.listen(0, "127.0.0.1", () => {
+            const { port } = server.address();
+            server.close(() => resolve(port));
+        });
+    });
+}
+
+function track(child, sink) {
+    child.stdout?.on("data", (d) => sink.push(d.toString()));
+    child.stderr?.on("data", (d) => sink.push(d.toString()));
+    cleanups.push(() => {
+        if (child.exitCode === null && child.signalCode === null) {
+            try {
+                process.kill(-child.pid, "SIGTERM"); // the whole group: code-server forks its servers
+            } catch {
+                child.kill("SIGTERM");
+            }
+        }
+    });
+}
+
+async function startFakeOllama(python) {
+    const child = spawn(python, ["-m", "tests.fake_ollama", "--port", "0"], {
+        cwd: repoRoot,
+        stdio: ["ignore", "pipe", "pipe"],
+        detached: true,
+    });
+    track(child, logs.fake);
+    return new Promise((resolve, reject) => {
+        let buffered = "";
+        const onData = (chunk) => {
+            buffered += chunk.toString();
+            const newline = buffered.indexOf("\n");
+            if (newline >= 0) {
+                child.stdout.off("data", onData);
+                try {
+                    resolve(JSON.parse(buffered.slice(0, newline)).url);
+                } catch (error) {
+                    reject(new Error(`fake Ollama printed ${buffered.slice(0, newline)}: ${error}`));
+                }
+            }
+        };
+        child.stdout.on("data", onData);
+        child.once("exit", (code) => reject(new Error(`fake Ollama exited (${code}): ${logs.fake.join("")}`)));
+    });
+}
+
+function writeWorkspace(tmp, python, ollamaUrl) {
+    const ws = path.join(tmp, "ws");
+    fs.mkdirSync(ws, { recursive: true });
+    fs.writeFileSync(path.join(ws, "calc.py"), "a = 1\nb = 2\nprint(a)\n");
+    fs.writeFileSync(
+        path.join(ws, "todo.py"),
+        "def add(a, b):\n    # TODO: return the sum of a and b\n    pass\n",
+    );
+    const userDir = path.join(tmp, "user-data", "User");
+    fs.mkdirSync(userDir, { recursive: true });
+    fs.writeFileSync(
+        path.join(userDir, "settings.json"),
+        JSON.stringify(
+            {
+                "ollamaAgent.ollamaUrl": ollamaUrl,
+                "ollamaAgent.model": "qwen3:8b",
+                "ollamaAgent.server.command": [python, "-m", "ollama_agent_ls"],
+                "ollamaAgent.logLevel": "debug",
+                "workbench.startupEditor": "none",
+                "workbench.enableExperiments": false,
+                "workbench.tips.enabled": false,
+                "security.workspace.trust.enabled": false,
+                "telemetry.telemetryLevel": "off",
+                "extensions.autoCheckUpdates": false,
+                "extensions.autoUpdate": false,
+                "update.mode": "none",
+                "files.autoSave": "off",
+            },
+            null,
+            2,
+        ),
+    );
+    fs.mkdirSync(path.join(tmp, "extensions"), { recursive: true });
+    return ws;
+}
+
+async function waitForHttp(url, deadlineMs) {
+    const deadline = Date.now() + deadlineMs;
+    while (Date.now() < deadline) {
+        try {
+            const response = await fetch(url);
+            if (response.ok) return;
+        } catch {
+            // not listening yet
+        }
+        await new Promise((r) => setTimeout(r, 200));
+    }
+    fail(`code-server did not answer ${url}:\n${logs.codeServer.join("")}`);
+}
+
+function dumpLogFiles(dir) {
+    if (!fs.existsSync(dir)) return;
+    for (const entry of fs.readdirSync(dir, { recursive: true })) {
+        const file = path.join(dir, entry.toString());
+        if (/Ollama Agent|exthost\.log|remoteexthost\.log/.test(file) && fs.statSync(file).isFile()) {
+            say(`--- ${file}`);
+            process.stdout.write(fs.readFileSync(file, "utf8").slice(-20000) + "\n");
+        }
+    }
+}
+
+async function main() {
+    for (const needed of [codeServer, path.join(extDir, "dist", "extension.js"), path.join(extDir, "dist", "e2e", "suite.js")]) {
+        if (!fs.existsSync(needed)) {
+            fail(`missing ${needed}. Fix: run scripts/setup-code-server.sh, npm run build and npm run build:e2e (scripts/ci.sh does all).`);
+        }
+    }
+    const { chromium } = createRequire(path.join(cache, "package.json"))("playwright-core");
+    const python = findPython();
+    say(`python: ${python}`);
+    const ollamaUrl = await startFakeOllama(python);
+    say(`fake Ollama: ${ollamaUrl}`);
+
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ollama-agent-vscode-e2e-"));
+    cleanups.push(() => {
+        if (!process.env.OLLAMA_AGENT_E2E_KEEP) fs.rmSync(tmp, { recursive: true, force: true });
+    });
+    const ws = writeWorkspace(tmp, python, ollamaUrl);
+    const port = await freePort();
+    const server = spawn(
+        codeServer,
+        [
+            "--auth", "none",
+            "--bind-addr", `127.0.0.1:${port}`,
+            "--disable-workspace-trust",
+            "--disable-telemetry",
+            "--disable-update-check",
+            "--disable-getting-started-override",
+            "--user-data-dir", path.join(tmp, "user-data"),
+            "--extensions-dir", path.join(tmp, "extensions"),
+            "--config", path.join(tmp, "code-server.yaml"),
+        ],
+        {
+            cwd: ws,
+            env: { ...process.env, XDG_CONFIG_HOME: path.join(tmp, "xdg-config"), XDG_DATA_HOME: path.join(tmp, "xdg-data") },
+            stdio: ["ignore", "pipe", "pipe"],
+            detached: true,
+        },
+    );
+    track(server, logs.codeServer);
+    await waitForHttp(`http://127.0.0.1:${port}/healthz`, 60_000);
+    say(`code-server on port ${port}`);
+
+    const browser = await chromium.launch({
+        executablePath: chromiumPath,
+        headless: true,
+        args: [
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+        ],
+    });
+    cleanups.unshift(() => browser.close().catch(() => undefined));
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    page.on("console", (message) => {
+        const text = message.text();
+        logs.browser.push(text);
+        if (text.includes("[e2e]") || verbose) say(`browser: ${text}`);
+    });
+    page.on("pageerror", (error) => logs.browser.push(`pageerror: ${error}`));
+    const exitCode = new Promise((resolve) => {
+        void page.exposeFunction("codeAutomationExit", (code) => resolve(code));
+    });
+
+    const remote = `vscode-remote://127.0.0.1:${port}`;
+    const payload = [
+        ["extensionDevelopmentPath", `${remote}${extDir}`],
+        ["extensionTestsPath", `${remote}${path.join(extDir, "dist", "e2e", "suite.js")}`],
+    ];
+    const url = `http://127.0.0.1:${port}/?folder=${encodeURIComponent(ws)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    say("opening VS Code");
+    await page.goto(url);
+
+    // The user at the keyboard: when Run on Selection asks for the instruction, type it and press Enter.
+    const typing = (async () => {
+        if (process.env.OLLAMA_AGENT_E2E_ONLY && !"run on selection".includes(process.env.OLLAMA_AGENT_E2E_ONLY)) return;
+        const widget = page.locator(".quick-input-widget");
+        await widget.locator(".quick-input-title", { hasText: "Run on Selection" }).waitFor({ state: "visible", timeout: timeoutMs });
+        say("instruction prompt is open; typing");
+        await page.keyboard.type(instruction, { delay: 5 });
+        await widget.locator(".monaco-list-row", { hasText: instruction }).first().waitFor({ state: "visible" });
+        await page.keyboard.press("Enter");
+    })().catch((error) => say(`typing the instruction failed: ${error}`));
+
+    let timer;
+    const timedOut = new Promise((resolve) => {
+        timer = setTimeout(() => resolve("timeout"), timeoutMs);
+    });
+    const code = await Promise.race([exitCode, timedOut]);
+    clearTimeout(timer);
+    void typing;
+    if (code !== 0) {
+        await page.screenshot({ path: path.join(os.tmpdir(), "ollama-agent-vscode-e2e-failure.png") }).catch(() => undefined);
+        say(code === "timeout" ? `timed out after ${timeoutMs / 1000}s` : `suite exit code ${code}`);
+        say(`--- browser console (last 200)\n${logs.browser.slice(-200).join("\n")}`);
+        say(`--- code-server output (tail)\n${logs.codeServer.join("").slice(-20000)}`);
+        say(`--- fake Ollama output (tail)\n${logs.fake.join("").slice(-5000)}`);
+        dumpLogFiles(path.join(tmp, "user-data", "logs"));
+        say(`screenshot: ${path.join(os.tmpdir(), "ollama-agent-vscode-e2e-failure.png")}`);
+        return 1;
+    }
+    say("PASS: all end-to-end tests passed in VS Code");
+    return 0;
+}
+
+let status = 1;
+try {
+    status = await main();
+} catch (error) {
+    say(`error: ${error instanceof Error ? error.message : error}`);
+    status = 1;
+} finally {
+    for (const cleanup of cleanups) {
+        try {
+            await cleanup();
+        } catch {
+            // best effort
+        }
+    }
+}
+process.exit(status);

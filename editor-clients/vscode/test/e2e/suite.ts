@@ -1,0 +1,147 @@
+// End-to-end tests inside real VS Code (code-server's Node extension host). The extension starts the real
+// Python server, which talks to the fake Ollama; each test scripts the fake's replies over its control API
+// and then checks the real TextDocument. The runner (run.mjs) types the instruction into the quick input.
+import * as assert from "node:assert/strict";
+import * as vscode from "vscode";
+import type { OllamaAgentApi } from "../../src/extension";
+import type { RunResult, TranscriptParams } from "../../src/lsp_ext";
+
+/** The runner types exactly this into the Run on Selection prompt. */
+export const instruction = "Rename the variable b to beta";
+
+function log(message: string): void {
+    // Ends up in code-server's output, which the runner prints on failure.
+    console.log(`[e2e] ${message}`);
+}
+
+async function fake(path: string, body?: unknown): Promise<unknown> {
+    const base = vscode.workspace.getConfiguration("ollamaAgent").get<string>("ollamaUrl");
+    const response = await fetch(`${base}${path}`, {
+        method: body === undefined ? "GET" : "POST",
+        headers: { "content-type": "application/json" },
+        body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    assert.equal(response.status, 200, `fake Ollama ${path}: ${await response.text()}`);
+    return response.json();
+}
+
+function editThen(path: string, oldString: string, newString: string, summary: string): unknown[] {
+    return [
+        {
+            steps: [
+                { type: "chunk", thinking: "I will edit the file." },
+                {
+                    type: "chunk",
+                    tool_calls: [
+                        { name: "edit_file", arguments: { path, old_string: oldString, new_string: newString } },
+                    ],
+                },
+                { type: "done", eval_count: 40, eval_duration: 1_000_000_000 },
+            ],
+        },
+        { steps: [{ type: "chunk", content: summary }, { type: "done" }] },
+    ];
+}
+
+async function waitFor(what: string, predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+        if (Date.now() > deadline) {
+            throw new Error(`timed out waiting for ${what}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+}
+
+async function openInEditor(name: string): Promise<vscode.TextEditor> {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    assert.ok(folder, "the e2e workspace folder is open");
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.joinPath(folder.uri, name));
+    return vscode.window.showTextDocument(doc);
+}
+
+async function runOnSelection(api: OllamaAgentApi, events: TranscriptParams[]): Promise<void> {
+    await fake("/_fake/reset", {});
+    await fake("/_fake/enqueue", editThen("calc.py", "b = 2\n", "beta = 2\n", "Renamed b to beta."));
+    const editor = await openInEditor("calc.py");
+    editor.selection = new vscode.Selection(1, 0, 1, 5); // "b = 2"
+    log("running ollama-agent.runSelection; the runner types the instruction");
+    const result = (await vscode.commands.executeCommand("ollama-agent.runSelection")) as RunResult | undefined;
+    assert.ok(result, "Run on Selection returned a run result");
+    assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+    assert.match(editor.document.getText(), /^beta = 2$/m, "the agent's edit is in the document");
+    assert.doesNotMatch(editor.document.getText(), /^b = 2$/m);
+    const requests = JSON.stringify(await fake("/_fake/requests"));
+    assert.ok(requests.includes(instruction), "the typed instruction reached the model");
+    const kinds = events.filter((e) => e.runId === result.runId).map((e) => e.kind);
+    assert.ok(kinds.includes("started") && kinds.includes("finished"), `transcript kinds: ${kinds.join(",")}`);
+    assert.ok(kinds.includes("toolCall"), `transcript shows the tool call: ${kinds.join(",")}`);
+    assert.equal(api.ctx.lastRunId, result.runId);
+    log(`Run on Selection OK: ${result.summary}`);
+}
+
+async function todoQuickFix(): Promise<void> {
+    await fake("/_fake/reset", {});
+    await fake(
+        "/_fake/enqueue",
+        editThen("todo.py", "    # TODO: return the sum of a and b\n    pass\n", "    return a + b\n", "Implemented add."),
+    );
+    const editor = await openInEditor("todo.py");
+    const line = editor.document.getText().split("\n").findIndex((l) => l.includes("TODO"));
+    const position = new vscode.Position(line, 6);
+    editor.selection = new vscode.Selection(position, position);
+    let actions: (vscode.CodeAction | vscode.Command)[] = [];
+    const deadline = Date.now() + 30_000;
+    while (!actions.some((a) => a.title.includes("Implement TODO")) && Date.now() < deadline) {
+        actions =
+            (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+                "vscode.executeCodeActionProvider",
+                editor.document.uri,
+                new vscode.Range(position, position),
+            )) ?? [];
+        if (!actions.some((a) => a.title.includes("Implement TODO"))) {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+    }
+    const action = actions.find((a) => a.title.includes("Implement TODO")) as vscode.CodeAction | undefined;
+    assert.ok(action, `quick fix offered; got ${actions.map((a) => a.title).join(" | ") || "nothing"}`);
+    assert.equal(action.kind?.value, vscode.CodeActionKind.QuickFix.value);
+    assert.ok(action.command, "the quick fix runs a command");
+    log(`running quick fix "${action.title}" -> ${action.command.command}`);
+    // The lightbulb runs the action's command exactly like this.
+    await vscode.commands.executeCommand(action.command.command, ...(action.command.arguments ?? []));
+    await waitFor("the TODO to be implemented", () => editor.document.getText().includes("return a + b"));
+    assert.doesNotMatch(editor.document.getText(), /TODO/);
+    log("TODO quick fix OK");
+}
+
+export async function run(): Promise<void> {
+    const extension = vscode.extensions.getExtension<OllamaAgentApi>("ollama-agent-ls.ollama-agent");
+    assert.ok(extension, "the extension under test is loaded");
+    const api = await extension.activate();
+    await api.ctx.ensureClient();
+    log("language server started");
+    const events: TranscriptParams[] = [];
+    api.ctx.onDidReceiveTranscript((e) => events.push(e));
+    const only = process.env.OLLAMA_AGENT_E2E_ONLY;
+    const tests: [string, () => Promise<void>][] = [
+        ["run on selection", () => runOnSelection(api, events)],
+        ["TODO quick fix", () => todoQuickFix()],
+    ];
+    const failures: string[] = [];
+    for (const [name, test] of tests) {
+        if (only && !name.includes(only)) {
+            continue;
+        }
+        try {
+            await test();
+            log(`PASS ${name}`);
+        } catch (error) {
+            log(`FAIL ${name}: ${error instanceof Error ? error.stack : String(error)}`);
+            failures.push(name);
+        }
+    }
+    if (failures.length) {
+        throw new Error(`e2e failures: ${failures.join(", ")}`);
+    }
+}
