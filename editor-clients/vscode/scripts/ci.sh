@@ -34,5 +34,13 @@ fi
 step "end-to-end set-up (code-server 4.99.4, Chromium; cached)"
 ./scripts/setup-code-server.sh
 
+step "the .vsix installs into VS Code"
+CACHE="${OLLAMA_AGENT_E2E_CACHE:-$HOME/.cache/ollama-agent-vscode-e2e}"
+check_dir="$(mktemp -d)"
+trap 'rm -rf "$check_dir"' EXIT
+XDG_CONFIG_HOME="$check_dir/xdg" "$CACHE/node_modules/.bin/code-server" --user-data-dir "$check_dir/user" \
+    --extensions-dir "$check_dir/ext" --install-extension dist/ollama-agent.vsix
+test -f "$check_dir"/ext/ollama-agent-ls.ollama-agent-*/dist/extension.js
+
 step "end-to-end tests in VS Code"
 node test/e2e/run.mjs
