@@ -278,6 +278,9 @@ def code_action(ls: AgentServer, params: types.CodeActionParams) -> list[types.C
             )
         )
         break
+    from ollama_agent_ls.lsp.spec_runs import spec_code_actions
+
+    actions.extend(spec_code_actions(ls, uri))
     return actions or None
 
 
@@ -388,7 +391,8 @@ async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
     a = cmd.parse_args(cmd.RUN_SPEC, cmd.RunSpecArgs, args)
     from ollama_agent_ls.lsp.spec_runs import run_spec_in_editor
 
-    return await run_spec_in_editor(ls, a)
+    result: dict[str, Any] = await run_spec_in_editor(ls, a)
+    return result
 
 
 @server.command(cmd.CANCEL)
@@ -439,6 +443,9 @@ def serve(
     tcp: str | None = None, log_file: Path | None = None, log_level: str | None = None
 ) -> int:
     """Run the language server on stdio (or TCP) until the client exits."""
+    # Importing registers the spec code lens and commands before capabilities are computed.
+    from ollama_agent_ls.lsp import spec_runs  # noqa: F401
+
     setup_logging(server, log_file, log_level)
     if tcp:
         host, _, port = tcp.rpartition(":")

@@ -1,0 +1,172 @@
+"""Specs in the editor: the code lenses, the code actions for clients without lenses, runSpec."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
+
+from ollama_agent_ls.agent.loop import Agent
+from ollama_agent_ls.agent.result import RunResult, RunStatus
+from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, uri_to_path
+from ollama_agent_ls.lsp.runs import Run
+from ollama_agent_ls.lsp.server import AgentServer, server
+from ollama_agent_ls.settings import ApplyMode
+from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
+from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult, verify_spec
+from ollama_agent_ls.tools.executor import ExtraTool
+from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.documents import DocumentError
+
+VERIFY_SPEC = "ollamaAgent.verifySpec"
+RUN_TITLE = "Run spec with Ollama agent"
+VERIFY_TITLE = "Verify spec"
+
+
+def _spec_at(ls: AgentServer, uri: str) -> tuple[Path, Spec | None, str | None]:
+    """(path, parsed spec or None, problem) for a document that is a spec; raises when it is not."""
+    path = uri_to_path(uri, ls.root)
+    try:
+        text = EditorDocuments(ls.editor).read(path).text
+    except DocumentError as exc:
+        raise JsonRpcInvalidParams(f"Cannot read {uri}: {exc}") from None
+    if not is_spec(path, text):
+        raise JsonRpcInvalidParams(
+            f"{path.name} is not a spec: put it under .chant/specs/ or give it YAML frontmatter "
+            "with a status: line."
+        )
+    try:
+        return path, parse_spec(text, path), None
+    except SpecError as exc:
+        return path, None, str(exc)
+
+
+def _spec_commands(uri: str, spec: Spec) -> list[types.Command]:
+    commands = [types.Command(title=RUN_TITLE, command=cmd.RUN_SPEC, arguments=[{"uri": uri}])]
+    if spec.verify:
+        commands.append(
+            types.Command(title=VERIFY_TITLE, command=VERIFY_SPEC, arguments=[{"uri": uri}])
+        )
+    return commands
+
+
+def _open_spec(ls: AgentServer, uri: str) -> Spec | None:
+    if uri not in ls.workspace.text_documents:
+        return None
+    path = uri_to_path(uri, ls.root)
+    text = ls.workspace.get_text_document(uri).source
+    if not is_spec(path, text):
+        return None
+    try:
+        return parse_spec(text, path)
+    except SpecError:
+        return None
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+def code_lens(ls: AgentServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
+    """ "Run spec with Ollama agent" (and "Verify spec") at the top of a spec file."""
+    uri = params.text_document.uri
+    spec = _open_spec(ls, uri)
+    if spec is None:
+        return None
+    top = types.Range(types.Position(0, 0), types.Position(0, 0))
+    return [types.CodeLens(range=top, command=c) for c in _spec_commands(uri, spec)]
+
+
+def spec_code_actions(ls: AgentServer, uri: str) -> list[types.CodeAction]:
+    """The lenses as code actions, for clients that do not show code lenses."""
+    caps = ls.client_capabilities.text_document
+    if caps is not None and caps.code_lens is not None:
+        return []
+    spec = _open_spec(ls, uri)
+    if spec is None:
+        return []
+    return [
+        types.CodeAction(title=c.title, kind=types.CodeActionKind.Source, command=c)
+        for c in _spec_commands(uri, spec)
+    ]
+
+
+def _spec_json(ls: AgentServer, run: Run, spec_result: SpecRunResult) -> dict[str, Any]:
+    result = run.result
+    return {
+        "runId": run.id,
+        "status": result.status.value if result else "failed",
+        "summary": result.summary if result else spec_result.reason,
+        "changedFiles": [ls.editor.uri_for(c.path) for c in (result.changes if result else [])],
+        "turns": result.turns if result else 0,
+        "metrics": result.metrics.to_json() if result else {},
+        "specStatus": spec_result.status,
+        "reason": spec_result.reason,
+        "ticked": sorted(spec_result.ticked),
+        "verify": [
+            {"command": v.command, "passed": v.passed, "exitCode": v.exit_code}
+            for v in spec_result.verify
+        ],
+    }
+
+
+async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, Any]:
+    """Run a spec: refusals and invalid YAML are InvalidParams errors, the file untouched."""
+    path, spec, problem = _spec_at(ls, a.uri)
+    if spec is None:
+        raise JsonRpcInvalidParams(problem or f"{a.uri} is not a valid spec.")
+    settings = ls.settings_for(a.model)
+    label = f"spec {spec.id}: {spec.title}"[:80]
+    runs: list[Run] = []
+
+    def make_agent(tools: Sequence[ExtraTool]) -> Agent:
+        run = ls.runs.build(settings, ls.root_for(path), label, extra_tools=tools)
+        runs.append(run)
+        return run.agent
+
+    async def apply_now(change: FileChange) -> None:
+        await EditorSink(ls.editor, runs[0].id, label).apply(change)
+
+    # In review mode the spec's own bookkeeping (status, ticks) must show at once, not wait for
+    # the review of the agent's changes.
+    review = settings.apply_mode is ApplyMode.REVIEW
+    runner = SpecRunner(path, make_agent, rerun=a.rerun, apply=apply_now if review else None)
+    run = runs[0]
+    try:
+        runner.check()
+    except SpecError as exc:
+        raise JsonRpcInvalidParams(str(exc)) from None
+    # Cancelling must also stop a verify command, which the runner owns.
+    run.cancel = runner.cancel  # type: ignore[method-assign]
+    outcome: list[SpecRunResult] = []
+
+    async def body(_: Run) -> RunResult:
+        spec_result = await runner.run()
+        outcome.append(spec_result)
+        if spec_result.run is not None:
+            return spec_result.run
+        return RunResult(RunStatus.FAILED, spec_result.reason)
+
+    await ls.runs.execute(run, body=body)
+    return _spec_json(ls, run, outcome[0])
+
+
+@server.command(VERIFY_SPEC)
+async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Run a spec's verify: commands (under the approval policy); the spec is not changed."""
+    a = cmd.parse_args(VERIFY_SPEC, cmd.RunSpecArgs, args)
+    path, spec, problem = _spec_at(ls, a.uri)
+    if spec is None:
+        raise JsonRpcInvalidParams(problem or f"{a.uri} is not a valid spec.")
+    if not spec.verify:
+        raise JsonRpcInvalidParams(f"{path.name} has no verify: command in its frontmatter.")
+    run = ls.runs.build(ls.settings, ls.root_for(path), f"verify {spec.id}")
+    reports = await verify_spec(run.ctx, spec)
+    return {
+        "passed": all(r.passed for r in reports),
+        "verify": [
+            {"command": r.command, "passed": r.passed, "exitCode": r.exit_code, "output": r.output}
+            for r in reports
+        ],
+    }
