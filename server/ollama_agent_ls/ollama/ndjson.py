@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+import json.scanner
+from collections.abc import Callable
+from typing import Any, cast
 
 from .errors import OllamaProtocolError
 
@@ -19,15 +21,46 @@ def _bad_line(line: bytes, exc: ValueError) -> OllamaProtocolError:
     )
 
 
+# The C scanner behind json.loads, called directly: NDJSON lines are compact JSON, so skipping
+# json.loads' type checks, encoding sniffing and whitespace regexes is a large share of the cost.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    cast(Any, json.JSONDecoder())
+)
+
+
 def _decode_lines(block: bytes, out: list[Any]) -> None:
-    for line in block.split(b"\n"):
+    try:
+        text = block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        for raw in block.split(b"\n"):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise _bad_line(raw, exc) from exc
+        raise _bad_line(block, exc) from exc
+    append = out.append
+    for line in text.split("\n"):
         try:
-            # json.loads accepts bytes and ignores surrounding whitespace, so a trailing
-            # "\r" from CRLF framing needs no extra copy.
-            out.append(json.loads(line))
+            value, end = _scan_once(line, 0)
+        except StopIteration:
+            # Blank line, leading whitespace or not JSON at all: the slow path sorts them out.
+            _decode_slowly(line, out)
+            continue
         except ValueError as exc:
-            if line.strip():
-                raise _bad_line(line, exc) from exc
+            raise _bad_line(line.encode("utf-8"), exc) from exc
+        if end != len(line) and not line[end:].isspace():
+            raise _bad_line(line.encode("utf-8"), ValueError(f"extra data at column {end + 1}"))
+        append(value)
+
+
+def _decode_slowly(line: str, out: list[Any]) -> None:
+    stripped = line.strip()
+    if not stripped:
+        return
+    try:
+        out.append(json.loads(stripped))
+    except ValueError as exc:
+        raise _bad_line(line.encode("utf-8"), exc) from exc
 
 
 class NDJSONDecoder:
