@@ -21,8 +21,9 @@ async function fake(path: string, body?: unknown): Promise<unknown> {
         headers: { "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
     });
-    assert.equal(response.status, 200, `fake Ollama ${path}: ${await response.text()}`);
-    return response.json();
+    const text = await response.text();
+    assert.equal(response.status, 200, `fake Ollama ${path}: ${text}`);
+    return JSON.parse(text);
 }
 
 function editThen(path: string, oldString: string, newString: string, summary: string): unknown[] {
