@@ -152,13 +152,18 @@ class ClientEditSupport:
     change_annotations: bool
 
     @classmethod
-    def of(cls, caps: types.ClientCapabilities) -> ClientEditSupport:
-        """Read the flags from the client's capabilities."""
+    def of(
+        cls, caps: types.ClientCapabilities, client_name: str | None = None
+    ) -> ClientEditSupport:
+        """Read the flags from the client's capabilities (and its name, for known quirks)."""
         ws = caps.workspace
         edit = ws.workspace_edit if ws else None
         ops = edit.resource_operations if edit and edit.resource_operations else []
+        # Neovim applies versioned documentChanges but never declares them; without versions an
+        # edit computed before the user typed lands at a shifted position in their buffer.
+        quirk = client_name == "Neovim"
         return cls(
-            document_changes=bool(edit and edit.document_changes),
+            document_changes=bool(edit and edit.document_changes) or quirk,
             resource_operations=frozenset(str(op.value) for op in ops),
             change_annotations=bool(edit and edit.change_annotation_support),
         )
@@ -242,7 +247,7 @@ class EditorSink:
         """Send ``change`` as workspace/applyEdit and confirm the editor holds the new text."""
         self._lock(change)
         server = self.state.server
-        support = ClientEditSupport.of(server.client_capabilities)
+        support = server.edit_support()
         uri = self.state.uri_for(change.path)
         current = self.state.document(uri)
         if current is not None and current.text != (change.before or ""):

@@ -21,7 +21,6 @@ from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.lsp.approvals import EditorApprover
 from ollama_agent_ls.lsp.commands import SAVE_DOCUMENTS
 from ollama_agent_ls.lsp.editor import (
-    ClientEditSupport,
     EditorDocuments,
     EditorSink,
     build_workspace_edit,
@@ -249,7 +248,7 @@ class RunManager:
             )
         if not ready:
             return [], note
-        support = ClientEditSupport.of(self.server.client_capabilities)
+        support = self.server.edit_support()
         annotation = None
         if support.change_annotations:
             annotation = types.ChangeAnnotation(
@@ -328,7 +327,7 @@ class RunManager:
         """Revert a run's changes region by region where the agent's text is still there."""
         editor = self.server.editor
         docs = EditorDocuments(editor)
-        support = ClientEditSupport.of(self.server.client_capabilities)
+        support = self.server.edit_support()
         reverts: list[tuple[FileChange, str, int | None]] = []
         left_alone: list[dict[str, Any]] = []
         reverted_uris: list[str] = []

@@ -18,7 +18,12 @@ from pygls.protocol import LanguageServerProtocol
 from ollama_agent_ls import __version__
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.lsp import commands as cmd
-from ollama_agent_ls.lsp.editor import EditorDocuments, EditorState, uri_to_path
+from ollama_agent_ls.lsp.editor import (
+    ClientEditSupport,
+    EditorDocuments,
+    EditorState,
+    uri_to_path,
+)
 from ollama_agent_ls.lsp.log_forwarding import setup_logging
 from ollama_agent_ls.lsp.runs import RunManager
 from ollama_agent_ls.lsp.todo_comments import enclosing_block, find_todo, todo_still_present
@@ -55,6 +60,8 @@ class AgentServer(LanguageServer):
         self._base_settings = self.settings
         self._init_options: dict[str, Any] = {}
         self._clients: dict[str, OllamaClient] = {}
+        self.client_name: str | None = None
+        """clientInfo.name from initialize (some editors' quirks go by it)."""
         self.editor = EditorState(self)
         self.runs = RunManager(self)
 
@@ -81,6 +88,10 @@ class AgentServer(LanguageServer):
             section = experimental.get("ollamaAgent")
             return isinstance(section, dict) and section.get("saveDocuments") is True
         return False
+
+    def edit_support(self) -> ClientEditSupport:
+        """Which workspace-edit features the client handles."""
+        return ClientEditSupport.of(self.client_capabilities, self.client_name)
 
     def root_for(self, path: Path) -> Path:
         """The workspace folder holding ``path`` (longest match), else the root or its dir."""
@@ -185,6 +196,7 @@ server = AgentServer()
 @server.feature(types.INITIALIZE)
 def initialize(ls: AgentServer, params: types.InitializeParams) -> None:
     """Keep initializationOptions; they are validated once the client is ready for messages."""
+    ls.client_name = params.client_info.name if params.client_info else None
     ls._init_options = _as_dict(params.initialization_options) or {}
     if isinstance(ls._init_options.get(CONFIG_SECTION), dict):
         # Some clients nest the section; accept both shapes.
