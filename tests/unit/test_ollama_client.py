@@ -523,3 +523,17 @@ async def test_out_of_process_fake_is_scripted_over_http(tmp_path: Path) -> None
     assert [r["body"]["options"]["num_ctx"] for r in recorded] == [8192, 8192]
     assert after_reset == []
     assert returncode == 0
+
+
+async def test_stopping_the_fake_ends_a_hanging_reply() -> None:
+    fake = FakeOllama(replies=[Reply().content("Working").hang()]).start()
+    try:
+        async with client_for(fake) as client:
+            stream = client.chat_stream(model="qwen3:8b", messages=HELLO, tools=[], num_ctx=4096)
+            async with contextlib.aclosing(stream):
+                assert await anext(stream) == ContentDelta("Working")
+                await asyncio.to_thread(fake.stop)
+                with pytest.raises(OllamaStreamDropped):
+                    await anext(stream)
+    finally:
+        fake.stop()
