@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 EventKind = Literal[
     "started",
@@ -19,19 +19,8 @@ EventKind = Literal[
     "progress",
 ]
 
-TRANSCRIPT_KINDS: frozenset[str] = frozenset(
-    {
-        "started",
-        "thinking",
-        "content",
-        "toolCall",
-        "toolResult",
-        "edit",
-        "warning",
-        "error",
-        "finished",
-    }
-)
+TRANSCRIPT_KINDS: frozenset[str] = frozenset(get_args(EventKind)) - {"progress"}
+"""Kinds editors show; ``progress`` only drives $/progress and status lines."""
 
 
 @dataclass(frozen=True)
