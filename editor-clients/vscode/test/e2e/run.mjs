@@ -243,24 +243,44 @@ async function main() {
     say("opening VS Code");
     await page.goto(url);
 
+    const only = process.env.OLLAMA_AGENT_E2E_ONLY;
+    const selectionTestRuns = !only || "run on selection".includes(only);
+    let statusBarSeen = false;
     // The user at the keyboard: when Run on Selection asks for the instruction, type it and press Enter.
     const typing = (async () => {
-        if (process.env.OLLAMA_AGENT_E2E_ONLY && !"run on selection".includes(process.env.OLLAMA_AGENT_E2E_ONLY)) return;
+        if (!selectionTestRuns) return;
         const widget = page.locator(".quick-input-widget");
         await widget.locator(".quick-input-title", { hasText: "Run on Selection" }).waitFor({ state: "visible", timeout: timeoutMs });
-        say("instruction prompt is open; typing");
+        // The status bar item is on screen with the model while the extension is active.
+        await page.locator(".statusbar-item", { hasText: "qwen3:8b" }).first().waitFor({ state: "visible", timeout: 30_000 });
+        statusBarSeen = true;
+        say("status bar shows the model; instruction prompt is open; typing");
         await page.keyboard.type(instruction, { delay: 5 });
         await widget.locator(".monaco-list-row", { hasText: instruction }).first().waitFor({ state: "visible" });
         await page.keyboard.press("Enter");
+        if (process.env.OLLAMA_AGENT_E2E_SCREENSHOT) {
+            // For a human look at the running state (progress notification, status bar).
+            await page
+                .locator(".statusbar-item", { hasText: "qwen3:8b" })
+                .locator(".codicon-sync")
+                .first()
+                .waitFor({ state: "visible", timeout: 5_000 })
+                .catch(() => say("no running state seen in the status bar for the screenshot"));
+            await page.screenshot({ path: process.env.OLLAMA_AGENT_E2E_SCREENSHOT });
+        }
     })().catch((error) => say(`typing the instruction failed: ${error}`));
 
     let timer;
     const timedOut = new Promise((resolve) => {
         timer = setTimeout(() => resolve("timeout"), timeoutMs);
     });
-    const code = await Promise.race([exitCode, timedOut]);
+    let code = await Promise.race([exitCode, timedOut]);
     clearTimeout(timer);
     void typing;
+    if (code === 0 && !statusBarSeen && selectionTestRuns) {
+        say("the suite passed but the status bar item with the model never showed");
+        code = 1;
+    }
     if (code !== 0) {
         await page.screenshot({ path: path.join(os.tmpdir(), "ollama-agent-vscode-e2e-failure.png") }).catch(() => undefined);
         say(code === "timeout" ? `timed out after ${timeoutMs / 1000}s` : `suite exit code ${code}`);

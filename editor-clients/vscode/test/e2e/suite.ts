@@ -31,6 +31,8 @@ function editThen(path: string, oldString: string, newString: string, summary: s
         {
             steps: [
                 { type: "chunk", thinking: "I will edit the file." },
+                // Long enough for the runner's optional screenshot of the running state.
+                { type: "sleep", seconds: 1 },
                 {
                     type: "chunk",
                     tool_calls: [
