@@ -93,14 +93,19 @@ async def gone(pid: int, within: float = 10.0) -> bool:
     return not running(pid)
 
 
+def read_pid(path: Path) -> int | None:
+    text = path.read_text() if path.exists() else ""
+    return int(text) if text.endswith("\n") else None
+
+
 async def pid_from(path: Path, within: float = 10.0) -> int:
     """The pid a command wrote to ``path``, polling until it is there."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while loop.time() < deadline:
-        text = path.read_text() if path.exists() else ""
-        if text.endswith("\n"):
-            return int(text)
+        pid = read_pid(path)
+        if pid is not None:
+            return pid
         await asyncio.sleep(0.02)
     raise AssertionError(f"{path} was not written")
 
@@ -121,8 +126,9 @@ async def test_stderr_is_merged_in_order(tmp_path: Path) -> None:
 
 async def test_runs_in_the_workspace_root(tmp_path: Path) -> None:
     (tmp_path / "marker.txt").write_text("here")
-    result = await run_command(make_ctx(tmp_path), "pwd; cat marker.txt")
-    assert f"{tmp_path.resolve()}\nhere" in result
+    ctx = make_ctx(tmp_path)
+    result = await run_command(ctx, "pwd; cat marker.txt")
+    assert f"{ctx.root}\nhere" in result
 
 
 async def test_stdin_is_empty_so_reading_it_returns_at_once(tmp_path: Path) -> None:
@@ -226,13 +232,11 @@ def test_capped_output_does_not_depend_on_how_output_arrives(
 async def test_denied_command_does_not_run(tmp_path: Path) -> None:
     approver = ScriptedApprover(Approval.DENY)
     ctx = make_ctx(tmp_path, CommandApproval.ASK, approver)
-    with pytest.raises(ToolError, match="denied.*Do not retry the same command"):
+    with pytest.raises(ToolError, match=r"denied.*Do not retry the same command"):
         await run_command(ctx, "touch marker")
     assert not (tmp_path / "marker").exists()
     assert approver.requests == [
-        ApprovalRequest(
-            "touch marker", tmp_path.resolve(), approver.requests[0].reason, destructive=False
-        )
+        ApprovalRequest("touch marker", ctx.root, approver.requests[0].reason, destructive=False)
     ]
 
 
@@ -274,9 +278,7 @@ async def test_never_refuses_without_asking(tmp_path: Path) -> None:
 
 async def test_allowlist_runs_listed_commands_without_asking(tmp_path: Path) -> None:
     approver = ScriptedApprover(Approval.DENY)
-    ctx = make_ctx(
-        tmp_path, CommandApproval.ALLOWLIST, approver, allowed_commands=["touch marker"]
-    )
+    ctx = make_ctx(tmp_path, CommandApproval.ALLOWLIST, approver, allowed_commands=["touch marker"])
     await run_command(ctx, "touch marker")
     assert (tmp_path / "marker").exists()
     with pytest.raises(ToolError, match="denied"):
