@@ -674,7 +674,8 @@ def _check_pipelines(simples: list[_Simple], depth: int, out: _Analysis) -> None
                 continue
             feeders = [_core(p) for p in pipeline[:k]]
             if any(f.head in _DOWNLOADERS for f in feeders):
-                out.problems.append(f"download piped into {core.head} ({_short(stage.text)})")
+                piped = " | ".join(p.text for p in pipeline[: k + 1])
+                out.problems.append(f"download piped into {core.head} ({_short(piped)})")
             if core.head in _SHELLS and not _shell_strings(core) and len(core.words) == 1:
                 # `echo CMD | sh`, `cat <<EOF | sh`: what is piped in runs as commands.
                 for f in feeders:
