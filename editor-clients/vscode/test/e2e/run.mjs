@@ -111,6 +111,7 @@ function writeWorkspace(tmp, python, ollamaUrl) {
     const ws = path.join(tmp, "ws");
     fs.mkdirSync(ws, { recursive: true });
     fs.writeFileSync(path.join(ws, "calc.py"), "a = 1\nb = 2\nprint(a)\n");
+    fs.writeFileSync(path.join(ws, "review.py"), "x = 1\n");
     fs.writeFileSync(
         path.join(ws, "todo.py"),
         "def add(a, b):\n    # TODO: return the sum of a and b\n    pass\n",
@@ -269,6 +270,22 @@ async function main() {
             await page.screenshot({ path: process.env.OLLAMA_AGENT_E2E_SCREENSHOT });
         }
     })().catch((error) => say(`typing the instruction failed: ${error}`));
+
+    // The user in the Refactor Preview: review mode's edit needs confirmation; press Apply.
+    const reviewing = (async () => {
+        if (only && !"review mode".includes(only)) return;
+        const apply = page.locator(".bulk-edit-panel .monaco-button", { hasText: /^Apply$/ });
+        await apply.first().waitFor({ state: "visible", timeout: timeoutMs });
+        say("Refactor Preview is open; pressing Apply");
+        if (process.env.OLLAMA_AGENT_E2E_DUMP) {
+            fs.writeFileSync(process.env.OLLAMA_AGENT_E2E_DUMP, await page.locator(".bulk-edit-panel").first().innerHTML());
+            await page.screenshot({ path: process.env.OLLAMA_AGENT_E2E_DUMP + ".png" });
+        }
+        // Needs-confirmation changes start unchecked: tick the file (which ticks its changes), as a user would.
+        await page.locator(".bulk-edit-panel input.edit-checkbox").first().check();
+        await apply.first().click();
+    })().catch((error) => say(`applying the Refactor Preview failed: ${error}`));
+    void reviewing;
 
     let timer;
     const timedOut = new Promise((resolve) => {

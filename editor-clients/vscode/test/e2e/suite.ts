@@ -118,6 +118,27 @@ async function todoQuickFix(): Promise<void> {
     log("TODO quick fix OK");
 }
 
+async function reviewMode(): Promise<void> {
+    const config = vscode.workspace.getConfiguration("ollamaAgent");
+    await config.update("applyMode", "review", vscode.ConfigurationTarget.Global);
+    try {
+        await fake("/_fake/reset", {});
+        await fake("/_fake/enqueue", editThen("review.py", "x = 1\n", "x = 42\n", "Set x to 42."));
+        const editor = await openInEditor("review.py");
+        editor.selection = new vscode.Selection(0, 0, 0, 5);
+        log("running Run on Selection in review mode; the runner applies the Refactor Preview");
+        const result = (await vscode.commands.executeCommand("ollama-agent.runSelection", {
+            instruction: "Set x to 42",
+        })) as RunResult | undefined;
+        assert.ok(result, "the review-mode run returned a result");
+        assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+        await waitFor("the reviewed edit", () => editor.document.getText().includes("x = 42"));
+        log("review mode OK");
+    } finally {
+        await config.update("applyMode", undefined, vscode.ConfigurationTarget.Global);
+    }
+}
+
 export async function run(): Promise<void> {
     const extension = vscode.extensions.getExtension<OllamaAgentApi>("ollama-agent-ls.ollama-agent");
     assert.ok(extension, "the extension under test is loaded");
@@ -130,6 +151,7 @@ export async function run(): Promise<void> {
     const tests: [string, () => Promise<void>][] = [
         ["run on selection", () => runOnSelection(api, events)],
         ["TODO quick fix", () => todoQuickFix()],
+        ["review mode", () => reviewMode()],
     ];
     const failures: string[] = [];
     for (const [name, test] of tests) {
