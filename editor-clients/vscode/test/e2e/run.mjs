@@ -247,45 +247,56 @@ async function main() {
     const only = process.env.OLLAMA_AGENT_E2E_ONLY;
     const selectionTestRuns = !only || "run on selection".includes(only);
     let statusBarSeen = false;
-    // The user at the keyboard: when Run on Selection asks for the instruction, type it and press Enter.
-    const typing = (async () => {
-        if (!selectionTestRuns) return;
-        const widget = page.locator(".quick-input-widget");
-        await widget.locator(".quick-input-title", { hasText: "Run on Selection" }).waitFor({ state: "visible", timeout: timeoutMs });
-        // The status bar item is on screen with the model while the extension is active.
-        await page.locator(".statusbar-item", { hasText: "qwen3:8b" }).first().waitFor({ state: "visible", timeout: 30_000 });
-        statusBarSeen = true;
-        say("status bar shows the model; instruction prompt is open; typing");
-        await page.keyboard.type(instruction, { delay: 5 });
-        await widget.locator(".monaco-list-row", { hasText: instruction }).first().waitFor({ state: "visible" });
-        await page.keyboard.press("Enter");
-        if (process.env.OLLAMA_AGENT_E2E_SCREENSHOT) {
-            // For a human look at the running state (progress notification, status bar).
-            await page
-                .locator(".statusbar-item", { hasText: "qwen3:8b" })
-                .locator(".codicon-sync")
-                .first()
-                .waitFor({ state: "visible", timeout: 5_000 })
-                .catch(() => say("no running state seen in the status bar for the screenshot"));
-            await page.screenshot({ path: process.env.OLLAMA_AGENT_E2E_SCREENSHOT });
+    // The user, in the order the suite's tests run: types the Run on Selection instruction, ticks and applies
+    // the Refactor Preview, then clicks the spinning status bar item to cancel a hanging run.
+    const runs = (name) => !only || name.includes(only);
+    const user = (async () => {
+        if (selectionTestRuns) {
+            const widget = page.locator(".quick-input-widget");
+            await widget.locator(".quick-input-title", { hasText: "Run on Selection" }).waitFor({ state: "visible", timeout: timeoutMs });
+            // The status bar item is on screen with the model while the extension is active.
+            await page.locator(".statusbar-item", { hasText: "qwen3:8b" }).first().waitFor({ state: "visible", timeout: 30_000 });
+            statusBarSeen = true;
+            say("status bar shows the model; instruction prompt is open; typing");
+            await page.keyboard.type(instruction, { delay: 5 });
+            await widget.locator(".monaco-list-row", { hasText: instruction }).first().waitFor({ state: "visible" });
+            await page.keyboard.press("Enter");
+            if (process.env.OLLAMA_AGENT_E2E_SCREENSHOT) {
+                // For a human look at the running state (progress notification, status bar).
+                await page
+                    .locator(".statusbar-item", { hasText: "qwen3:8b" })
+                    .locator(".codicon-sync")
+                    .first()
+                    .waitFor({ state: "visible", timeout: 5_000 })
+                    .catch(() => say("no running state seen in the status bar for the screenshot"));
+                await page.screenshot({ path: process.env.OLLAMA_AGENT_E2E_SCREENSHOT });
+            }
         }
-    })().catch((error) => say(`typing the instruction failed: ${error}`));
-
-    // The user in the Refactor Preview: review mode's edit needs confirmation; press Apply.
-    const reviewing = (async () => {
-        if (only && !"review mode".includes(only)) return;
-        const apply = page.locator(".bulk-edit-panel .monaco-button", { hasText: /^Apply$/ });
-        await apply.first().waitFor({ state: "visible", timeout: timeoutMs });
-        say("Refactor Preview is open; pressing Apply");
-        if (process.env.OLLAMA_AGENT_E2E_DUMP) {
-            fs.writeFileSync(process.env.OLLAMA_AGENT_E2E_DUMP, await page.locator(".bulk-edit-panel").first().innerHTML());
-            await page.screenshot({ path: process.env.OLLAMA_AGENT_E2E_DUMP + ".png" });
+        if (runs("review mode")) {
+            const apply = page.locator(".bulk-edit-panel .monaco-button", { hasText: /^Apply$/ });
+            await apply.first().waitFor({ state: "visible", timeout: timeoutMs });
+            say("Refactor Preview is open; ticking the change and pressing Apply");
+            // Needs-confirmation changes start unchecked: tick the file (which ticks its changes), as a user would.
+            await page.locator(".bulk-edit-panel input.edit-checkbox").first().check();
+            await apply.first().click();
+            await apply.first().waitFor({ state: "hidden", timeout: 30_000 });
         }
-        // Needs-confirmation changes start unchecked: tick the file (which ticks its changes), as a user would.
-        await page.locator(".bulk-edit-panel input.edit-checkbox").first().check();
-        await apply.first().click();
-    })().catch((error) => say(`applying the Refactor Preview failed: ${error}`));
-    void reviewing;
+        if (runs("cancel from the status bar")) {
+            // Click only once the hanging run's request reached the model, so no other run gets cancelled.
+            const deadline = Date.now() + timeoutMs;
+            for (;;) {
+                const seen = await fetch(`${ollamaUrl}/_fake/requests`).then((r) => r.text()).catch(() => "");
+                if (seen.includes("Explain this line")) break;
+                if (Date.now() > deadline) throw new Error("the hanging run never reached the fake Ollama");
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            const spinning = page.locator(".statusbar-item", { hasText: "qwen3:8b" }).filter({ has: page.locator(".codicon-sync") });
+            await spinning.first().waitFor({ state: "visible", timeout: 30_000 });
+            say("a run is going on; clicking the status bar item to cancel it");
+            await spinning.first().click();
+        }
+    })().catch((error) => say(`the scripted user failed: ${error}`));
+    void user;
 
     let timer;
     const timedOut = new Promise((resolve) => {
@@ -293,7 +304,6 @@ async function main() {
     });
     let code = await Promise.race([exitCode, timedOut]);
     clearTimeout(timer);
-    void typing;
     if (code === 0 && !statusBarSeen && selectionTestRuns) {
         say("the suite passed but the status bar item with the model never showed");
         code = 1;

@@ -139,6 +139,22 @@ async function reviewMode(): Promise<void> {
     }
 }
 
+async function cancelFromStatusBar(api: OllamaAgentApi): Promise<void> {
+    await fake("/_fake/reset", {});
+    // The model starts answering, then hangs: only a cancel ends this run.
+    await fake("/_fake/enqueue", [{ steps: [{ type: "chunk", content: "Working on it" }, { type: "hang" }] }]);
+    const editor = await openInEditor("calc.py");
+    editor.selection = new vscode.Selection(0, 0, 0, 5);
+    log("running a run that hangs; the runner clicks the spinning status bar item");
+    const result = (await vscode.commands.executeCommand("ollama-agent.runSelection", {
+        instruction: "Explain this line",
+    })) as RunResult | undefined;
+    assert.ok(result, "the cancelled run returned a result");
+    assert.equal(result.status, "cancelled", `run result: ${JSON.stringify(result)}`);
+    await waitFor("the status bar to stop spinning", () => !api.ctx.status.running, 10_000);
+    log("cancel from the status bar OK");
+}
+
 export async function run(): Promise<void> {
     const extension = vscode.extensions.getExtension<OllamaAgentApi>("ollama-agent-ls.ollama-agent");
     assert.ok(extension, "the extension under test is loaded");
@@ -152,6 +168,7 @@ export async function run(): Promise<void> {
         ["run on selection", () => runOnSelection(api, events)],
         ["TODO quick fix", () => todoQuickFix()],
         ["review mode", () => reviewMode()],
+        ["cancel from the status bar", () => cancelFromStatusBar(api)],
     ];
     const failures: string[] = [];
     for (const [name, test] of tests) {

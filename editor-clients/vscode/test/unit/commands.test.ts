@@ -84,12 +84,12 @@ describe("registration", () => {
 
 describe("Run on Selection", () => {
     test("sends the selection's uri and range with the instruction given as argument", async () => {
-        const doc = openEditor("a = 1\nb = 2\nc = 3\n", new vscode.Selection(1, 0, 2, 5));
+        const doc = openEditor("a = 1\nb = 2\nc = 3\n", new vscode.Selection(1, 4, 2, 5));
         const host = fakeHost();
         await run(commandIds.runSelection, { instruction: "  rename b to beta " });
         expect(host.runAgent).toHaveBeenCalledWith(serverCommands.runSelection, {
             uri: doc.uri.toString(),
-            range: { start: { line: 1, character: 0 }, end: { line: 2, character: 5 } },
+            range: { start: { line: 1, character: 4 }, end: { line: 2, character: 5 } },
             instruction: "rename b to beta",
         });
     });
