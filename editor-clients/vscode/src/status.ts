@@ -37,6 +37,8 @@ export class StatusBar implements vscode.Disposable {
     private tool: string | undefined;
     private serverState: ServerState = "starting";
     private serverProblem: string | undefined;
+    /** The latest message of a run's `$/progress` (shown by VS Code's notification too). */
+    lastProgress: string | undefined;
 
     constructor(private readonly model: () => string) {
         this.item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Right, 100);
@@ -97,6 +99,7 @@ export class StatusBar implements vscode.Disposable {
         } else if (value.kind === "end") {
             this.progress.delete(token);
         }
+        this.lastProgress = value.message ?? this.lastProgress;
         const parsed = parseProgressMessage(value.message);
         if (parsed.turn !== undefined) {
             this.turn = parsed.turn;

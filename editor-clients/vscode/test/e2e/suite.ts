@@ -80,7 +80,8 @@ async function runOnSelection(api: OllamaAgentApi, events: TranscriptParams[]): 
     assert.ok(kinds.includes("started") && kinds.includes("finished"), `transcript kinds: ${kinds.join(",")}`);
     assert.ok(kinds.includes("toolCall"), `transcript shows the tool call: ${kinds.join(",")}`);
     assert.equal(api.ctx.lastRunId, result.runId);
-    log(`Run on Selection OK: ${result.summary}`);
+    assert.match(api.ctx.status.lastProgress ?? "", /\S/, "the run's $/progress reached the status bar");
+    log(`Run on Selection OK: ${result.summary} (last progress: ${api.ctx.status.lastProgress})`);
 }
 
 async function todoQuickFix(): Promise<void> {
