@@ -7,7 +7,6 @@ it. The parts (``replace_unique``, ``to_lsp_text_edits``) are timed too, to show
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,7 @@ def _apply_utf16(text: str, edits: list[Any]) -> str:
     return text
 
 
-def run_edits(rounds: int) -> dict[str, Any]:
+async def run_edits(rounds: int) -> dict[str, Any]:
     """Medians (ms) of edit_file and write_file to a WorkspaceEdit, and of their parts."""
     text = big_file()
     lines = text.split("\n")
@@ -164,7 +163,7 @@ def run_edits(rounds: int) -> dict[str, Any]:
                 samples[name].values.append(await sides[name]() * 1000)
         return samples
 
-    samples = asyncio.run(measure())
+    samples = await measure()
     return {
         "file_bytes": len(text.encode("utf-8")),
         "file_lines": LINES,

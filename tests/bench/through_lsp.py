@@ -26,6 +26,7 @@ from .stats import Samples, alternate, ratio
 
 SERVER = [sys.executable, "-m", "ollama_agent_ls"]
 _STAMP = re.compile(r"\[t=(\d+)\]")
+_DELTAS = ("content", "thinking")
 _SOURCE = "def f():\n    return 1\n\n\ncounter = 0\n"
 
 
@@ -64,6 +65,7 @@ async def run_time(url: str, chunks: int, rounds: int) -> dict[str, Any]:
     model = f"content-{chunks}"
     ours = OllamaClient(Settings(ollama_url=url))
     rates: list[float] = []
+    delta_rates: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
         client, uri = await _session(url, tmp)
         try:
@@ -81,9 +83,10 @@ async def run_time(url: str, chunks: int, rounds: int) -> dict[str, Any]:
                 start = time.perf_counter()
                 await _run(client, uri, model)
                 elapsed = time.perf_counter() - start
-                content = [n for n in client.notifications if n.params.get("kind") == "content"]
-                if content:
+                deltas = [n for n in client.notifications if n.params.get("kind") in _DELTAS]
+                if deltas:
                     rates.append(len(client.notifications) / elapsed)
+                    delta_rates.append(len(deltas) / elapsed)
                 return elapsed
 
             samples = await alternate({"c_alone": alone, "through_server": through_server}, rounds)
@@ -97,6 +100,7 @@ async def run_time(url: str, chunks: int, rounds: int) -> dict[str, Any]:
             samples["through_server"].median, samples["c_alone"].median
         ),
         "notifications_per_s": Samples("notifications_per_s", rates).to_json(),
+        "delta_notifications_per_s": Samples("delta_notifications_per_s", delta_rates).to_json(),
     }
 
 

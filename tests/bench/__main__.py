@@ -1,0 +1,233 @@
+"""Run the benchmark suite: ``python -m tests.bench [--quick] [--only NAMES] [--out FILE]``.
+
+Prints a table of figures against the targets of issue 7 and writes every sample as JSON
+(default tests/bench/results/latest.json). Nothing here fails on a number: the figures are for
+people, these machines are noisy, and each comparison runs its sides alternately in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from .stats import table, verdict
+from .streamer import StreamerProcess
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("ingest", "lsp", "edits", "startup", "prompt", "memory")
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on."""
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for package in ("httpx", "ollama", "pygls", "lsprotocol", "jedi-language-server"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit,
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": versions,
+    }
+
+
+async def _run(names: list[str], quick: bool) -> dict[str, Any]:
+    from . import edits, ingest, prompt_weight, startup, through_lsp
+
+    rounds = 3 if quick else 7
+    results: dict[str, Any] = {"machine": machine(), "quick": quick}
+    with StreamerProcess() as streamer:
+        url = streamer.url
+        if "ingest" in names:
+            results["ingest"] = await ingest.run_ingest(url, 50_000, 2_000, rounds)
+        if "lsp" in names:
+            results["lsp_run_time"] = await through_lsp.run_time(url, 50_000, rounds)
+            paces = [(20, 100_000), (100, 20_000)] if quick else [(50, 100_000), (250, 20_000)]
+            results["lsp_latency"] = await through_lsp.latency(url, paces)
+        if "memory" in names:
+            results["memory"] = await through_lsp.memory(url, 50 if quick else 200)
+    if "edits" in names:
+        results["edits"] = await edits.run_edits(7 if quick else 21)
+    if "startup" in names:
+        results["startup"] = await startup.run_startup(5 if quick else 11)
+    if "prompt" in names:
+        results["prompt"] = prompt_weight.run_prompt_weight()
+    return results
+
+
+def _fmt(value: float, digits: int = 0) -> str:
+    return f"{value:,.{digits}f}"
+
+
+def summary_rows(r: dict[str, Any]) -> list[list[str]]:
+    """One row per headline figure: what, measured, target, verdict."""
+    rows: list[list[str]] = []
+    for variant, data in r.get("ingest", {}).items():
+        rate = data["chunks_per_s"]
+        rows.append(
+            [
+                f"1 ingest {variant}: chunks/s raw socket; (a) httpx; (b) ollama; (c) ours",
+                "; ".join(
+                    _fmt(rate[k])
+                    for k in ("raw_socket", "a_httpx_floor", "b_ollama_package", "c_ours")
+                ),
+                "",
+                "",
+            ]
+        )
+        ca, cb = data["ratio_c_over_a"], data["ratio_c_over_b"]
+        rows.append([f"1 ingest {variant}: (c)/(a)", _fmt(ca, 2), ">= 0.90", verdict(ca >= 0.9)])
+        rows.append([f"1 ingest {variant}: (c)/(b)", _fmt(cb, 2), ">= 1.20", verdict(cb >= 1.2)])
+    if "lsp_run_time" in r:
+        d = r["lsp_run_time"]
+        s = d["seconds"]
+        rows.append(
+            [
+                f"2 {d['chunks']:,} chunks: run via server / (c) alone",
+                f"{_fmt(d['ratio_server_over_alone'], 2)} "
+                f"({s['through_server']['median']:.3f} s / {s['c_alone']['median']:.3f} s)",
+                "<= 1.10",
+                verdict(d["ratio_server_over_alone"] <= 1.10),
+            ]
+        )
+        rate = d["delta_notifications_per_s"]["median"]
+        rows.append(
+            [
+                "2 content/thinking notifications per second (flood)",
+                _fmt(rate, 1),
+                "<= ~20",
+                verdict(rate <= 21),
+            ]
+        )
+    for d in r.get("lsp_latency", {}).values():
+        offered = d["chunks_per_s_offered"]
+        rows.append(
+            [
+                f"2 delay chunk -> client, {offered:g} chunks/s: median; p90 (ms)",
+                f"{d['delay_ms_median']:.2f}; {d['delay_ms_p90']:.2f}",
+                "median < 5",
+                verdict(d["delay_ms_median"] < 5),
+            ]
+        )
+        rows.append(
+            [
+                f"2 content notifications/s at {offered:g} chunks/s",
+                _fmt(d["content_notifications_per_s"], 1),
+                "<= ~20",
+                verdict(d["content_notifications_per_s"] <= 21),
+            ]
+        )
+    if "edits" in r:
+        d = r["edits"]
+        size = f"{d['file_bytes'] / 1e6:.2f} MB"
+        rows.append(
+            [
+                f"3 edit_file -> WorkspaceEdit, {size} (ms)",
+                _fmt(d["edit_file_median_ms"], 1),
+                "< 20",
+                verdict(d["edit_file_median_ms"] < 20),
+            ]
+        )
+        rows.append(
+            [
+                "3 write_file 10 lines changed -> minimal edits (ms)",
+                _fmt(d["write_file_median_ms"], 1),
+                "< 100",
+                verdict(d["write_file_median_ms"] < 100),
+            ]
+        )
+    if "startup" in r:
+        d = r["startup"]
+        rows.append(
+            [
+                "4 spawn -> initialize result, ours; jedi-language-server (ms)",
+                f"{d['ours_median_ms']:.0f}; {d['jedi_median_ms']:.0f} "
+                f"(x{d['ratio_ours_over_jedi']:.2f})",
+                "ours < 400",
+                verdict(d["ours_median_ms"] < 400),
+            ]
+        )
+    if "prompt" in r:
+        for row in r["prompt"]["rows"]:
+            t = row["total"]
+            target = row["name"] == "ollama-agent-ls"
+            worst = max(t["tokens_bytes_div_4"], t["tokens_pretokens"])
+            rows.append(
+                [
+                    f"5 prompt weight {row['name']} ({row['tool_count']} tools): "
+                    "bytes; tokens (bytes/4, pre-tokens)",
+                    f"{t['bytes']:,}; {t['tokens_bytes_div_4']:,}, {t['tokens_pretokens']:,}",
+                    "<= 1,200 tokens" if target else "",
+                    verdict(worst <= 1200) if target else "",
+                ]
+            )
+    if "memory" in r:
+        d = r["memory"]
+        rss = d["rss_bytes"]
+        growth = d["growth_after_10_bytes"] / 1e6
+        last = rss[f"after_{d['runs']}_runs"] / 1e6
+        rows.append(
+            [
+                f"6 RSS after 10, {d['runs']} runs (MB); growth",
+                f"{rss['after_10_runs'] / 1e6:.1f} | {last:.1f}; {growth:+.2f} MB",
+                "growth < 10 MB",
+                verdict(growth < 10),
+            ]
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen benchmarks, print the table, write the JSON."""
+    parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated: {','.join(BENCHMARKS)}"
+    )
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(BENCHMARKS))
+    if unknown:
+        parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
+    start = time.perf_counter()
+    results = asyncio.run(_run(names, args.quick))
+    results["wall_seconds"] = time.perf_counter() - start
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    print(table(summary_rows(results), ["benchmark", "measured", "target", ""]))
+    print(f"\n{results['wall_seconds']:.0f} s; all samples in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
