@@ -86,10 +86,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="A coding agent on a local Ollama model: a language server, and a CLI.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    # LSP clients (vscode-languageclient among them) append --stdio; stdio is the default anyway.
+    parser.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command")
 
     serve = sub.add_parser("serve", help="run the language server on stdio (the default)")
     serve.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    serve.add_argument("--stdio", action="store_true", help="talk over stdin/stdout (the default)")
     serve.add_argument("--log-file", type=Path, help="write logs here instead of stderr")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"], default=None)
 
