@@ -198,7 +198,7 @@ def summary_rows(r: dict[str, Any]) -> list[list[str]]:
         rows.append(
             [
                 f"6 RSS after 10, {d['runs']} runs (MB); growth",
-                f"{rss['after_10_runs'] / 1e6:.1f} | {last:.1f}; {growth:+.2f} MB",
+                f"{rss['after_10_runs'] / 1e6:.1f}, {last:.1f}; {growth:+.2f} MB",
                 "growth < 10 MB",
                 verdict(growth < 10),
             ]
