@@ -6,6 +6,7 @@ the same initialize request, and are shut down cleanly; they alternate round by 
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 import time
@@ -27,7 +28,7 @@ async def _start_once(command: list[str], root: Path) -> float:
     client = LspClient(command)
     await client.start()
     try:
-        await client.initialize(root)
+        await asyncio.wait_for(client.initialize(root), 60)
         elapsed = (time.monotonic_ns() - client.spawned_ns) / 1e9
     finally:
         await client.stop()

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import sys
 import tempfile
@@ -27,6 +28,8 @@ from .stats import Samples, alternate, ratio
 SERVER = [sys.executable, "-m", "ollama_agent_ls"]
 _STAMP = re.compile(r"\[t=(\d+)\]")
 _DELTAS = ("content", "thinking")
+RUN_TIMEOUT = 120.0
+"""A run that takes longer is a hung server, reported with its stderr."""
 _SOURCE = "def f():\n    return 1\n\n\ncounter = 0\n"
 
 
@@ -52,9 +55,19 @@ async def _run(client: LspClient, uri: str, model: str) -> dict[str, Any]:
         "instruction": "Benchmark run.",
         "model": model,
     }
-    result = await client.request(
-        "workspace/executeCommand", {"command": "ollamaAgent.runSelection", "arguments": [args]}
-    )
+    try:
+        result = await asyncio.wait_for(
+            client.request(
+                "workspace/executeCommand",
+                {"command": "ollamaAgent.runSelection", "arguments": [args]},
+            ),
+            RUN_TIMEOUT,
+        )
+    except asyncio.TimeoutError:
+        raise RuntimeError(
+            f"no answer to runSelection ({model}) within {RUN_TIMEOUT:g} s; "
+            f"server stderr: {await client.stderr()}"
+        ) from None
     if not isinstance(result, dict) or result.get("status") != "completed":
         raise RuntimeError(f"the run did not complete: {result!r}; stderr: {await client.stderr()}")
     return result
