@@ -23,9 +23,12 @@ TRANSCRIPT_KINDS: frozenset[str] = frozenset(get_args(EventKind)) - {"progress"}
 """Kinds editors show; ``progress`` only drives $/progress and status lines."""
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class AgentEvent:
-    """One thing that happened in a run; ``data`` holds kind-specific fields (JSON-safe)."""
+    """One thing that happened in a run; ``data`` holds kind-specific fields (JSON-safe).
+
+    Not frozen: one is made per streamed token, and a frozen dataclass's __init__ is slower.
+    """
 
     kind: EventKind
     text: str = ""

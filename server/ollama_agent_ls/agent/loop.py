@@ -70,7 +70,7 @@ class Agent:
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
         if self.on_event is not None:
-            self.on_event(AgentEvent(kind, text, dict(data)))  # type: ignore[arg-type]
+            self.on_event(AgentEvent(kind, text, data))  # type: ignore[arg-type]
 
     def _on_change(self, change: FileChange) -> None:
         self._emit("edit", f"{change.kind} {change.rel}", path=change.rel, change=change.kind)
@@ -213,16 +213,22 @@ class Agent:
 
     async def _ask(self, tools: list[dict[str, Any]], num_ctx: int) -> _Reply:
         reply = _Reply()
+        # Pieces are joined once at the end: growing a string attribute per chunk copies it
+        # every time, which made long replies quadratic.
+        content: list[str] = []
+        thinking: list[str] = []
+        emit = self._emit
+        turn = self.turns
         self.metrics.requests += 1
         async for event in self.client.chat_stream(
             model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
         ):
-            if isinstance(event, ContentDelta):
-                reply.content += event.text
-                self._emit("content", event.text, turn=self.turns)
-            elif isinstance(event, ThinkingDelta):
-                reply.thinking += event.text
-                self._emit("thinking", event.text, turn=self.turns)
+            if type(event) is ContentDelta:
+                content.append(event.text)
+                emit("content", event.text, turn=turn)
+            elif type(event) is ThinkingDelta:
+                thinking.append(event.text)
+                emit("thinking", event.text, turn=turn)
             elif isinstance(event, ToolCallsReceived):
                 reply.calls.extend(event.calls)
             elif isinstance(event, ChatDone):
@@ -231,12 +237,14 @@ class Agent:
                 self.metrics.prompt_tokens += m.prompt_eval_count
                 self.metrics.eval_tokens += m.eval_count
                 self.metrics.eval_seconds += m.eval_duration / 1e9
-                self._emit(
+                emit(
                     "progress",
-                    f"turn {self.turns}",
-                    turn=self.turns,
+                    f"turn {turn}",
+                    turn=turn,
                     tokensPerSecond=round(m.tokens_per_second, 1),
                 )
+        reply.content = "".join(content)
+        reply.thinking = "".join(thinking)
         return reply
 
     async def _call_tool(self, call: ToolCall) -> None:

@@ -30,6 +30,8 @@ class TranscriptStream:
         self._send = send
         self.interval = interval
         self._pending: list[dict[str, Any]] = []
+        self._parts: list[str] | None = None
+        """Pieces of the last pending delta, joined at flush (per-token joins are quadratic)."""
         self._last_sent = -1e9
         self._timer: asyncio.TimerHandle | None = None
         self.sent = 0
@@ -43,11 +45,15 @@ class TranscriptStream:
             and last["kind"] == event.kind
             and last.get("turn") == event.data.get("turn")
         ):
-            last["text"] += event.text
+            assert self._parts is not None
+            self._parts.append(event.text)
         else:
+            self._close_parts()
             self._pending.append(
                 {"runId": self.run_id, "kind": event.kind, "text": event.text, **event.data}
             )
+            if event.kind in _DELTA_KINDS:
+                self._parts = [event.text]
         if event.kind == "finished":
             self.flush()
             return
@@ -68,6 +74,7 @@ class TranscriptStream:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        self._close_parts()
         pending, self._pending = self._pending, []
         if not pending:
             return
@@ -76,6 +83,11 @@ class TranscriptStream:
             self.sent += 1
         with contextlib.suppress(RuntimeError):  # flushed after the loop closed
             self._last_sent = asyncio.get_running_loop().time()
+
+    def _close_parts(self) -> None:
+        if self._parts is not None:
+            self._pending[-1]["text"] = "".join(self._parts)
+            self._parts = None
 
     def close(self) -> None:
         """Flush and stop the timer."""
