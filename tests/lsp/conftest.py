@@ -81,3 +81,5 @@ async def start_editor(
     yield start
     for client in started:
         await client.teardown()
+    problems = [c.shutdown_problem for c in started if c.shutdown_problem]
+    assert not problems, problems

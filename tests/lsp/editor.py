@@ -173,6 +173,7 @@ class Editor(LanguageClient):
         self.before_apply: BeforeApply | None = None
         """Runs before an edit is applied (a user typing at that very moment)."""
         self.save_requests: list[list[str]] = []
+        self.shutdown_problem: str | None = None
         self._never = asyncio.Event()
         self._changes: asyncio.Condition = asyncio.Condition()
         self._pending_did_change: list[types.DidChangeTextDocumentParams] = []
@@ -416,9 +417,17 @@ class Editor(LanguageClient):
         """Release unanswered requests, shut the server down and stop."""
         self._never.set()
         self._flush_did_change()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.shutdown_session(), 10)
-        await self.stop()
+        server = self._server
+        try:
+            if server is not None and server.returncode is None:
+                await asyncio.wait_for(self.shutdown_session(), 10)
+        except Exception as exc:
+            # A server that does not shut down fails the test rather than hanging the suite.
+            self.shutdown_problem = f"shutdown failed: {exc!r}"
+        if server is not None and server.returncode is None:
+            server.kill()
+            await server.wait()
+        await asyncio.wait_for(self.stop(), 10)
 
 
 def _needs_confirmation(edit: types.WorkspaceEdit) -> bool:
@@ -446,10 +455,10 @@ def capabilities(editor: str, *, save_documents: bool = True) -> types.ClientCap
     return caps
 
 
-def server_pid(client: Editor) -> int:
-    """The server process id."""
+def server_process(client: Editor) -> asyncio.subprocess.Process:
+    """The server's process."""
     assert client._server is not None
-    return int(client._server.pid)
+    return client._server
 
 
 def rss_kb(pid: int) -> int:

@@ -77,6 +77,8 @@ class RunManager:
         self.active: dict[str, Run] = {}
         self.history: deque[Run] = deque(maxlen=HISTORY)
         self._ids = itertools.count(1)
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -127,6 +129,7 @@ class RunManager:
     ) -> RunResult:
         """Run to the end with progress and transcript; ``body`` replaces the plain agent run."""
         self.active[run.id] = run
+        self._idle.clear()
         await self._begin_progress(run)
         try:
             if body is not None:
@@ -144,6 +147,8 @@ class RunManager:
             run.transcript.close()
             self._end_progress(run)
             self.active.pop(run.id, None)
+            if not self.active:
+                self._idle.set()
             self.history.append(run)
             run.agent.messages = []
             self.server.forget_finished_requests()
@@ -307,6 +312,14 @@ class RunManager:
         for run in targets:
             run.cancel()
         return [run.id for run in targets]
+
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no run is active; False when some still run after ``timeout`` seconds."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def cancel_request(self, request_id: Any) -> None:
         """$/cancelRequest for a run's executeCommand request."""

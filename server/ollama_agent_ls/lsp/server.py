@@ -25,7 +25,7 @@ from ollama_agent_ls.lsp.editor import (
     uri_to_path,
 )
 from ollama_agent_ls.lsp.log_forwarding import setup_logging
-from ollama_agent_ls.lsp.runs import RunManager
+from ollama_agent_ls.lsp.runs import HISTORY, RunManager
 from ollama_agent_ls.lsp.todo_comments import enclosing_block, find_todo, todo_still_present
 from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.ollama.errors import OllamaError
@@ -36,6 +36,10 @@ from ollama_agent_ls.workspace.documents import DocumentError
 log = logging.getLogger(__name__)
 
 CONFIG_SECTION = "ollamaAgent"
+CONFIG_WAIT = 15.0
+"""Seconds a command waits for the start-up configuration before using what it has."""
+SHUTDOWN_WAIT = 5.0
+"""Seconds shutdown gives cancelled runs to end."""
 MAX_SELECTION_LINES = 3000
 MAX_SELECTION_CHARS = 200_000
 
@@ -60,6 +64,8 @@ class AgentServer(LanguageServer):
         self._base_settings = self.settings
         self._init_options: dict[str, Any] = {}
         self._clients: dict[str, OllamaClient] = {}
+        self.configured = asyncio.Event()
+        """Set once initialized has pulled workspace/configuration (runs wait for it)."""
         self.client_name: str | None = None
         """clientInfo.name from initialize (some editors' quirks go by it)."""
         self.editor = EditorState(self)
@@ -134,7 +140,7 @@ class AgentServer(LanguageServer):
         """window/showMessage."""
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
-    def apply_config(self, *layers: dict[str, Any] | None) -> None:
+    def apply_config(self, *layers: dict[str, Any] | None, show: bool = True) -> None:
         """Settings from the environment, then each layer; invalid keys shown, defaults kept."""
         settings = self._base_settings
         problems: list[str] = list(self._env_problems)
@@ -144,7 +150,7 @@ class AgentServer(LanguageServer):
             settings, layer_problems = load_settings(layer, settings)
             problems.extend(layer_problems)
         self.settings = settings
-        for problem in problems:
+        for problem in problems if show else []:
             self.show(f"Ollama agent: {problem}; using the default.")
         logging.getLogger("ollama_agent_ls").setLevel(settings.log_level.upper())
 
@@ -166,6 +172,26 @@ class AgentServer(LanguageServer):
             return None
         section = result[0] if result else None
         return _as_dict(section)
+
+    async def wait_configured(self) -> None:
+        """Wait (briefly) until the configuration pulled at start-up is in effect."""
+        try:
+            await asyncio.wait_for(self.configured.wait(), CONFIG_WAIT)
+        except asyncio.TimeoutError:
+            log.info("configuration not pulled within %s s; using what is known", CONFIG_WAIT)
+
+    def cancel_pending_requests(self) -> None:
+        """Cancel unfinished requests except the current one, without upsetting pygls.
+
+        pygls's shutdown cancels them while iterating the dict their callbacks pop from, which
+        raises and answers shutdown with an error whenever a command is still running.
+        """
+        current_id = self.protocol.msg_id
+        current_task = asyncio.current_task()
+        for msg_id, future in list(self.protocol._request_futures.items()):
+            if msg_id == current_id or future is current_task or future.done():
+                continue
+            future.cancel()
 
     def settings_for(self, model: str | None) -> Settings:
         """The current settings, with a per-run model override."""
@@ -201,13 +227,19 @@ def initialize(ls: AgentServer, params: types.InitializeParams) -> None:
     if isinstance(ls._init_options.get(CONFIG_SECTION), dict):
         # Some clients nest the section; accept both shapes.
         ls._init_options = ls._init_options[CONFIG_SECTION]
+    # In effect at once: a command may arrive before initialized has pulled the configuration.
+    # Problems are shown once, from initialized.
+    ls.apply_config(ls._init_options, show=False)
 
 
 @server.feature(types.INITIALIZED)
 async def initialized(ls: AgentServer, params: types.InitializedParams) -> None:
     """Validate initializationOptions, then pull workspace/configuration."""
-    pulled = await ls.pull_configuration()
-    ls.apply_config(ls._init_options, pulled)
+    try:
+        pulled = await ls.pull_configuration()
+        ls.apply_config(ls._init_options, pulled)
+    finally:
+        ls.configured.set()
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -226,6 +258,8 @@ async def did_change_configuration(
 async def shutdown(ls: AgentServer, params: Any) -> None:
     """Stop runs and close HTTP clients."""
     ls.runs.cancel(None)
+    await ls.runs.wait_idle(SHUTDOWN_WAIT)
+    ls.cancel_pending_requests()
     await ls.close_clients()
 
 
@@ -345,6 +379,7 @@ def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
 async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run the agent on a selection with an instruction."""
     a = cmd.parse_args(cmd.RUN_SELECTION, cmd.RunSelectionArgs, args)
+    await ls.wait_configured()
     path, rel, text = _read_for_command(ls, a.uri)
     start, end = _lines_of(ls, a.uri, a.range, text)
     lines = text.split("\n")[start - 1 : end]
@@ -368,6 +403,7 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
 async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Implement the TODO/FIXME/XXX comment on a line."""
     a = cmd.parse_args(cmd.IMPLEMENT_TODO, cmd.ImplementTodoArgs, args)
+    await ls.wait_configured()
     path, rel, text = _read_for_command(ls, a.uri)
     language = None
     if a.uri in ls.workspace.text_documents:
@@ -401,6 +437,7 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
 async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run the agent on a spec file."""
     a = cmd.parse_args(cmd.RUN_SPEC, cmd.RunSpecArgs, args)
+    await ls.wait_configured()
     from ollama_agent_ls.lsp.spec_runs import run_spec_in_editor
 
     result: dict[str, Any] = await run_spec_in_editor(ls, a)
@@ -420,8 +457,14 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
     a = cmd.parse_args(cmd.UNDO_RUN, cmd.RunIdArgs, args)
     run = ls.runs.find_finished(a.run_id)
     if run is None:
-        which = f"run {a.run_id}" if a.run_id else "a finished run with changes"
-        raise JsonRpcInvalidParams(f"There is no {which} to undo (the last {20} runs are kept).")
+        if a.run_id:
+            raise JsonRpcInvalidParams(
+                f"There is no finished run {a.run_id} to undo (only the last {HISTORY} runs are "
+                "kept); leave runId out to undo the latest run with changes."
+            )
+        raise JsonRpcInvalidParams(
+            "There is no finished run with changes to undo (it may already be undone)."
+        )
     return await ls.runs.undo(run)
 
 
@@ -429,6 +472,7 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
 async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any]]:
     """Installed models with context length and capabilities."""
     cmd.parse_args(cmd.LIST_MODELS, cmd.NoArgs, args)
+    await ls.wait_configured()
     try:
         models = await list_models(ls.ollama_client(ls.settings))
     except OllamaError as exc:
@@ -447,6 +491,7 @@ async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any
 async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Is Ollama reachable, the model installed, with tools and enough context?"""
     cmd.parse_args(cmd.CHECK_SETUP, cmd.NoArgs, args)
+    await ls.wait_configured()
     report = await check_setup(ls.ollama_client(ls.settings), ls.settings)
     return report.to_json()
 
