@@ -226,18 +226,92 @@ def position_to_offset(text: str, line: int, character: int, encoding: str) -> i
     return LineIndex(text, encoding).offset(line, character)
 
 
+_BLOCK = 1 << 15
+"""Characters compared at a time when looking for the shared head and tail of two texts."""
+
+
+def _shared_head(a: str, b: str) -> int:
+    """Length of the common prefix: block compares (each character copied once), then bisect."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i : i + _BLOCK] == b[i : i + _BLOCK]:
+        i += _BLOCK
+    if i >= n:
+        return n
+    low, high = i, min(i + _BLOCK, n)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[i:mid] == b[i:mid]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _shared_tail(a: str, b: str, limit: int) -> int:
+    """Length of the common suffix, at most ``limit``."""
+    la, lb = len(a), len(b)
+    i = 0
+    while i < limit:
+        step = min(_BLOCK, limit - i)
+        if a[la - i - step : la - i] != b[lb - i - step : lb - i]:
+            break
+        i += step
+    if i >= limit:
+        return limit
+    low, high = i, min(i + _BLOCK, limit)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if a[la - mid : la - i] == b[lb - mid : lb - i]:
+            low = mid
+        else:
+            high = mid - 1
+    return low
+
+
+def _after_line_break(text: str, i: int) -> int:
+    """Offset just past the first line break at or after ``i`` (``len(text)`` if none)."""
+    n = text.find("\n", i)
+    r = text.find("\r", i, n if n != -1 else len(text))
+    if r != -1:
+        return r + 2 if text.startswith("\r\n", r) else r + 1
+    return len(text) if n == -1 else n + 1
+
+
+def changed_lines(before: str, after: str) -> tuple[int, int]:
+    """(head, tail): both texts share ``before[:head]`` and their last ``tail`` characters,
+    each a run of whole lines, so only the lines between need diffing."""
+    head = _shared_head(before, after)
+    tail = _shared_tail(before, after, min(len(before), len(after)) - head)
+    start = max(before.rfind("\n", 0, head), before.rfind("\r", 0, head)) + 1
+    if 0 < start < len(before) and before[start - 1] == "\r" and before[start] == "\n":
+        start -= 1  # never split a CRLF pair: back to the line the "\r" ends
+        start = max(before.rfind("\n", 0, start), before.rfind("\r", 0, start)) + 1
+    end = _after_line_break(before, max(start, len(before) - tail))
+    return start, min(len(before) - end, tail)
+
+
 def to_lsp_text_edits(before: str, after: str, encoding: str) -> list[lsp.TextEdit]:
     """LSP TextEdits, in ``encoding`` positions, that turn ``before`` into ``after``."""
-    index = LineIndex(before, encoding)
+    if before == after:
+        return []
+    # Diff and index only the changed lines: a one-line edit in a 1 MB file stays cheap.
+    head, tail = changed_lines(before, after)
+    if before.find("\r", 0, head) == -1:
+        base = before.count("\n", 0, head)
+    else:
+        base = len(_LINE_BREAK.findall(before, 0, head))
+    region = before[head : len(before) - tail]
+    index = LineIndex(region, encoding)
     result: list[lsp.TextEdit] = []
-    for start, end, new_text in minimal_line_edits(before, after):
+    for start, end, new_text in minimal_line_edits(region, after[head : len(after) - tail]):
         start_line, start_char = index.position(start)
         end_line, end_char = index.position(end)
         result.append(
             lsp.TextEdit(
                 range=lsp.Range(
-                    start=lsp.Position(line=start_line, character=start_char),
-                    end=lsp.Position(line=end_line, character=end_char),
+                    start=lsp.Position(line=base + start_line, character=start_char),
+                    end=lsp.Position(line=base + end_line, character=end_char),
                 ),
                 new_text=new_text,
             )
