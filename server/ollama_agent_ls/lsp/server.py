@@ -187,7 +187,7 @@ class AgentServer(LanguageServer):
         raises and answers shutdown with an error whenever a command is still running.
         """
         current_id = self.protocol.msg_id
-        current_task = asyncio.current_task()
+        current_task: object = asyncio.current_task()
         for msg_id, future in list(self.protocol._request_futures.items()):
             if msg_id == current_id or future is current_task or future.done():
                 continue
