@@ -30,7 +30,7 @@ class EditorApprover:
         return bool(window and window.show_message is not None)
 
     async def ask(self, request: ApprovalRequest) -> Approval:
-        """The user's answer; DENY when the client cannot ask or nobody answers in time."""
+        """The user's answer; DENY when the client cannot ask; TimeoutError when nobody answers."""
         if not self._client_can_ask():
             log.info("client cannot show message requests; denied: %s", request.command)
             return Approval.DENY
@@ -52,8 +52,10 @@ class EditorApprover:
                 self.server.window_show_message_request_async(params), self.timeout
             )
         except asyncio.TimeoutError:
-            log.info("no answer within %ss; denied: %s", self.timeout, request.command)
-            return Approval.DENY
+            # Re-raised so run_command tells the model nobody answered, rather than that the
+            # user said no.
+            log.info("no answer within %ss; not run: %s", self.timeout, request.command)
+            raise
         title = answer.title if answer is not None else None
         if title == ALLOW:
             return Approval.ALLOW

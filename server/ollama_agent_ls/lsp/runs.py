@@ -152,6 +152,13 @@ class RunManager:
             self.history.append(run)
             run.agent.messages = []
             self.server.forget_finished_requests()
+            log.debug(
+                "%s ended; held: %d request futures, %d progress tokens, %d active runs",
+                run.id,
+                len(self.server.protocol._request_futures),
+                len(self.server.work_done_progress.tokens),
+                len(self.active),
+            )
 
     # -- events, progress -------------------------------------------------------------------
 
