@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,14 +15,18 @@ from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.lsp import commands as cmd
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, uri_to_path
-from ollama_agent_ls.lsp.runs import Run
+from ollama_agent_ls.lsp.runs import SAVE_TIMEOUT, Run
 from ollama_agent_ls.lsp.server import AgentServer, server
 from ollama_agent_ls.settings import ApplyMode
+from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
 from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
-from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult, verify_spec
+from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult, shell_verify, verify_spec
+from ollama_agent_ls.tools.context import ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DocumentError
+
+log = logging.getLogger(__name__)
 
 VERIFY_SPEC = "ollamaAgent.verifySpec"
 RUN_TITLE = "Run spec with Ollama agent"
@@ -92,6 +98,62 @@ def spec_code_actions(ls: AgentServer, uri: str) -> list[types.CodeAction]:
     ]
 
 
+# -- verify reads the disk: the editor's unsaved text must get there first -----------------------
+
+
+def _unsaved(ls: AgentServer, paths: Iterable[Path]) -> dict[str, Path]:
+    """uri -> path of those ``paths`` whose text in the editor differs from the file on disk."""
+    docs = EditorDocuments(ls.editor)
+    unsaved: dict[str, Path] = {}
+    for path in dict.fromkeys(paths):
+        try:
+            text = docs.read(path).text
+        except DocumentError:
+            continue
+        try:
+            on_disk = path.read_bytes().decode("utf-8") if path.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            on_disk = None
+        if on_disk != text:
+            unsaved[ls.editor.uri_for(path)] = path
+    return unsaved
+
+
+async def save_for_verify(ls: AgentServer, paths: Iterable[Path]) -> list[Path]:
+    """Ask the client to save ``paths`` where the editor differs from disk; those still unsaved."""
+    unsaved = _unsaved(ls, paths)
+    if unsaved and ls.client_can_save_documents:
+        try:
+            await asyncio.wait_for(
+                ls.protocol.send_request_async(cmd.SAVE_DOCUMENTS, {"uris": list(unsaved)}),
+                SAVE_TIMEOUT,
+            )
+        except Exception as exc:  # the verify then reports the files as unsaved
+            log.info("saveDocuments before verify failed: %s", exc)
+        # Trust the disk, not the answer: a save can be cancelled or fail silently.
+        still = _unsaved(ls, unsaved.values())
+        for path in unsaved.values():
+            if path not in still.values():
+                ls.editor.pending.pop(path, None)
+        unsaved = still
+    return list(unsaved.values())
+
+
+def _names(paths: Iterable[Path], root: Path) -> str:
+    return ", ".join(
+        p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in paths
+    )
+
+
+def _open_paths(ls: AgentServer, root: Path, skip: Path) -> list[Path]:
+    """Open documents and texts sent to unopened files under ``root``: what the user sees."""
+    paths = [
+        uri_to_path(uri, ls.root) for uri in ls.workspace.text_documents if uri.startswith("file:")
+    ]
+    paths.extend(p for p, text in ls.editor.pending.items() if text is not None)
+    return [p for p in paths if p != skip and p.is_relative_to(root)]
+
+
 def _spec_json(ls: AgentServer, run: Run, spec_result: SpecRunResult) -> dict[str, Any]:
     result = run.result
     return {
@@ -131,7 +193,41 @@ async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, A
     # In review mode the spec's own bookkeeping (status, ticks) must show at once, not wait for
     # the review of the agent's changes.
     review = settings.apply_mode is ApplyMode.REVIEW
-    runner = SpecRunner(path, make_agent, rerun=a.rerun, apply=apply_now if review else None)
+
+    async def verify_in_editor(ctx: ToolContext, command: str) -> VerifyReport:
+        # The command reads the disk; a verdict on text the agent's edits never reached would be
+        # written into the spec as the truth, and fix rounds could not change it.
+        run = runs[0]
+        if run.staging is not None:
+            staged = [c.path for c in run.staging.net_changes()]
+            if staged:
+                return VerifyReport(
+                    command,
+                    False,
+                    f"Not run: in review mode the changes to {_names(staged, ctx.root)} reach "
+                    "the files only after the run. Review and apply them, then run Verify spec.",
+                    ran=False,
+                )
+        changed = [c.path for c in ctx.changes if c.after is not None and c.path != path]
+        unsaved = await save_for_verify(ls, changed)
+        if unsaved:
+            return VerifyReport(
+                command,
+                False,
+                f"Not run: {_names(unsaved, ctx.root)} changed in the editor but not on disk, and "
+                "this editor cannot be asked to save (the command would test the old text). "
+                "Save them, then run Verify spec.",
+                ran=False,
+            )
+        return await shell_verify(ctx, command)
+
+    runner = SpecRunner(
+        path,
+        make_agent,
+        rerun=a.rerun,
+        apply=apply_now if review else None,
+        run_verify=verify_in_editor,
+    )
     run = runs[0]
     try:
         runner.check()
@@ -162,11 +258,26 @@ async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     if not spec.verify:
         raise JsonRpcInvalidParams(f"{path.name} has no verify: command in its frontmatter.")
     run = ls.runs.build(ls.settings, ls.root_for(path), f"verify {spec.id}")
+    # Like an editor's "save before running a task": the command must see what the user sees.
+    unsaved = await save_for_verify(ls, _open_paths(ls, run.ctx.root, skip=path))
     reports = await verify_spec(run.ctx, spec)
+    note = ""
+    if unsaved:
+        note = (
+            f"[Note: {_names(unsaved, run.ctx.root)} have unsaved changes this editor cannot be "
+            "asked to save; the command saw the older text on disk.]\n"
+        )
     return {
         "passed": all(r.passed for r in reports),
+        "unsaved": [ls.editor.uri_for(p) for p in unsaved],
         "verify": [
-            {"command": r.command, "passed": r.passed, "exitCode": r.exit_code, "output": r.output}
+            {
+                "command": r.command,
+                "passed": r.passed,
+                "ran": r.ran,
+                "exitCode": r.exit_code,
+                "output": note + r.output,
+            }
             for r in reports
         ],
     }
