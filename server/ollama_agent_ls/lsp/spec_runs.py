@@ -85,9 +85,11 @@ def code_lens(ls: AgentServer, params: types.CodeLensParams) -> list[types.CodeL
 
 
 def spec_code_actions(ls: AgentServer, uri: str) -> list[types.CodeAction]:
-    """The lenses as code actions, for clients that do not show code lenses."""
+    """The lenses as code actions, for clients that do not show code lenses (or not by default)."""
     caps = ls.client_capabilities.text_document
-    if caps is not None and caps.code_lens is not None:
+    # Neovim declares codeLens but shows lenses only when the user's config refreshes them, so
+    # its users would find neither a lens nor an action.
+    if caps is not None and caps.code_lens is not None and ls.client_name != "Neovim":
         return []
     spec = _open_spec(ls, uri)
     if spec is None:
