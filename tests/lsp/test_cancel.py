@@ -42,8 +42,13 @@ async def _assert_cancelled(client: Editor, fake: FakeOllama, run_id: str, uri: 
     await wait_until(lambda: fake.disconnects >= 1, what="the fake to see the disconnect")
     # A live edit already applied stays (it can be undone).
     assert client.text(uri) == APP.replace("a - b", "a + b")
+    # The progress ends after the transcript's last word (the $/cancelRequest path has no
+    # result to wait for).
+    await wait_until(
+        lambda: isinstance(client.progress_of(run_id)[-1], types.WorkDoneProgressEnd),
+        what="the progress to end",
+    )
     end = client.progress_of(run_id)[-1]
-    assert isinstance(end, types.WorkDoneProgressEnd)
     assert "cancelled" in (end.message or "")
 
 
@@ -122,8 +127,9 @@ async def test_cancel_request_on_the_command_stops_the_run(
 
     client.cancel_request(types.CancelParams(id="run-request-1"))
 
-    with pytest.raises(JsonRpcRequestCancelled):
+    with pytest.raises(JsonRpcRequestCancelled) as caught:
         await asyncio.wait_for(pending, 10)
+    assert caught.value.code == -32800
     # pygls answers -32800 at once; the run itself must stop too, not go on in the background.
     await _assert_cancelled(client, fake_ollama, str(started["runId"]), uri)
 

@@ -239,3 +239,21 @@ async def test_a_user_keystroke_racing_an_edit_survives_and_the_model_rereads(
     first_result = tool_results(fake_ollama, 1)[0]
     assert "Read the file again" in first_result or "Read it again" in first_result
     assert client.edits[0].applied is False or client.edits[0].skipped == [uri]
+
+
+async def test_streamed_deltas_are_coalesced_and_no_text_is_dropped(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    pieces = [f"w{i} " for i in range(400)]
+    fake_ollama.enqueue(Reply().thinking(*pieces).content(*pieces).done())
+    client = await start_editor()
+    uri = client.open("app.py")
+
+    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "explain"))
+
+    assert result["status"] == "completed"
+    for kind in ("thinking", "content"):
+        sent = client.transcript_of(result["runId"], kind)
+        assert "".join(t["text"] for t in sent) == "".join(pieces)
+        assert len(sent) < len(pieces) / 4, f"{len(sent)} {kind} notifications for 400 deltas"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInternalError
 
 from ollama_agent_ls.agent.events import TRANSCRIPT_KINDS, AgentEvent
 from ollama_agent_ls.agent.loop import Agent
@@ -21,6 +22,7 @@ from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.lsp.approvals import EditorApprover
 from ollama_agent_ls.lsp.commands import SAVE_DOCUMENTS
 from ollama_agent_ls.lsp.editor import (
+    APPLY_TIMEOUT,
     EditorDocuments,
     EditorSink,
     build_workspace_edit,
@@ -379,9 +381,20 @@ class RunManager:
         applied = True
         if reverts:
             edit = build_workspace_edit(reverts, support, self.server.position_encoding)
-            response = await self.server.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(edit=edit, label=f"Undo Ollama agent: {run.label}")
-            )
+            try:
+                response = await asyncio.wait_for(
+                    self.server.workspace_apply_edit_async(
+                        types.ApplyWorkspaceEditParams(
+                            edit=edit, label=f"Undo Ollama agent: {run.label}"
+                        )
+                    ),
+                    APPLY_TIMEOUT,
+                )
+            except asyncio.TimeoutError:
+                raise JsonRpcInternalError(
+                    f"The editor did not answer the undo edit within {APPLY_TIMEOUT:g} s; "
+                    "check the files and run undoRun again."
+                ) from None
             applied = response.applied
             if applied:
                 for undo_change, _, _ in reverts:
