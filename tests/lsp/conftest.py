@@ -48,6 +48,7 @@ async def start_editor(
         save_documents: bool = True,
         caps: types.ClientCapabilities | None = None,
         configuration: dict[str, Any] | None = None,
+        send_client_info: bool = True,
     ) -> Editor:
         env = dict(os.environ)
         env["OLLAMA_HOST"] = ollama_url or fake_ollama.url
@@ -68,7 +69,7 @@ async def start_editor(
         result = await client.initialize_session(
             types.InitializeParams(
                 capabilities=caps,
-                client_info=client_info(editor_name),
+                client_info=client_info(editor_name) if send_client_info else None,
                 root_uri=client.uri(""),
                 workspace_folders=[types.WorkspaceFolder(uri=client.uri(""), name="ws")],
                 initialization_options={"approvalTimeout": 5, **(options or {})},

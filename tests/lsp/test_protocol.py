@@ -14,6 +14,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from tests.fake_ollama import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.lsp.conftest import StartEditor
+from tests.lsp.editor import capabilities
 from tests.lsp.helpers import (
     CHECK_SETUP,
     IMPLEMENT_TODO,
@@ -201,3 +202,33 @@ async def test_two_runs_at_once_and_a_clear_error_for_a_file_another_run_edits(
     result_a = await asyncio.wait_for(run_a, 10)
     assert result_a["status"] == "completed"
     assert result_a["changedFiles"] == [app]
+
+
+async def test_clients_without_document_changes_get_plain_changes_and_files_on_disk(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path, editor_name: str
+) -> None:
+    """Helix- or eglot-like: no documentChanges, no resource operations, no name to go by."""
+    (workspace / "app.py").write_text(APP)
+    caps = capabilities(editor_name)
+    assert caps.workspace is not None and caps.workspace.workspace_edit is not None
+    caps.workspace.workspace_edit.document_changes = False
+    caps.workspace.workspace_edit.resource_operations = None
+    fake_ollama.enqueue(
+        Reply.calls(
+            FIX, call("write_file", {"path": "test_app.py", "content": "from app import add\n"})
+        ),
+        Reply.say("done"),
+    )
+    client = await start_editor(caps=caps, send_client_info=False)
+    uri = client.open("app.py")
+
+    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "fix and test"))
+
+    assert result["status"] == "completed", result["summary"]
+    assert client.text(uri) == APP.replace("-", "+")
+    [record] = client.edits
+    assert record.params.edit.document_changes is None
+    assert list(record.params.edit.changes or {}) == [uri]
+    # The new file cannot go through the editor, so it was written to disk.
+    assert (workspace / "test_app.py").read_text() == "from app import add\n"
+    assert sorted(result["changedFiles"]) == sorted([uri, client.uri("test_app.py")])
