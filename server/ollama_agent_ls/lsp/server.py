@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -25,13 +25,23 @@ from ollama_agent_ls.lsp.editor import (
     uri_to_path,
 )
 from ollama_agent_ls.lsp.log_forwarding import setup_logging
-from ollama_agent_ls.lsp.runs import HISTORY, RunManager
 from ollama_agent_ls.lsp.todo_comments import enclosing_block, find_todo, todo_still_present
-from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.ollama.errors import OllamaError
-from ollama_agent_ls.ollama.setup_check import check_setup, list_models
 from ollama_agent_ls.settings import Settings, load_settings, settings_from_env
 from ollama_agent_ls.workspace.documents import DocumentError
+
+if TYPE_CHECKING:
+    # Imported when first needed: the agent, tools and HTTP stack add ~70 ms to start-up, and a
+    # client waits for initialize before anything else.
+    from ollama_agent_ls.lsp.runs import RunManager
+    from ollama_agent_ls.ollama.client import OllamaClient
+
+_LATE_IMPORTS = (
+    "ollama_agent_ls.lsp.runs",
+    "ollama_agent_ls.lsp.spec_runs",
+    "ollama_agent_ls.ollama.client",
+    "ollama_agent_ls.ollama.setup_check",
+)
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +79,7 @@ class AgentServer(LanguageServer):
         self.client_name: str | None = None
         """clientInfo.name from initialize (some editors' quirks go by it)."""
         self.editor = EditorState(self)
-        self.runs = RunManager(self)
+        self._runs: RunManager | None = None
 
     # -- environment ----------------------------------------------------------------------------
 
@@ -113,12 +123,23 @@ class AgentServer(LanguageServer):
             return root
         return path.parent
 
+    @property
+    def runs(self) -> RunManager:
+        """Running and finished agent runs (created on first use)."""
+        if self._runs is None:
+            from ollama_agent_ls.lsp.runs import RunManager
+
+            self._runs = RunManager(self)
+        return self._runs
+
     def ollama_client(self, settings: Settings) -> OllamaClient:
         """A shared client for these connection settings."""
         # Every setting but the model shapes requests (options, keep_alive, think, headers).
         key = settings.model_dump_json(exclude={"model"})
         client = self._clients.get(key)
         if client is None:
+            from ollama_agent_ls.ollama.client import OllamaClient
+
             client = self._clients[key] = OllamaClient(settings)
         return client
 
@@ -240,6 +261,15 @@ async def initialized(ls: AgentServer, params: types.InitializedParams) -> None:
         ls.apply_config(ls._init_options, pulled)
     finally:
         ls.configured.set()
+    # Warm the late imports off the loop so the first command does not pay for them.
+    await asyncio.get_running_loop().run_in_executor(None, _import_late)
+
+
+def _import_late() -> None:
+    import importlib
+
+    for name in _LATE_IMPORTS:
+        importlib.import_module(name)
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
@@ -297,7 +327,9 @@ def work_done_progress_cancel(ls: AgentServer, params: types.WorkDoneProgressCan
 
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
-    types.CodeActionOptions(code_action_kinds=[types.CodeActionKind.QuickFix]),
+    types.CodeActionOptions(
+        code_action_kinds=[types.CodeActionKind.QuickFix, types.CodeActionKind.Source]
+    ),
 )
 def code_action(ls: AgentServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
     """Offer "Implement TODO with Ollama agent" on lines whose comment holds TODO/FIXME/XXX."""
@@ -459,7 +491,7 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
     if run is None:
         if a.run_id:
             raise JsonRpcInvalidParams(
-                f"There is no finished run {a.run_id} to undo (only the last {HISTORY} runs are "
+                f"There is no finished run {a.run_id} to undo (only the last {_history()} runs are "
                 "kept); leave runId out to undo the latest run with changes."
             )
         raise JsonRpcInvalidParams(
@@ -474,6 +506,8 @@ async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any
     cmd.parse_args(cmd.LIST_MODELS, cmd.NoArgs, args)
     await ls.wait_configured()
     try:
+        from ollama_agent_ls.ollama.setup_check import list_models
+
         models = await list_models(ls.ollama_client(ls.settings))
     except OllamaError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
@@ -492,6 +526,8 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Is Ollama reachable, the model installed, with tools and enough context?"""
     cmd.parse_args(cmd.CHECK_SETUP, cmd.NoArgs, args)
     await ls.wait_configured()
+    from ollama_agent_ls.ollama.setup_check import check_setup
+
     report = await check_setup(ls.ollama_client(ls.settings), ls.settings)
     return report.to_json()
 
@@ -510,3 +546,9 @@ def serve(
     else:
         server.start_io(sys.stdin.buffer, sys.stdout.buffer)
     return 0
+
+
+def _history() -> int:
+    from ollama_agent_ls.lsp.runs import HISTORY
+
+    return HISTORY

@@ -6,25 +6,28 @@ import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ollama_agent_ls.agent.loop import Agent
-from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.lsp import commands as cmd
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, uri_to_path
-from ollama_agent_ls.lsp.runs import SAVE_TIMEOUT, Run
 from ollama_agent_ls.lsp.server import AgentServer, server
 from ollama_agent_ls.settings import ApplyMode
-from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
 from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
-from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult, shell_verify, verify_spec
-from ollama_agent_ls.tools.context import ToolContext
-from ollama_agent_ls.tools.executor import ExtraTool
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DocumentError
+
+if TYPE_CHECKING:
+    # Running a spec needs the agent and tools; the lenses do not, and start-up stays lean.
+    from ollama_agent_ls.agent.loop import Agent
+    from ollama_agent_ls.agent.result import RunResult
+    from ollama_agent_ls.lsp.runs import Run
+    from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
+    from ollama_agent_ls.specs.runner import SpecRunResult
+    from ollama_agent_ls.tools.context import ToolContext
+    from ollama_agent_ls.tools.executor import ExtraTool
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,8 @@ def _unsaved(ls: AgentServer, paths: Iterable[Path]) -> dict[str, Path]:
 
 async def save_for_verify(ls: AgentServer, paths: Iterable[Path]) -> list[Path]:
     """Ask the client to save ``paths`` where the editor differs from disk; those still unsaved."""
+    from ollama_agent_ls.lsp.runs import SAVE_TIMEOUT
+
     unsaved = _unsaved(ls, paths)
     if unsaved and ls.client_can_save_documents:
         try:
@@ -177,6 +182,10 @@ def _spec_json(ls: AgentServer, run: Run, spec_result: SpecRunResult) -> dict[st
 
 async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, Any]:
     """Run a spec: refusals and invalid YAML are InvalidParams errors, the file untouched."""
+    from ollama_agent_ls.agent.result import RunResult, RunStatus
+    from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
+    from ollama_agent_ls.specs.runner import SpecRunner, shell_verify
+
     path, spec, problem = _spec_at(ls, a.uri)
     if spec is None:
         raise JsonRpcInvalidParams(problem or f"{a.uri} is not a valid spec.")
@@ -253,6 +262,8 @@ async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, A
 @server.command(VERIFY_SPEC)
 async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run a spec's verify: commands (under the approval policy); the spec is not changed."""
+    from ollama_agent_ls.specs.runner import verify_spec
+
     a = cmd.parse_args(VERIFY_SPEC, cmd.RunSpecArgs, args)
     path, spec, problem = _spec_at(ls, a.uri)
     if spec is None:
