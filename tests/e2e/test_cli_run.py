@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +156,29 @@ def test_models_lists_context_and_capabilities(fake_ollama: FakeOllama) -> None:
     assert rows["qwen3:8b"]["contextLength"] == 40960
     assert "tools" in rows["qwen3:8b"]["capabilities"]
     assert "tools" not in rows["gemma3:4b"]["capabilities"]
+
+
+def test_ctrl_c_cancels_cleanly_with_exit_130(fake_ollama: FakeOllama, workspace) -> None:
+    # First an edit lands, then the model hangs mid-reply; Ctrl-C must stop it and keep the edit
+    # whole (no temp files, no half-written file).
+    fake_ollama.enqueue(Reply.calls(FIX), Reply().content("Now let me").hang())
+    env = {**os.environ, "OLLAMA_HOST": fake_ollama.url, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ollama_agent_ls", "run", "fix add", "-w", str(workspace)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        fake_ollama.wait_for_requests(2, timeout=30, path="/api/chat")
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "[cancelled]" in err
+    assert (workspace / "app.py").read_text() == FIXED
+    assert sorted(p.name for p in workspace.iterdir()) == ["app.py"]
+    assert fake_ollama.wait_for_disconnects(1, timeout=10) >= 1
