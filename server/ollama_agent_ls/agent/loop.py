@@ -218,17 +218,21 @@ class Agent:
         content: list[str] = []
         thinking: list[str] = []
         emit = self._emit
+        on_event = self.on_event
         turn = self.turns
         self.metrics.requests += 1
         async for event in self.client.chat_stream(
             model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
         ):
+            # Deltas arrive once per token: build their events directly, without _emit's **kwargs.
             if type(event) is ContentDelta:
                 content.append(event.text)
-                emit("content", event.text, turn=turn)
+                if on_event is not None:
+                    on_event(AgentEvent("content", event.text, {"turn": turn}))
             elif type(event) is ThinkingDelta:
                 thinking.append(event.text)
-                emit("thinking", event.text, turn=turn)
+                if on_event is not None:
+                    on_event(AgentEvent("thinking", event.text, {"turn": turn}))
             elif isinstance(event, ToolCallsReceived):
                 reply.calls.extend(event.calls)
             elif isinstance(event, ChatDone):

@@ -31,30 +31,28 @@ class TranscriptStream:
         self.interval = interval
         self._pending: list[dict[str, Any]] = []
         self._parts: list[str] | None = None
+        self._parts_key: tuple[str, Any] = ("", None)
         """Pieces of the last pending delta, joined at flush (per-token joins are quadratic)."""
         self._last_sent = -1e9
         self._timer: asyncio.TimerHandle | None = None
         self.sent = 0
 
     def add(self, event: AgentEvent) -> None:
-        """Queue ``event``; deltas of the same kind merge into one entry."""
-        last = self._pending[-1] if self._pending else None
-        if (
-            event.kind in _DELTA_KINDS
-            and last is not None
-            and last["kind"] == event.kind
-            and last.get("turn") == event.data.get("turn")
-        ):
-            assert self._parts is not None
-            self._parts.append(event.text)
-        else:
-            self._close_parts()
-            self._pending.append(
-                {"runId": self.run_id, "kind": event.kind, "text": event.text, **event.data}
-            )
-            if event.kind in _DELTA_KINDS:
-                self._parts = [event.text]
-        if event.kind == "finished":
+        """Queue ``event``; deltas of the same kind and turn merge into one entry."""
+        kind = event.kind
+        parts = self._parts
+        # The hot path, once per streamed token: extend the open delta.
+        if parts is not None and (kind, event.data.get("turn")) == self._parts_key:
+            parts.append(event.text)
+            if self._timer is None:
+                self._schedule()
+            return
+        self._close_parts()
+        self._pending.append({"runId": self.run_id, "kind": kind, "text": event.text, **event.data})
+        if kind in _DELTA_KINDS:
+            self._parts = [event.text]
+            self._parts_key = (kind, event.data.get("turn"))
+        if kind == "finished":
             self.flush()
             return
         self._schedule()
