@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
@@ -115,7 +116,7 @@ class RunManager:
         executor = ToolExecutor(ctx, extra_tools)
         agent = Agent(server.ollama_client(settings), settings, executor)
         run = Run(run_id, label, settings, ctx, agent, transcript, staging)
-        agent.on_event = lambda event: self._on_event(run, event)
+        agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
         run.request_id = server.protocol.msg_id
         return run
@@ -165,9 +166,13 @@ class RunManager:
     # -- events, progress -------------------------------------------------------------------
 
     def _on_event(self, run: Run, event: AgentEvent) -> None:
-        if event.kind in TRANSCRIPT_KINDS:
+        kind = event.kind
+        if kind == "content" or kind == "thinking":  # once per token: nothing else to do
             run.transcript.add(event)
-        if event.kind in ("progress", "toolCall") and run.progress_token is not None:
+            return
+        if kind in TRANSCRIPT_KINDS:
+            run.transcript.add(event)
+        if kind in ("progress", "toolCall") and run.progress_token is not None:
             now = time.monotonic()
             if now - run._last_progress >= PROGRESS_INTERVAL or "tool" in event.data:
                 run._last_progress = now
