@@ -154,9 +154,14 @@ def test_failing_verify_goes_back_to_the_agent_then_needs_attention(
     chats = fake_ollama.chat_requests
     assert len(chats) == 4
     for request in chats[2:]:
-        user = next(m["content"] for m in request.body["messages"] if m["role"] == "user")
-        assert "Verification FAILED" in user
-        assert "CHECK-FAILED: greet.py has no GREETING" in user
+        messages = request.body["messages"]
+        users = [m["content"] for m in messages if m["role"] == "user"]
+        # The fix rounds continue the conversation: the spec, what the model did, then the failure.
+        assert "Implement the spec" in users[0]
+        assert any(m["role"] == "tool" and m["tool_name"] == "check_criterion" for m in messages)
+        assert "Verification FAILED" in users[-1]
+        assert "CHECK-FAILED: greet.py has no GREETING" in users[-1]
+    assert len([m for m in chats[3].body["messages"] if m["role"] == "user"]) == 3
     text = spec.read_text(encoding="utf-8")
     front = _frontmatter_lines(text)
     assert "status: needs_attention" in front

@@ -177,7 +177,7 @@ async def test_failing_verify_goes_back_to_the_model_and_ends_needs_attention(
     assert result["verify"] == [{"command": VERIFY, "passed": False, "exitCode": 1}]
     chats = fake_ollama.chat_requests
     assert len(chats) == 3
-    followup = next(m["content"] for m in chats[2].body["messages"] if m["role"] == "user")
+    followup = [m["content"] for m in chats[2].body["messages"] if m["role"] == "user"][-1]
     assert "CHECK-FAILED: greet.py has no GREETING" in followup
     text = client.text(uri)
     assert "status: needs_attention" in frontmatter_lines(text)

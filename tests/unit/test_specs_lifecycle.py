@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ollama_agent_ls.specs.lifecycle import build_followup_prompt, build_spec_prompt, refusal
+from ollama_agent_ls.specs.lifecycle import build_spec_prompt, build_verify_feedback, refusal
 from ollama_agent_ls.specs.model import load_spec
 from ollama_agent_ls.workspace.documents import DiskDocuments
 
@@ -98,10 +98,10 @@ def test_prompt_includes_files_within_budget_and_lists_the_rest(tmp_path: Path) 
     assert "- ../out (not readable:" in prompt
 
 
-def test_followup_prompt_carries_the_failing_output_bounded() -> None:
+def test_verify_feedback_carries_the_failing_output_bounded() -> None:
     output = "FAILED tests/test_a.py::test_x\n" + "." * 20_000 + "\nassert 1 == 2"
-    text = build_followup_prompt("SPEC PROMPT", "I did it.", [("pytest", output)], 1, 2)
-    assert text.startswith("SPEC PROMPT")
+    text = build_verify_feedback([("pytest", output)], 1, 2)
+    assert text.startswith("Verification FAILED")
     assert "FAILED tests/test_a.py::test_x" in text and "assert 1 == 2" in text
     assert "fix round 1 of 2" in text
     assert len(text) < 8_000

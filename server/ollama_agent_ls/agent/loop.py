@@ -64,6 +64,8 @@ class Agent:
         self._inner: asyncio.Task[RunResult] | None = None
         self._cancel_requested = False
         self.messages: list[Message] = []
+        self._session: tuple[ContextBudget, list[dict[str, Any]], int] | None = None
+        """Budget, tools sent and num_ctx of the conversation, kept for follow-ups."""
         self.metrics = RunMetrics()
         self.turns = 0
         executor.ctx.on_change = self._on_change
@@ -81,10 +83,15 @@ class Agent:
         if self._inner is not None and not self._inner.done():
             self._inner.cancel()
 
-    async def run(self, task: AgentTask) -> RunResult:
-        """Run ``task`` to its end; never raises for model, tool or Ollama failures."""
+    async def run(self, task: AgentTask, *, follow_up: bool = False) -> RunResult:
+        """Run ``task`` to its end; never raises for model, tool or Ollama failures.
+
+        With ``follow_up``, the task's instruction continues the previous run's conversation (the
+        model keeps what it read and did) instead of starting a new one.
+        """
         self._emit("started", task.label or task.instruction[:80], model=self.settings.model)
-        self._inner = asyncio.ensure_future(self._run(task))
+        self._cancel_requested = False
+        self._inner = asyncio.ensure_future(self._run(task, follow_up))
         try:
             result = await asyncio.shield(self._inner)
         except asyncio.CancelledError:
@@ -141,16 +148,21 @@ class Agent:
             )
         return tools, text_mode, num_ctx
 
-    async def _run(self, task: AgentTask) -> RunResult:
-        tools, text_mode, num_ctx = await self._prepare()
-        self.metrics.num_ctx = num_ctx
-        budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
-        sent_tools: list[dict[str, Any]] = [] if text_mode else tools
-        budget.set_tools(sent_tools)
-        self.messages = [
-            Message("system", system_prompt(tools if text_mode else None)),
-            Message("user", render_task(task)),
-        ]
+    async def _run(self, task: AgentTask, follow_up: bool) -> RunResult:
+        if follow_up and self._session is not None and self.messages:
+            budget, sent_tools, num_ctx = self._session
+            self.messages.append(Message("user", task.instruction))
+        else:
+            tools, text_mode, num_ctx = await self._prepare()
+            self.metrics.num_ctx = num_ctx
+            budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
+            sent_tools = [] if text_mode else tools
+            budget.set_tools(sent_tools)
+            self.messages = [
+                Message("system", system_prompt(tools if text_mode else None)),
+                Message("user", render_task(task)),
+            ]
+            self._session = (budget, sent_tools, num_ctx)
         recent: list[str] = []
         last_content = ""
         while self.turns < self.settings.max_turns:

@@ -210,22 +210,17 @@ def build_spec_prompt(
     return "\n\n".join(part for part in parts if part)
 
 
-def build_followup_prompt(
-    spec_prompt: str,
-    previous_summary: str,
+def build_verify_feedback(
     failures: Sequence[tuple[str, str]],
     round_no: int,
     rounds: int,
 ) -> str:
-    """The task for another round after verify failed: the spec again plus the failing output."""
+    """The message that continues the conversation after verify failed: the failing output."""
     shown = "\n\n".join(
         f"$ {cmd}\n{bounded(output.rstrip(), FEEDBACK_LIMIT)}" for cmd, output in failures
     )
-    summary = bounded(previous_summary.strip(), 1000) or "(no summary)"
     return (
-        f"{spec_prompt}\n\n"
-        f"A previous attempt ended with: {summary}\n"
-        f"The files already contain its changes. Verification FAILED (fix round {round_no} of "
-        f"{rounds}). Output:\n\n{shown}\n\n"
-        "Read the failing files, fix the cause, and tick any criteria that are now met."
+        f"Verification FAILED (fix round {round_no} of {rounds}). Output:\n\n{shown}\n\n"
+        "Read the failing files, fix the cause, and tick any criteria that are now met. "
+        "When done, reply with a short summary of what you changed."
     )

@@ -28,7 +28,7 @@ from ollama_agent_ls.specs.frontmatter_edit import (
     set_keys,
     tick_criterion,
 )
-from ollama_agent_ls.specs.lifecycle import build_followup_prompt, build_spec_prompt, refusal
+from ollama_agent_ls.specs.lifecycle import build_spec_prompt, build_verify_feedback, refusal
 from ollama_agent_ls.specs.model import Spec, SpecError, parse_spec, scan_body
 from ollama_agent_ls.tools import shell
 from ollama_agent_ls.tools.context import ToolContext, ToolError
@@ -264,11 +264,12 @@ class SpecRunner:
         result = SpecRunResult("failed", "", self.spec_path, spec_rel=self.rel)
         result.ticked = self.ticked
         turns = 0
+        follow_up = False
         while True:
             result.rounds += 1
             # Each round gets the full maxTurns; the loop counts turns on the agent itself.
             self.agent.turns = 0
-            run = await self.agent.run(task)
+            run = await self.agent.run(task, follow_up=follow_up)
             turns += run.turns
             run.turns = turns
             result.run = run
@@ -299,17 +300,15 @@ class SpecRunner:
                 f"verify failed; giving its output to the agent (round {result.rounds} of "
                 f"{rounds})",
             )
+            # Continue the same conversation: the model keeps what it read and changed.
             task = AgentTask(
-                build_followup_prompt(
-                    prompt,
-                    run.summary,
-                    [(v.command, v.output) for v in failed],
-                    result.rounds,
-                    rounds,
+                build_verify_feedback(
+                    [(v.command, v.output) for v in failed], result.rounds, rounds
                 ),
                 label=label,
                 file=self.rel,
             )
+            follow_up = True
         self._conclude(result)
         return result
 
