@@ -54,40 +54,33 @@ function M.setup(opts)
   end
 end
 
---- Run the agent on a line range with an instruction (asks for it when nil).
-function M.run_selection(opts)
-  require('ollama_agent.commands').run_selection(opts)
+-- The commands live in ollama_agent.commands, loaded on first use so setup() stays cheap.
+local function command(name)
+  return function(...)
+    return require('ollama_agent.commands')[name](...)
+  end
 end
+
+--- Run the agent on a line range with an instruction (asks for it when nil).
+M.run_selection = command('run_selection')
 
 --- Run the agent on the last visual selection.
-function M.run_visual(instruction)
-  require('ollama_agent.commands').run_visual(instruction)
-end
+M.run_visual = command('run_visual')
 
 --- Implement the TODO on the cursor line.
-function M.run_todo(line)
-  require('ollama_agent.commands').run_todo(line)
-end
+M.run_todo = command('run_todo')
 
 --- Run the spec in the current buffer.
-function M.run_spec()
-  require('ollama_agent.commands').run_spec()
-end
+M.run_spec = command('run_spec')
 
 --- Cancel a run (or all running runs).
-function M.cancel(run_id)
-  require('ollama_agent.commands').cancel(run_id)
-end
+M.cancel = command('cancel')
 
 --- Undo a run (or the latest run).
-function M.undo(run_id)
-  require('ollama_agent.commands').undo(run_id)
-end
+M.undo = command('undo')
 
 --- Pick the model with vim.ui.select.
-function M.select_model()
-  require('ollama_agent.commands').select_model()
-end
+M.select_model = command('select_model')
 
 --- Open the transcript window.
 function M.open_transcript()
@@ -95,8 +88,6 @@ function M.open_transcript()
 end
 
 --- The agent's progress for a statusline ('' when idle).
-function M.status()
-  return require('ollama_agent.commands').status()
-end
+M.status = command('status')
 
 return M
