@@ -255,14 +255,18 @@ local function broadcast(command, args, cb)
   end
 end
 
+--- Arguments naming one run, or none (the server then takes every run, or the latest).
+local function run_args(run_id)
+  if run_id and run_id ~= '' then
+    return { runId = run_id }
+  end
+  return {}
+end
+
 --- Cancel a run (runId) or every running run.
 --- @param run_id string|nil
 function M.cancel(run_id)
-  local args = {}
-  if run_id and run_id ~= '' then
-    args.runId = run_id
-  end
-  broadcast('ollamaAgent.cancel', args, function(_, err)
+  broadcast('ollamaAgent.cancel', run_args(run_id), function(_, err)
     if err then
       error_msg('cancel failed: ' .. tostring(err.message))
     end
@@ -272,11 +276,7 @@ end
 --- Undo a run (runId) or the latest one.
 --- @param run_id string|nil
 function M.undo(run_id)
-  local args = {}
-  if run_id and run_id ~= '' then
-    args.runId = run_id
-  end
-  broadcast('ollamaAgent.undoRun', args, function(_, err, result)
+  broadcast('ollamaAgent.undoRun', run_args(run_id), function(_, err, result)
     if err then
       error_msg('undo failed: ' .. tostring(err.message))
       return
