@@ -5,21 +5,16 @@ H.setup({ command_approval = 'ask' })
 
 local buf = H.open('calc.py')
 
-local prompts = {}
-vim.ui.select = function(items, opts, on_choice)
-  prompts[#prompts + 1] = opts.prompt
-  for _, item in ipairs(items) do
-    if item.title == 'Allow' then
-      on_choice(item)
-      return
-    end
-  end
-  on_choice(nil)
-end
+local selects = H.answer_select(function(item)
+  return item.title == 'Allow'
+end)
 
 vim.cmd('1,2OllamaAgent fix add and show the file')
 local result = H.wait_result(1)
 assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+local prompts = vim.tbl_map(function(call)
+  return call.opts.prompt
+end, selects)
 assert(#prompts == 1, 'expected one approval prompt, got ' .. vim.inspect(prompts))
 assert(prompts[1]:find('cat calc.py', 1, true), 'prompt does not show the command: ' .. prompts[1])
 assert(H.text(buf):find('return a + b', 1, true), 'edit not in the buffer')

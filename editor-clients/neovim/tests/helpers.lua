@@ -57,6 +57,23 @@ function H.open(rel)
   return buf, client
 end
 
+--- Answer every vim.ui.select with the first item pick(item) accepts (nil when none does).
+--- @return {items: table[], opts: table}[] the calls, in order, for assertions
+function H.answer_select(pick)
+  local calls = {}
+  vim.ui.select = function(items, opts, on_choice)
+    calls[#calls + 1] = { items = items, opts = opts }
+    for _, item in ipairs(items) do
+      if pick(item) then
+        on_choice(item)
+        return
+      end
+    end
+    on_choice(nil)
+  end
+  return calls
+end
+
 --- The whole buffer as one string.
 function H.text(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf or 0, 0, -1, false), '\n')

@@ -12,23 +12,14 @@ vim.lsp.enable('ollama_agent')
 local buf, client = H.open('calc.py')
 assert(client.config.capabilities.experimental.ollamaAgent.saveDocuments == true)
 
-local offered
-vim.ui.select = function(items, opts, on_choice)
-  offered = vim.tbl_map(function(m)
-    return opts.format_item(m)
-  end, items)
-  for _, item in ipairs(items) do
-    if item.name == 'llama3.1:8b' then
-      on_choice(item)
-      return
-    end
-  end
-  on_choice(nil)
-end
+local selects = H.answer_select(function(item)
+  return item.name == 'llama3.1:8b'
+end)
 vim.cmd('OllamaAgentModel')
 H.wait('the model list', function()
-  return offered ~= nil
+  return #selects > 0
 end)
+local offered = vim.tbl_map(selects[1].opts.format_item, selects[1].items)
 assert(vim.tbl_contains(offered, 'llama3.1:8b  (completion, tools ctx 131072)'), vim.inspect(offered))
 assert(require('ollama_agent.commands').model == 'llama3.1:8b')
 
