@@ -15,7 +15,7 @@ from ollama_agent_ls.agent.events import AgentEvent, EventCallback
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
 from ollama_agent_ls.agent.text_tool_calls import extract_text_tool_calls
-from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.ollama.client import OllamaClient, num_ctx_for
 from ollama_agent_ls.ollama.errors import TOOL_MODELS, OllamaError
 from ollama_agent_ls.ollama.models import (
     ChatDone,
@@ -31,8 +31,6 @@ from ollama_agent_ls.workspace.changes import FileChange
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONTEXT = 32768
-"""Assumed trained context when /api/show does not tell."""
 REPEAT_LIMIT = 3
 """The same call this many times in a row means the model is stuck."""
 
@@ -133,9 +131,7 @@ class Agent:
         model = self.settings.model
         info = await self.client.show(model)
         # From this run's settings, not the client's: a shared client may be older than them.
-        num_ctx = self.settings.num_ctx or min(
-            info.context_length or DEFAULT_CONTEXT, self.settings.max_num_ctx
-        )
+        num_ctx = num_ctx_for(self.settings, info)
         tools = self.executor.definitions()
         # Models whose template cannot render tools get 400 from Ollama: teach them the text
         # format instead, which our fallback parser reads.

@@ -41,6 +41,14 @@ logger = logging.getLogger(__name__)
 #: Context assumed when /api/show does not tell the trained context length.
 UNKNOWN_CONTEXT_FALLBACK = 32768
 
+
+def num_ctx_for(settings: Settings, info: ModelInfo) -> int:
+    """The ``num_ctx`` to send: ``settings.num_ctx``, else min(trained context, maxNumCtx)."""
+    if settings.num_ctx is not None:
+        return settings.num_ctx
+    return min(info.context_length or UNKNOWN_CONTEXT_FALLBACK, settings.max_num_ctx)
+
+
 # Sending a request body to a local server never takes long; a stuck write means a dead peer.
 _WRITE_TIMEOUT = 60.0
 
@@ -144,12 +152,10 @@ class OllamaClient:
         return [m for m in data.get("models") or [] if isinstance(m, dict)]
 
     async def resolve_num_ctx(self, model: str) -> int:
-        """The ``num_ctx`` to send: configured, else min(trained context, maxNumCtx)."""
+        """``num_ctx_for`` this client's settings; asks /api/show only when numCtx is unset."""
         if self._settings.num_ctx is not None:
             return self._settings.num_ctx
-        info = await self.show(model)
-        trained = info.context_length or UNKNOWN_CONTEXT_FALLBACK
-        return min(trained, self._settings.max_num_ctx)
+        return num_ctx_for(self._settings, await self.show(model))
 
     # -- chat ---------------------------------------------------------------------------------
 
