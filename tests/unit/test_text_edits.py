@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from unittest import mock
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lsprotocol import types as lsp
 
+from ollama_agent_ls.workspace import text_edits
 from ollama_agent_ls.workspace.text_edits import (
     LineEdit,
     LineIndex,
     apply_edits,
+    changed_lines,
     minimal_line_edits,
     offset_to_position,
     position_to_offset,
@@ -74,6 +78,22 @@ def test_edits_applied_in_reverse_order_give_after(before: str, after: str) -> N
 @given(TEXTS, TEXTS, st.sampled_from(ENCODINGS))
 def test_lsp_edits_through_positions_give_after(before: str, after: str, encoding: str) -> None:
     assert apply_lsp(before, to_lsp_text_edits(before, after, encoding), encoding) == after
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, TEXTS, st.sampled_from(ENCODINGS), st.integers(1, 5))
+def test_block_size_of_the_shared_head_and_tail_search_never_changes_the_edits(
+    before: str, after: str, encoding: str, block: int
+) -> None:
+    # The real block is 32 K characters; tiny blocks make these texts cross block boundaries.
+    expected_lines = minimal_line_edits(before, after)
+    expected_lsp = to_lsp_text_edits(before, after, encoding)
+    with mock.patch.object(text_edits, "_BLOCK", block):
+        head, tail = changed_lines(before, after)
+        assert minimal_line_edits(before, after) == expected_lines
+        assert to_lsp_text_edits(before, after, encoding) == expected_lsp
+    assert before[:head] == after[:head]
+    assert before[len(before) - tail :] == after[len(after) - tail :]
 
 
 @settings(max_examples=300, deadline=None)

@@ -11,6 +11,7 @@ import bisect
 import difflib
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Literal, NamedTuple
 
 from lsprotocol import types as lsp
@@ -93,8 +94,8 @@ def _repetitive(old: list[str], new: list[str]) -> bool:
 def _refine(before: str, start: int, end: int, new_text: str) -> LineEdit:
     """Shrink a line-block replacement to the characters that differ, so cursors there survive."""
     old_text = before[start:end]
-    prefix = _common_prefix(old_text, new_text)
-    suffix = _common_prefix(old_text[prefix:][::-1], new_text[prefix:][::-1])
+    prefix = _shared_head(old_text, new_text)
+    suffix = _shared_tail(old_text, new_text, min(len(old_text), len(new_text)) - prefix)
     start += prefix
     end -= suffix
     new_text = new_text[prefix : len(new_text) - suffix]
@@ -106,18 +107,6 @@ def _refine(before: str, start: int, end: int, new_text: str) -> LineEdit:
         end += 1
         new_text += "\n"
     return LineEdit(start, end, new_text)
-
-
-def _common_prefix(a: str, b: str) -> int:
-    # Binary search over slice comparisons: C-speed even when a whole file is one block.
-    low, high = 0, min(len(a), len(b))
-    while low < high:
-        middle = (low + high + 1) // 2
-        if a[:middle] == b[:middle]:
-            low = middle
-        else:
-            high = middle - 1
-    return low
 
 
 def apply_edits(text: str, edits: list[LineEdit]) -> str:
@@ -230,31 +219,13 @@ _BLOCK = 1 << 15
 """Characters compared at a time when looking for the shared head and tail of two texts."""
 
 
-def _shared_head(a: str, b: str) -> int:
-    """Length of the common prefix: block compares (each character copied once), then bisect."""
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i : i + _BLOCK] == b[i : i + _BLOCK]:
-        i += _BLOCK
-    if i >= n:
-        return n
-    low, high = i, min(i + _BLOCK, n)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if a[i:mid] == b[i:mid]:
-            low = mid
-        else:
-            high = mid - 1
-    return low
-
-
-def _shared_tail(a: str, b: str, limit: int) -> int:
-    """Length of the common suffix, at most ``limit``."""
-    la, lb = len(a), len(b)
+def _shared_run(limit: int, same: Callable[[int, int], bool]) -> int:
+    """Largest ``n <= limit`` with ``same(0, n)``, where ``same(i, j)`` compares positions
+    ``[i, j)`` of the run: block compares (each character copied once), then bisect."""
     i = 0
     while i < limit:
         step = min(_BLOCK, limit - i)
-        if a[la - i - step : la - i] != b[lb - i - step : lb - i]:
+        if not same(i, i + step):
             break
         i += step
     if i >= limit:
@@ -262,11 +233,22 @@ def _shared_tail(a: str, b: str, limit: int) -> int:
     low, high = i, min(i + _BLOCK, limit)
     while low < high:
         mid = (low + high + 1) // 2
-        if a[la - mid : la - i] == b[lb - mid : lb - i]:
+        if same(i, mid):
             low = mid
         else:
             high = mid - 1
     return low
+
+
+def _shared_head(a: str, b: str) -> int:
+    """Length of the common prefix."""
+    return _shared_run(min(len(a), len(b)), lambda i, j: a[i:j] == b[i:j])
+
+
+def _shared_tail(a: str, b: str, limit: int) -> int:
+    """Length of the common suffix, at most ``limit``."""
+    la, lb = len(a), len(b)
+    return _shared_run(limit, lambda i, j: a[la - j : la - i] == b[lb - j : lb - i])
 
 
 def _after_line_break(text: str, i: int) -> int:
