@@ -8,6 +8,7 @@ it. The parts (``replace_unique``, ``to_lsp_text_edits``) are timed too, to show
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import FileMissing, TextDocument
 from ollama_agent_ls.workspace.text_edits import to_lsp_text_edits
 
-from .stats import Samples, rotations
+from .stats import alternate
 
 LINES = 20_000
 ROOT = Path("/bench-workspace")
@@ -154,16 +155,13 @@ async def run_edits(rounds: int) -> dict[str, Any]:
         "to_lsp_text_edits_10_lines_only": lsp_edits_10_lines,
     }
 
-    async def measure() -> dict[str, Samples]:
-        for run in sides.values():
-            await run()
-        samples = {name: Samples(name) for name in sides}
-        for order in rotations(list(sides), rounds):
-            for name in order:
-                samples[name].values.append(await sides[name]() * 1000)
-        return samples
+    def in_ms(side: Callable[[], Awaitable[float]]) -> Callable[[], Awaitable[float]]:
+        async def run() -> float:
+            return await side() * 1000
 
-    samples = await measure()
+        return run
+
+    samples = await alternate({name: in_ms(side) for name, side in sides.items()}, rounds)
     return {
         "file_bytes": len(text.encode("utf-8")),
         "file_lines": LINES,

@@ -144,9 +144,7 @@ class LspClient:
             return self._apply_edit(params.get("edit") or {})
         if method == "workspace/configuration":
             return [None for _ in params.get("items", [])]
-        if method == "window/showMessageRequest":
-            return None
-        return None
+        return None  # window/showMessageRequest and the rest: no choice, nothing to add
 
     def _apply_edit(self, edit: dict[str, Any]) -> dict[str, Any]:
         changes: list[tuple[str, list[dict[str, Any]]]] = []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,31 +63,6 @@ async def alternate(
         for name in order:
             samples[name].values.append(await sides[name]())
     return samples
-
-
-def alternate_sync(
-    sides: dict[str, Callable[[], float]], rounds: int, warmup: int = 1
-) -> dict[str, Samples]:
-    """``alternate`` for plain functions."""
-    for _ in range(warmup):
-        for run in sides.values():
-            run()
-    samples = {name: Samples(name) for name in sides}
-    for order in rotations(list(sides), rounds):
-        for name in order:
-            samples[name].values.append(sides[name]())
-    return samples
-
-
-def timed(fn: Callable[[], object]) -> Callable[[], float]:
-    """A side that times one call of ``fn`` with perf_counter."""
-
-    def run() -> float:
-        start = time.perf_counter()
-        fn()
-        return time.perf_counter() - start
-
-    return run
 
 
 def verdict(ok: bool | None) -> str:
