@@ -101,6 +101,33 @@ async def test_request_carries_num_ctx_tool_name_and_object_arguments(
     assert "Edited" in tool["content"] or "app.py" in tool["content"]
 
 
+async def test_follow_up_continues_the_conversation_until_messages_are_cleared(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("ok"), Reply.say("tests pass"), "fresh")
+    disk = make_run(client, fake_ollama, workspace, Recorder(), maxNumCtx=16384)
+    await run(disk)
+    await disk.agent.run(AgentTask("the tests fail; fix them"), follow_up=True)
+    follow = fake_ollama.chat_requests[2].body
+    assert [m["role"] for m in follow["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "assistant",
+        "user",
+    ]
+    assert follow["messages"][-1]["content"] == "the tests fail; fix them"
+    assert follow["options"]["num_ctx"] == 16384
+    assert follow["tools"] == fake_ollama.chat_requests[0].body["tools"]
+    # The language server clears messages after a run: a follow-up then starts afresh.
+    disk.agent.messages = []
+    await disk.agent.run(AgentTask("start over"), follow_up=True)
+    fresh = fake_ollama.chat_requests[3].body["messages"]
+    assert [m["role"] for m in fresh] == ["system", "user"]
+    assert "start over" in fresh[1]["content"]
+
+
 async def test_calls_in_the_done_line_are_run(client, fake_ollama, workspace) -> None:
     fake_ollama.enqueue(Reply.calls(FIX, in_done=True), Reply.say("done"))
     result = await run(make_run(client, fake_ollama, workspace, Recorder()))

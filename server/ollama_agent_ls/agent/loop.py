@@ -62,8 +62,8 @@ class Agent:
         self._inner: asyncio.Task[RunResult] | None = None
         self._cancel_requested = False
         self.messages: list[Message] = []
-        self._session: tuple[ContextBudget, list[dict[str, Any]], int] | None = None
-        """Budget, tools sent and num_ctx of the conversation, kept for follow-ups."""
+        self._session: tuple[ContextBudget, list[dict[str, Any]]] | None = None
+        """Budget (with its num_ctx) and tools sent of the conversation, kept for follow-ups."""
         self.metrics = RunMetrics()
         self.turns = 0
         executor.ctx.on_change = self._on_change
@@ -146,7 +146,7 @@ class Agent:
 
     async def _run(self, task: AgentTask, follow_up: bool) -> RunResult:
         if follow_up and self._session is not None and self.messages:
-            budget, sent_tools, num_ctx = self._session
+            budget, sent_tools = self._session
             self.messages.append(Message("user", task.instruction))
         else:
             tools, text_mode, num_ctx = await self._prepare()
@@ -158,7 +158,8 @@ class Agent:
                 Message("system", system_prompt(tools if text_mode else None)),
                 Message("user", render_task(task)),
             ]
-            self._session = (budget, sent_tools, num_ctx)
+            self._session = (budget, sent_tools)
+        num_ctx = budget.num_ctx
         recent: list[str] = []
         last_content = ""
         while self.turns < self.settings.max_turns:
