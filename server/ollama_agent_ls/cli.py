@@ -193,7 +193,6 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from ollama_agent_ls.headless import build_disk_run, run_task, selection_task
     from ollama_agent_ls.ollama.client import OllamaClient
     from ollama_agent_ls.terminal import TranscriptPrinter
-    from ollama_agent_ls.tools.context import ToolError
     from ollama_agent_ls.tools.shell import TerminalApprover
 
     root = _workspace(args)
@@ -207,10 +206,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             None if args.quiet else printer,
             dry_run=args.dry_run,
         )
-        try:
-            task = selection_task(root, args.instruction, args.file, args.lines, run.ctx.documents)
-        except ToolError as exc:
-            raise UsageError(str(exc)) from exc
+        task = selection_task(root, args.instruction, args.file, args.lines, run.ctx.documents)
         result = await _with_sigint(run.agent.cancel, run_task(run, task))
     printer.close()
     _report(result, args.dry_run)

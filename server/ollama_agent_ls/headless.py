@@ -10,9 +10,10 @@ from ollama_agent_ls.agent.events import EventCallback
 from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult
+from ollama_agent_ls.cli import UsageError
 from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.tools.context import Approver, ToolContext, ToolError
+from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
 from ollama_agent_ls.workspace.disk_sink import DiskSink
@@ -65,20 +66,20 @@ def selection_task(
     lines: tuple[int, int] | None,
     documents: DocumentSource,
 ) -> AgentTask:
-    """An AgentTask for an instruction, optionally about a file and a line range in it."""
+    """An AgentTask for --file/--lines; UsageError when the file or range cannot be used."""
     if file is None:
         return AgentTask(instruction, label=instruction[:60])
     try:
         path, rel = resolve_path(root, file)
         text = documents.read(path).text.replace("\r\n", "\n")
     except (PathRefused, DocumentError) as exc:
-        raise ToolError(str(exc)) from exc
+        raise UsageError(str(exc)) from exc
     if lines is None:
         return AgentTask(instruction, label=f"{rel}: {instruction[:50]}", file=rel)
     start, end = lines
     count = len(text.split("\n"))
     if start > count:
-        raise ToolError(f"--lines {start}-{end} is past the end of {rel} ({count} lines).")
+        raise UsageError(f"--lines {start}-{end} is past the end of {rel} ({count} lines).")
     selection = SelectionContext(rel, text, start, min(end, count))
     return AgentTask(
         instruction, label=f"{rel}:{start}-{end}: {instruction[:40]}", selection=selection

@@ -105,6 +105,8 @@ def test_failed_run_exits_1(fake_ollama: FakeOllama, workspace) -> None:
         (["run", "x", "-o", "applyMode=later"], "applyMode"),
         (["run", "x", "--file", "nope.py"], "nope.py"),
         (["run", "x", "--file", "app.py", "--lines", "9-3"], "A must be <= B"),
+        (["run", "x", "--file", "app.py", "--lines", "9-12"], "past the end of app.py"),
+        (["run", "x", "--file", "../outside.py"], "outside.py"),
     ],
 )
 def test_usage_errors_exit_2(fake_ollama: FakeOllama, workspace, args, needle) -> None:
