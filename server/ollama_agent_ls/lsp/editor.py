@@ -18,8 +18,14 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
+from ollama_agent_ls.lsp.commands import SAVE_DOCUMENTS
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
-from ollama_agent_ls.workspace.documents import DiskDocuments, FileMissing, TextDocument
+from ollama_agent_ls.workspace.documents import (
+    DiskDocuments,
+    DocumentError,
+    FileMissing,
+    TextDocument,
+)
 from ollama_agent_ls.workspace.text_edits import to_lsp_text_edits
 
 if TYPE_CHECKING:
@@ -31,6 +37,8 @@ APPLY_TIMEOUT = 30.0
 """Seconds to wait for the client to answer workspace/applyEdit."""
 CONFIRM_TIMEOUT = 2.0
 """Seconds to wait for the didChange that shows an applied edit (Neovim debounces it)."""
+SAVE_TIMEOUT = 10.0
+"""Seconds to wait for the client to answer ollamaAgent/saveDocuments."""
 
 
 def uri_to_path(uri: str, root: Path) -> Path:
@@ -105,6 +113,47 @@ class EditorState:
                 except asyncio.TimeoutError:
                     return self.document(uri)
 
+    def unsaved(self, paths: Iterable[Path]) -> list[Path]:
+        """Those of ``paths`` whose text in the editor differs from the file on disk."""
+        docs = EditorDocuments(self)
+        found: list[Path] = []
+        for path in dict.fromkeys(paths):
+            try:
+                text = docs.read(path).text
+            except DocumentError:
+                continue
+            try:
+                on_disk = path.read_bytes().decode("utf-8") if path.is_file() else None
+            except (OSError, UnicodeDecodeError):
+                on_disk = None
+            if on_disk != text:
+                found.append(path)
+        return found
+
+    async def save(self, paths: Iterable[Path]) -> list[Path]:
+        """Ask the client to save ``paths`` where the editor differs from disk; those still unsaved.
+
+        Only a client declaring ollamaAgent/saveDocuments is asked; commands read the disk, so
+        they must see what the user sees.
+        """
+        unsaved = self.unsaved(paths)
+        if not unsaved or not self.server.client_can_save_documents:
+            return unsaved
+        uris = [self.uri_for(p) for p in unsaved]
+        try:
+            await asyncio.wait_for(
+                self.server.protocol.send_request_async(SAVE_DOCUMENTS, {"uris": uris}),
+                SAVE_TIMEOUT,
+            )
+        except Exception as exc:  # the caller reports the files as unsaved
+            log.info("saveDocuments failed: %s", exc)
+        # Trust the disk, not the answer: a save can be cancelled or fail silently.
+        still = self.unsaved(unsaved)
+        for path in unsaved:
+            if path not in still:
+                self.pending.pop(path, None)
+        return still
+
 
 class EditorDocuments:
     """DocumentSource: open buffers first, then texts we sent to unopened files, then disk."""
@@ -123,7 +172,7 @@ class EditorDocuments:
         if path in self.state.pending:
             text = self.state.pending[path]
             if text is None:
-                raise FileMissing(f"{_rel(path, self.state.root)} was deleted in this session.")
+                raise FileMissing(f"{rel_name(path, self.state.root)} was deleted in this session.")
             return TextDocument(text)
         return self.disk.read(path)
 
@@ -136,7 +185,8 @@ class EditorDocuments:
         return self.disk.exists(path)
 
 
-def _rel(path: Path, root: Path) -> str:
+def rel_name(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` in POSIX form, or the full path when outside it."""
     try:
         return path.relative_to(root).as_posix()
     except ValueError:

@@ -21,12 +21,12 @@ from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.lsp.approvals import EditorApprover
-from ollama_agent_ls.lsp.commands import SAVE_DOCUMENTS
 from ollama_agent_ls.lsp.editor import (
     APPLY_TIMEOUT,
     EditorDocuments,
     EditorSink,
     build_workspace_edit,
+    rel_name,
 )
 from ollama_agent_ls.lsp.transcript import TRANSCRIPT_METHOD, TranscriptStream
 from ollama_agent_ls.settings import ApplyMode, Settings
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 HISTORY = 20
 """Finished runs kept for undoRun."""
 PROGRESS_INTERVAL = 0.25
-SAVE_TIMEOUT = 10.0
 
 
 @dataclass
@@ -416,52 +415,13 @@ class RunManager:
         }
 
     async def _save_before_command(self, run: Run) -> str | None:
-        editor = self.server.editor
-        unsaved: dict[str, str] = {}
-        for path in dict.fromkeys(c.path for c in run.ctx.changes if c.after is not None):
-            try:
-                text = EditorDocuments(editor).read(path).text
-            except DocumentError:
-                continue
-            try:
-                on_disk = path.read_text(encoding="utf-8") if path.is_file() else None
-            except (OSError, UnicodeDecodeError):
-                on_disk = None
-            if on_disk != text:
-                unsaved[editor.uri_for(path)] = (
-                    path.relative_to(run.ctx.root).as_posix()
-                    if path.is_relative_to(run.ctx.root)
-                    else str(path)
-                )
+        unsaved = await self.server.editor.save(
+            c.path for c in run.ctx.changes if c.after is not None
+        )
         if not unsaved:
             return None
-        saved: set[str] = set()
-        if self.server.client_can_save_documents:
-            try:
-                response = await asyncio.wait_for(
-                    self.server.protocol.send_request_async(
-                        SAVE_DOCUMENTS, {"uris": list(unsaved)}
-                    ),
-                    SAVE_TIMEOUT,
-                )
-                saved = set(_saved_uris(response))
-            except Exception as exc:
-                log.info("saveDocuments failed: %s", exc)
-        for uri in saved:
-            path_key = next((p for p in editor.pending if editor.uri_for(p) == uri), None)
-            if path_key is not None:
-                editor.pending.pop(path_key, None)
-        remaining = [rel for uri, rel in unsaved.items() if uri not in saved]
-        if not remaining:
-            return None
+        names = ", ".join(rel_name(p, run.ctx.root) for p in unsaved)
         return (
             "Note: these files have unsaved changes in the editor, so the command sees the older "
-            f"text on disk: {', '.join(remaining)}."
+            f"text on disk: {names}."
         )
-
-
-def _saved_uris(response: Any) -> list[str]:
-    saved = (
-        response.get("saved") if isinstance(response, dict) else getattr(response, "saved", None)
-    )
-    return [str(u) for u in saved or []]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -12,7 +11,7 @@ from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ollama_agent_ls.lsp import commands as cmd
-from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, uri_to_path
+from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name, uri_to_path
 from ollama_agent_ls.lsp.server import AgentServer, server
 from ollama_agent_ls.settings import ApplyMode
 from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
@@ -103,53 +102,8 @@ def spec_code_actions(ls: AgentServer, uri: str) -> list[types.CodeAction]:
     ]
 
 
-# -- verify reads the disk: the editor's unsaved text must get there first -----------------------
-
-
-def _unsaved(ls: AgentServer, paths: Iterable[Path]) -> dict[str, Path]:
-    """uri -> path of those ``paths`` whose text in the editor differs from the file on disk."""
-    docs = EditorDocuments(ls.editor)
-    unsaved: dict[str, Path] = {}
-    for path in dict.fromkeys(paths):
-        try:
-            text = docs.read(path).text
-        except DocumentError:
-            continue
-        try:
-            on_disk = path.read_bytes().decode("utf-8") if path.is_file() else None
-        except (OSError, UnicodeDecodeError):
-            on_disk = None
-        if on_disk != text:
-            unsaved[ls.editor.uri_for(path)] = path
-    return unsaved
-
-
-async def save_for_verify(ls: AgentServer, paths: Iterable[Path]) -> list[Path]:
-    """Ask the client to save ``paths`` where the editor differs from disk; those still unsaved."""
-    from ollama_agent_ls.lsp.runs import SAVE_TIMEOUT
-
-    unsaved = _unsaved(ls, paths)
-    if unsaved and ls.client_can_save_documents:
-        try:
-            await asyncio.wait_for(
-                ls.protocol.send_request_async(cmd.SAVE_DOCUMENTS, {"uris": list(unsaved)}),
-                SAVE_TIMEOUT,
-            )
-        except Exception as exc:  # the verify then reports the files as unsaved
-            log.info("saveDocuments before verify failed: %s", exc)
-        # Trust the disk, not the answer: a save can be cancelled or fail silently.
-        still = _unsaved(ls, unsaved.values())
-        for path in unsaved.values():
-            if path not in still.values():
-                ls.editor.pending.pop(path, None)
-        unsaved = still
-    return list(unsaved.values())
-
-
 def _names(paths: Iterable[Path], root: Path) -> str:
-    return ", ".join(
-        p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in paths
-    )
+    return ", ".join(rel_name(p, root) for p in paths)
 
 
 def _open_paths(ls: AgentServer, root: Path, skip: Path) -> list[Path]:
@@ -220,7 +174,7 @@ async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, A
                     ran=False,
                 )
         changed = [c.path for c in ctx.changes if c.after is not None and c.path != path]
-        unsaved = await save_for_verify(ls, changed)
+        unsaved = await ls.editor.save(changed)
         if unsaved:
             return VerifyReport(
                 command,
@@ -272,7 +226,7 @@ async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
         raise JsonRpcInvalidParams(f"{path.name} has no verify: command in its frontmatter.")
     run = ls.runs.build(ls.settings, ls.root_for(path), f"verify {spec.id}")
     # Like an editor's "save before running a task": the command must see what the user sees.
-    unsaved = await save_for_verify(ls, _open_paths(ls, run.ctx.root, skip=path))
+    unsaved = await ls.editor.save(_open_paths(ls, run.ctx.root, skip=path))
     reports = await verify_spec(run.ctx, spec)
     note = ""
     if unsaved:
