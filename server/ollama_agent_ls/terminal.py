@@ -63,29 +63,27 @@ class TranscriptPrinter:
             self._switch("content")
             self.out.write(text)
         elif kind == "toolCall":
-            self._switch(None)
-            self.out.write(self._style(f"→ {text}", CYAN) + "\n")
+            self._line(f"→ {text}", CYAN)
         elif kind == "toolResult":
             self._switch(None)
             if not event.data.get("ok", True):
-                first = text.splitlines()[0] if text else ""
-                self.out.write(self._style(f"  ✗ {first}", RED) + "\n")
+                self._line(f"  ✗ {text.splitlines()[0] if text else ''}", RED)
         elif kind == "edit":
-            self._switch(None)
-            self.out.write(self._style(f"  ✎ {text}", GREEN) + "\n")
+            self._line(f"  ✎ {text}", GREEN)
         elif kind == "warning":
-            self._switch(None)
-            self.out.write(self._style(f"warning: {text}", YELLOW) + "\n")
+            self._line(f"warning: {text}", YELLOW)
         elif kind == "error":
-            self._switch(None)
-            self.out.write(self._style(f"error: {text}", RED) + "\n")
+            self._line(f"error: {text}", RED)
         elif kind == "started":
-            self._switch(None)
-            model = event.data.get("model", "")
-            self.out.write(self._style(f"Ollama agent ({model}): {text}", DIM) + "\n")
+            self._line(f"Ollama agent ({event.data.get('model', '')}): {text}", DIM)
         elif kind == "finished":
             self._switch(None)
         self.out.flush()
+
+    def _line(self, text: str, style: str) -> None:
+        """A whole line of its own, after any streamed block."""
+        self._switch(None)
+        self.out.write(self._style(text, style) + "\n")
 
     def _start_waiting(self) -> None:
         self._waiting_since = time.monotonic()
