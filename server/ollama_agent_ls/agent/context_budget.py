@@ -49,8 +49,11 @@ class ContextBudget:
 
     def estimate(self, messages: Sequence[Message]) -> int:
         """Estimated prompt tokens for ``messages`` plus the tool schemas."""
-        chars = self._tools_chars + sum(_message_chars(m) for m in messages)
+        chars = self._prompt_chars(messages)
         return int(chars / self.chars_per_token) + MESSAGE_OVERHEAD_TOKENS * len(messages)
+
+    def _prompt_chars(self, messages: Sequence[Message]) -> int:
+        return self._tools_chars + sum(_message_chars(m) for m in messages)
 
     def fit(self, messages: list[Message], keep_last: int = 2) -> BudgetReport:
         """Elide old tool results (oldest first) until the estimate fits; edits ``messages``."""
@@ -91,7 +94,7 @@ class ContextBudget:
         if prompt_eval_count <= 0:
             # Older Ollama omits the count when the prompt was cached: nothing to learn.
             return None
-        chars = self._tools_chars + sum(_message_chars(m) for m in messages)
+        chars = self._prompt_chars(messages)
         # A generous lower bound of the real size (6 chars per token) so only clear cuts warn.
         lower_bound = chars / 6.0
         cut = prompt_eval_count < lower_bound * 0.8 or prompt_eval_count >= self.num_ctx - 8
