@@ -143,18 +143,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         command: C,
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.RunResult | undefined> {
-        this.status.runRequested();
-        let result: ext.RunResult | undefined;
-        try {
-            result = (await this.executeServerCommand(command, params)) as ext.RunResult;
-        } catch (error) {
-            this.status.runAnswered();
-            this.reportRequestError(command, error);
-            return undefined;
-        }
-        this.status.runAnswered(result?.runId);
-        this.presentResult(result);
-        return result;
+        return this.trackRun(command, () => this.executeServerCommand(command, params));
     }
 
     showTranscript(): void {
@@ -345,17 +334,23 @@ export class Ctx implements AgentHost, vscode.Disposable {
         if (!ext.runCommands.has(command)) {
             return next(command, args);
         }
+        return this.trackRun(command, () => next(command, args));
+    }
+
+    /** Show a run in the status bar while `send` waits for its result, then report the result or error. */
+    private async trackRun(command: string, send: () => Promise<unknown>): Promise<ext.RunResult | undefined> {
         this.status.runRequested();
+        let result: ext.RunResult | undefined;
         try {
-            const result = (await next(command, args)) as ext.RunResult | undefined;
-            this.status.runAnswered(result?.runId);
-            this.presentResult(result);
-            return result;
+            result = (await send()) as ext.RunResult | undefined;
         } catch (error) {
             this.status.runAnswered();
             this.reportRequestError(command, error);
             return undefined;
         }
+        this.status.runAnswered(result?.runId);
+        this.presentResult(result);
+        return result;
     }
 
     private onTranscript(event: ext.TranscriptParams): void {
