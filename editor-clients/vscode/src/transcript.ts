@@ -2,8 +2,10 @@
 // so the formatter only adds a marker when the kind (or the run) changes and streams text verbatim.
 import type { TranscriptParams } from "./lsp_ext";
 
+const thinkingMarker = "💭 thinking: ";
+
 const markers: Record<string, string> = {
-    thinking: "💭 thinking: ",
+    thinking: thinkingMarker,
     toolCall: "▶ tool ",
     toolResult: "◀ result: ",
     edit: "✎ edit: ",
@@ -43,7 +45,7 @@ export class TranscriptFormatter {
             case "thinking":
             case "content":
                 if (!continues && event.kind === "thinking") {
-                    parts.push("💭 thinking: ");
+                    parts.push(thinkingMarker);
                 }
                 parts.push(text);
                 break;
