@@ -2,8 +2,9 @@ import { createTextDocument } from "jest-mock-vscode";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import * as vscode from "vscode";
 import { Ctx, saveDocuments } from "../../src/ctx";
+import { commandIds } from "../../src/ids";
 import { serverCommands } from "../../src/lsp_ext";
-import { FakeMemento, settings } from "./vscodeMock.js";
+import { FakeMemento, lastStatusBarItem, settings } from "./vscodeMock.js";
 
 vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
 
@@ -224,8 +225,10 @@ describe("runs", () => {
         progress("tok", { kind: "report", message: "turn 2 · read_file · 31.5 tok/s" }, next);
         expect(next).toHaveBeenCalledTimes(2); // VS Code's own progress notification still gets them
         expect(ctx.status.text).toBe("$(sync~spin) qwen3:8b · turn 2 · 31.5 tok/s");
+        expect(lastStatusBarItem(vscode.window).command).toBe(commandIds.cancel);
         progress("tok", { kind: "end", message: "Done" }, next);
         expect(ctx.status.text).toBe("$(hubot) qwen3:8b");
+        expect(lastStatusBarItem(vscode.window).command).toBe(commandIds.selectModel);
     });
 
     test("the TODO quick fix's run result is reported like the extension's own runs", async () => {

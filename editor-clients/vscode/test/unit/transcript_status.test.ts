@@ -1,6 +1,9 @@
 import { describe, expect, test, vi } from "vitest";
+import * as vscode from "vscode";
+import { commandIds } from "../../src/ids";
 import { parseProgressMessage, StatusBar } from "../../src/status";
 import { TranscriptFormatter } from "../../src/transcript";
+import { lastStatusBarItem } from "./vscodeMock.js";
 
 vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
 
@@ -75,5 +78,6 @@ describe("status bar", () => {
         const bar = new StatusBar(() => "m");
         bar.setServerState("failed", "spawn ENOENT");
         expect(bar.text).toBe("$(error) m");
+        expect(lastStatusBarItem(vscode.window).command).toBe(commandIds.restartServer);
     });
 });

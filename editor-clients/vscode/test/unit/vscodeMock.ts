@@ -121,6 +121,14 @@ export function createMock() {
     return vscode;
 }
 
+/** The status bar item created last (what a click on it runs is its `command`). */
+export function lastStatusBarItem(window: unknown): { text: string; command?: unknown } {
+    const create = (window as { createStatusBarItem: ReturnType<typeof vi.fn> }).createStatusBarItem;
+    const item = create.mock.results.at(-1)?.value;
+    if (!item) throw new Error("no status bar item was created");
+    return item;
+}
+
 export class FakeMemento {
     private data = new Map<string, unknown>();
     get<T>(key: string, fallback?: T): T {
