@@ -46,9 +46,13 @@ function editThen(path: string, oldString: string, newString: string, summary: s
     ];
 }
 
-async function waitFor(what: string, predicate: () => boolean, timeoutMs = 60_000): Promise<void> {
+async function waitFor(
+    what: string,
+    predicate: () => boolean | Promise<boolean>,
+    timeoutMs = 60_000,
+): Promise<void> {
     const deadline = Date.now() + timeoutMs;
-    while (!predicate()) {
+    while (!(await predicate())) {
         if (Date.now() > deadline) {
             throw new Error(`timed out waiting for ${what}`);
         }
@@ -95,19 +99,22 @@ async function todoQuickFix(): Promise<void> {
     const position = new vscode.Position(line, 6);
     editor.selection = new vscode.Selection(position, position);
     let actions: (vscode.CodeAction | vscode.Command)[] = [];
-    const deadline = Date.now() + 30_000;
-    while (!actions.some((a) => a.title.includes("Implement TODO")) && Date.now() < deadline) {
-        actions =
-            (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
-                "vscode.executeCodeActionProvider",
-                editor.document.uri,
-                new vscode.Range(position, position),
-            )) ?? [];
-        if (!actions.some((a) => a.title.includes("Implement TODO"))) {
-            await new Promise((resolve) => setTimeout(resolve, 200));
-        }
-    }
-    const action = actions.find((a) => a.title.includes("Implement TODO")) as vscode.CodeAction | undefined;
+    const offered = () => actions.find((a) => a.title.includes("Implement TODO")) as vscode.CodeAction | undefined;
+    // The server may still be indexing the file: ask again until the quick fix shows up.
+    await waitFor(
+        "the TODO quick fix",
+        async () => {
+            actions =
+                (await vscode.commands.executeCommand<(vscode.CodeAction | vscode.Command)[]>(
+                    "vscode.executeCodeActionProvider",
+                    editor.document.uri,
+                    new vscode.Range(position, position),
+                )) ?? [];
+            return offered() !== undefined;
+        },
+        30_000,
+    ).catch(() => undefined); // the assertion below names what was offered instead
+    const action = offered();
     assert.ok(action, `quick fix offered; got ${actions.map((a) => a.title).join(" | ") || "nothing"}`);
     assert.equal(action.kind?.value, vscode.CodeActionKind.QuickFix.value);
     assert.ok(action.command, "the quick fix runs a command");
