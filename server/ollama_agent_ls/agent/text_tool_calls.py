@@ -3,7 +3,7 @@
 Some models (custom GGUF imports whose template lacks tools, AWQ builds, Llama-3 style prompts)
 answer with ``<tool_call>{...}</tool_call>``, a fenced JSON block or a bare
 ``{"name": ..., "arguments": {...}}`` in ``content`` and no ``tool_calls``. The agent loop calls
-:func:`find_text_tool_calls` on such a reply and runs what it finds.
+:func:`extract_text_tool_calls` on such a reply and runs what it finds.
 
 To keep ordinary prose and code from being executed, a JSON value counts as a call only when its
 name is one of the known tools and its arguments are a JSON object (possibly JSON-encoded in a
@@ -105,12 +105,14 @@ def _find(content: str, known: frozenset[str]) -> list[TextToolCall]:
             position = start + 1
             continue
         named = _named_prefix_before(content, start)
-        calls = _calls_from_args(named, value, known) if named else _calls_from(value, known)
+        if named is None:
+            calls, span_start = _calls_from(value, known), start
+        else:
+            calls, span_start = _calls_from_args(named[0], value, known), named[1]
         if not calls:
             # A decoded value that is not a call is skipped whole: its inner braces are data.
             position = end
             continue
-        span_start = _named_prefix_start(content, start) if named else start
         span_start, span_end = _widen(content, span_start, end)
         results.extend(TextToolCall(call, span_start, span_end) for call in calls)
         position = end
@@ -125,23 +127,16 @@ def _decode_at(content: str, start: int) -> tuple[Any, int | None]:
     return value, end
 
 
-def _named_prefix_before(content: str, start: int) -> str | None:
-    window = content[max(0, start - 200) : start]
+def _named_prefix_before(content: str, start: int) -> tuple[str, int] | None:
+    """The function name of a prefix ending right at ``start``, and where the prefix starts."""
+    offset = max(0, start - 200)
+    window = content[offset:start]
     match = None
     for candidate in _NAMED_PREFIX.finditer(window):
         match = candidate
     if match is None or match.end() != len(window):
         return None
-    return match.group("fn") or match.group("mistral")
-
-
-def _named_prefix_start(content: str, start: int) -> int:
-    offset = max(0, start - 200)
-    window = content[offset:start]
-    last = start
-    for candidate in _NAMED_PREFIX.finditer(window):
-        last = offset + candidate.start()
-    return last
+    return match.group("fn") or match.group("mistral"), offset + match.start()
 
 
 def _widen(content: str, start: int, end: int) -> tuple[int, int]:
