@@ -190,22 +190,27 @@ export async function undoRun(host: AgentHost): Promise<void> {
     void vscode.window.showInformationMessage(describeUndo(result));
 }
 
+/** One message for the server's undoRun answer {runId, applied, reverted: [uri], leftAlone: [...]}. */
 export function describeUndo(result: unknown): string {
-    if (result && typeof result === "object") {
-        const r = result as Record<string, unknown>;
-        for (const key of ["summary", "message"]) {
-            if (typeof r[key] === "string" && r[key]) {
-                return `Ollama Agent: ${r[key] as string}`;
-            }
-        }
-        const skipped = ["skipped", "leftAlone", "conflicts", "unchanged"]
-            .map((key) => r[key])
-            .find((v): v is unknown[] => Array.isArray(v) && v.length > 0);
-        if (skipped) {
-            return `Ollama Agent: undid the last run, except ${skipped.length} region(s) you changed since (left as they are).`;
-        }
+    const r = (result && typeof result === "object" ? result : {}) as {
+        applied?: boolean;
+        reverted?: unknown[];
+        leftAlone?: unknown[];
+    };
+    if (r.applied === false) {
+        return "Ollama Agent: the editor did not apply the undo; nothing changed.";
     }
-    return "Ollama Agent: undid the last run.";
+    const reverted = Array.isArray(r.reverted) ? r.reverted.length : 0;
+    const left = Array.isArray(r.leftAlone) ? r.leftAlone.length : 0;
+    if (reverted === 0) {
+        return left > 0
+            ? `Ollama Agent: nothing undone: ${left} region(s) you changed since were left as they are.`
+            : "Ollama Agent: nothing to undo.";
+    }
+    const files = `${reverted} file(s)`;
+    return left > 0
+        ? `Ollama Agent: undid the last run in ${files}, except ${left} region(s) you changed since (left as they are).`
+        : `Ollama Agent: undid the last run in ${files}.`;
 }
 
 function formatContext(length: number | null | undefined): string {

@@ -189,10 +189,28 @@ describe("Cancel, Undo, Show Transcript, Restart", () => {
     });
 
     test("Undo Last Run asks the server to undo the latest run and reports what it left alone", async () => {
-        const host = fakeHost({ [serverCommands.undoRun]: { runId: "r1", skipped: [{ uri: "file:///ws/a.py" }] } });
+        const host = fakeHost({
+            [serverCommands.undoRun]: {
+                runId: "r1",
+                applied: true,
+                reverted: ["file:///ws/a.py"],
+                leftAlone: [{ uri: "file:///ws/a.py", startLine: 3, endLine: 4, reason: "changed since the run" }],
+            },
+        });
         await run(commandIds.undoRun);
         expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.undoRun, {});
         expect(window.showInformationMessage).toHaveBeenCalledWith(expect.stringMatching(/1 region\(s\) you changed/));
+    });
+
+    test("Undo Last Run says so when nothing was undone or the editor refused", async () => {
+        fakeHost({ [serverCommands.undoRun]: { runId: "r1", applied: true, reverted: [], leftAlone: [] } });
+        await run(commandIds.undoRun);
+        expect(window.showInformationMessage).toHaveBeenLastCalledWith("Ollama Agent: nothing to undo.");
+        fakeHost({ [serverCommands.undoRun]: { runId: "r1", applied: false, reverted: [], leftAlone: [] } });
+        await run(commandIds.undoRun);
+        expect(window.showInformationMessage).toHaveBeenLastCalledWith(
+            expect.stringContaining("did not apply the undo"),
+        );
     });
 
     test("Show Transcript and Restart Server reach the context", async () => {
