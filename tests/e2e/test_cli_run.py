@@ -97,6 +97,14 @@ def test_failed_run_exits_1(fake_ollama: FakeOllama, workspace) -> None:
     assert "runner crashed" in proc.stderr
 
 
+def test_max_turns_exits_1_and_says_how_to_go_on(fake_ollama: FakeOllama, workspace) -> None:
+    fake_ollama.enqueue(Reply.calls(call("read_file", {"path": "app.py"})))
+    proc = cli("run", "x", "-w", str(workspace), "-o", "maxTurns=1", url=fake_ollama.url)
+    assert proc.returncode == 1, proc.stderr
+    assert "[max_turns]" in proc.stderr
+    assert "Raise maxTurns" in proc.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
