@@ -14,30 +14,30 @@ class StagingArea:
 
     def __init__(self, base: DocumentSource) -> None:
         self.base = base
-        self._overlay: dict[Path, str | None] = {}
-        self._first: dict[Path, FileChange] = {}
         self._changes: list[FileChange] = []
+        # Each staged path's last change: its ``after`` is what reads see.
+        self._latest: dict[Path, FileChange] = {}
 
     async def apply(self, change: FileChange) -> None:
         """Stage ``change``; the real files stay untouched."""
-        self._overlay[change.path] = change.after
-        self._first.setdefault(change.path, change)
         self._changes.append(change)
+        self._latest[change.path] = change
 
     def read(self, path: Path) -> TextDocument:
         """The staged text when the run wrote ``path``, else the base source's."""
-        if path in self._overlay:
-            text = self._overlay[path]
-            if text is None:
-                raise FileMissing(f"{self._first[path].rel} was deleted in this run.")
-            return TextDocument(text)
-        return self.base.read(path)
+        latest = self._latest.get(path)
+        if latest is None:
+            return self.base.read(path)
+        if latest.after is None:
+            raise FileMissing(f"{latest.rel} was deleted in this run.")
+        return TextDocument(latest.after)
 
     def exists(self, path: Path) -> bool:
         """True when the file exists after the staged changes."""
-        if path in self._overlay:
-            return self._overlay[path] is not None
-        return self.base.exists(path)
+        latest = self._latest.get(path)
+        if latest is None:
+            return self.base.exists(path)
+        return latest.after is not None
 
     def net_changes(self) -> list[FileChange]:
         """One change per file from its original text to its final text; no-ops left out."""
@@ -45,9 +45,8 @@ class StagingArea:
 
     def discard(self) -> None:
         """Forget everything staged."""
-        self._overlay.clear()
-        self._first.clear()
         self._changes.clear()
+        self._latest.clear()
 
 
 def unified_diff(changes: list[FileChange]) -> str:
