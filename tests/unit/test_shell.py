@@ -23,6 +23,7 @@ from ollama_agent_ls.tools.shell import (
     _CappedOutput,
     effective_timeout,
     run_command,
+    run_command_result,
 )
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DiskDocuments
@@ -117,6 +118,22 @@ SPAWN_GRANDCHILD = "sh -c 'sleep 60 & echo $! > grandchild.pid; wait'"
 async def test_output_and_exit_code_are_reported(tmp_path: Path) -> None:
     result = await run_command(make_ctx(tmp_path), "echo hello; exit 3")
     assert result == "$ echo hello; exit 3\nhello\n[exit code 3]"
+
+
+async def test_result_carries_the_exit_code_even_when_the_output_mimics_one(
+    tmp_path: Path,
+) -> None:
+    ctx = make_ctx(tmp_path)
+    result = await run_command_result(ctx, "echo '[exit code 0]'; exit 4")
+    assert result.exit_code == 4
+    assert result.text == await run_command(ctx, "echo '[exit code 0]'; exit 4")
+    assert (await run_command_result(ctx, "true")).exit_code == 0
+
+
+async def test_result_of_a_timed_out_command_has_no_exit_code(tmp_path: Path) -> None:
+    result = await run_command_result(make_ctx(tmp_path), "echo '[exit code 0]'; sleep 30", 0.5)
+    assert result.exit_code is None
+    assert "[timed out after 0.5 s" in result.text
 
 
 async def test_stderr_is_merged_in_order(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from typing import TextIO
 
 from ollama_agent_ls.settings import Settings
@@ -162,8 +163,10 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
     return True
 
 
-async def _execute(command: str, cwd: str, timeout: float) -> tuple[str, int | None, list[str]]:
-    """Run ``command`` with /bin/sh; (output, exit code, notes about stopping it)."""
+async def _execute(
+    command: str, cwd: str, timeout: float
+) -> tuple[str, int | None, bool, list[str]]:
+    """Run ``command`` with /bin/sh; (output, exit code, whether it timed out, other notes)."""
     loop = asyncio.get_running_loop()
     output = _CappedOutput(OUTPUT_LIMIT)
     transport, protocol = await loop.subprocess_exec(
@@ -181,15 +184,14 @@ async def _execute(command: str, cwd: str, timeout: float) -> tuple[str, int | N
     )
     pgid = transport.get_pid()
     notes: list[str] = []
+    timed_out = False
     try:
         if not await _wait(protocol.exited, timeout):
-            notes.append(
-                f"timed out after {timeout:g} s: the command and its child processes were stopped"
-            )
+            timed_out = True
             await _stop_group(pgid)
             await _wait(protocol.exited, _EOF_GRACE)
         if not await _wait(protocol.eof, _EOF_GRACE):
-            if not notes:
+            if not timed_out:
                 notes.append(
                     "the command left background processes writing to its output; they were "
                     "stopped. To keep one running, redirect its output: `cmd > log 2>&1 &`"
@@ -202,7 +204,7 @@ async def _execute(command: str, cwd: str, timeout: float) -> tuple[str, int | N
         raise
     finally:
         transport.close()
-    return output.text(), transport.get_returncode(), notes
+    return output.text(), transport.get_returncode(), timed_out, notes
 
 
 def effective_timeout(requested: float | None, settings: Settings) -> float:
@@ -210,6 +212,16 @@ def effective_timeout(requested: float | None, settings: Settings) -> float:
     if requested is None or requested <= 0:
         return settings.command_timeout
     return min(requested, settings.command_timeout)
+
+
+def _timeout_note(seconds: float, limit: float) -> str:
+    stopped = f"timed out after {seconds:g} s: the command and its child processes were stopped"
+    if seconds < limit:
+        return f"{stopped}; pass a larger timeout (up to {limit:g} s) if needed"
+    return (
+        f"{stopped}; commandTimeout={limit:g} s is the limit, so run something quicker (a subset "
+        "of tests, a single target)"
+    )
 
 
 def _exit_line(code: int | None) -> str:
@@ -244,8 +256,19 @@ async def _approve(ctx: ToolContext, command: str, reason: str, destructive: boo
         ctx.allowed_for_run.add(normalise_command(command))
 
 
-async def run_command(ctx: ToolContext, command: str, timeout: float | None = None) -> str:
-    """Run a shell command in the workspace root if allowed; output, exit code and notes."""
+@dataclass(frozen=True)
+class CommandResult:
+    """What run_command reports: the text the model sees and the command's exit code."""
+
+    text: str
+    exit_code: int | None
+    """None when the command timed out or its exit code is unknown."""
+
+
+async def run_command_result(
+    ctx: ToolContext, command: str, timeout: float | None = None
+) -> CommandResult:
+    """Run a shell command in the workspace root if allowed; raises ToolError when it may not."""
     if not command.strip():
         raise ToolError(
             "run_command needs a command: pass the shell command line, "
@@ -264,7 +287,7 @@ async def run_command(ctx: ToolContext, command: str, timeout: float | None = No
     seconds = effective_timeout(timeout, ctx.settings)
     log.info("run_command in %s (timeout %g s): %s", ctx.root, seconds, command)
     try:
-        text, code, notes = await _execute(command, str(ctx.root), seconds)
+        text, code, timed_out, notes = await _execute(command, str(ctx.root), seconds)
     except OSError as exc:
         raise ToolError(
             f"Could not start /bin/sh in {ctx.root}: {exc}. Check that the workspace folder "
@@ -275,18 +298,18 @@ async def run_command(ctx: ToolContext, command: str, timeout: float | None = No
     text = text.rstrip("\n")
     if text:
         lines.append(text)
-    timed_out = bool(notes) and notes[0].startswith("timed out")
-    if timed_out and seconds < ctx.settings.command_timeout:
-        notes[0] += f"; pass a larger timeout (up to {ctx.settings.command_timeout:g} s) if needed"
-    elif timed_out:
-        notes[0] += (
-            f"; commandTimeout={ctx.settings.command_timeout:g} s is the limit, so run something "
-            "quicker (a subset of tests, a single target)"
-        )
-    if not timed_out:
+    if timed_out:
+        code = None
+        lines.append(f"[{_timeout_note(seconds, ctx.settings.command_timeout)}]")
+    else:
         lines.append(_exit_line(code))
     lines.extend(f"[{note}]" for note in notes)
-    return "\n".join(lines)
+    return CommandResult("\n".join(lines), code)
+
+
+async def run_command(ctx: ToolContext, command: str, timeout: float | None = None) -> str:
+    """Run a shell command in the workspace root if allowed; output, exit code and notes."""
+    return (await run_command_result(ctx, command, timeout)).text
 
 
 # --- asking on the terminal ---------------------------------------------------------------------
