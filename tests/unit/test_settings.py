@@ -71,3 +71,23 @@ def test_readme_documents_every_option() -> None:
     readme = README.read_text(encoding="utf-8")
     for name, field in Settings.model_fields.items():
         assert f"`{field.alias or name}`" in readme, f"README lacks {field.alias}"
+
+
+@pytest.mark.parametrize(
+    ("var", "value", "field", "expected"),
+    [
+        ("OLLAMA_AGENT_NUM_CTX", "16384", "num_ctx", 16384),
+        ("OLLAMA_AGENT_MAX_NUM_CTX", "8192", "max_num_ctx", 8192),
+        ("OLLAMA_AGENT_KEEP_ALIVE", "1h", "keep_alive", "1h"),
+        ("OLLAMA_AGENT_COMMAND_APPROVAL", "never", "command_approval", "never"),
+        ("OLLAMA_AGENT_COMMAND_TIMEOUT", "30", "command_timeout", 30.0),
+    ],
+)
+def test_each_documented_environment_variable_is_read(
+    var: str, value: str, field: str, expected: object
+) -> None:
+    settings, problems = settings_from_env({var: value})
+    assert problems == []
+    actual = getattr(settings, field)
+    assert getattr(actual, "value", actual) == expected
+    assert f"`{var}`" in README.read_text(encoding="utf-8")
