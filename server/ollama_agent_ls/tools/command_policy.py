@@ -535,13 +535,9 @@ def _unwrap_env(s: _Simple) -> tuple[list[_Simple], list[str], bool]:
         if v == "--":
             i += 1
             break
-        if v in ("-S", "--split-string") and i + 1 < len(words):
-            rest = " ".join(w.value for w in words[i + 2 :])
-            return [], [f"{words[i + 1].value} {rest}".strip()], False
-        if v.startswith("--split-string=") or (v.startswith("-S") and len(v) > 2):
-            inner = v.split("=", 1)[1] if v.startswith("--") else v[2:]
-            rest = " ".join(w.value for w in words[i + 1 :])
-            return [], [f"{inner} {rest}".strip()], False
+        split = _env_split_string(words, i)
+        if split is not None:
+            return [], [split], False
         if v in ("-u", "--unset", "-C", "--chdir"):
             i += 2
         elif v.startswith("-"):
@@ -552,6 +548,20 @@ def _unwrap_env(s: _Simple) -> tuple[list[_Simple], list[str], bool]:
         else:
             break
     return _inner(s, words[i:], not risky)
+
+
+def _env_split_string(words: list[_Word], i: int) -> str | None:
+    """The command line ``env -S STRING`` (or its other spellings) at ``words[i]`` runs."""
+    v = words[i].value
+    if v in ("-S", "--split-string") and i + 1 < len(words):
+        inner, rest = words[i + 1].value, words[i + 2 :]
+    elif v.startswith("--split-string="):
+        inner, rest = v.split("=", 1)[1], words[i + 1 :]
+    elif v.startswith("-S") and len(v) > 2:
+        inner, rest = v[2:], words[i + 1 :]
+    else:
+        return None
+    return " ".join([inner, *(w.value for w in rest)]).strip()
 
 
 def _shell_strings(s: _Simple) -> list[str]:
@@ -937,8 +947,10 @@ def _after_cd(s: _Simple, cwd: Path | None, root: Path) -> Path | None:
 
 def find_destructive(command: str, root: Path) -> list[str]:
     """Reasons why ``command`` is destructive (empty when it is not), hidden commands included."""
-    root = Path(root).resolve()
-    analysis = _analyse(command)
+    return _destructive_reasons(_analyse(command), Path(root).resolve())
+
+
+def _destructive_reasons(analysis: _Analysis, root: Path) -> list[str]:
     reasons = list(analysis.problems)
     cwd: Path | None = root
     for s in analysis.segments:
@@ -976,10 +988,10 @@ def _allowed_prefixes(settings: Settings) -> list[list[str]]:
     return prefixes
 
 
-def _first_not_allowed(command: str, settings: Settings) -> str | None:
+def _first_not_allowed(segments: list[_Simple], settings: Settings) -> str | None:
     """The first segment no allowedCommands prefix covers (None when all are covered)."""
     prefixes = _allowed_prefixes(settings)
-    for s in _analyse(command).segments:
+    for s in segments:
         if s.transparent or not s.words:
             continue
         values = [w.value for w in s.words]
@@ -991,7 +1003,9 @@ def _first_not_allowed(command: str, settings: Settings) -> str | None:
 def decide(command: str, settings: Settings, root: Path, allowed_for_run: set[str]) -> Decision:
     """Allow, ask or deny ``command``: the destructive floor first, then commandApproval."""
     policy = CommandApproval(settings.command_approval)
-    reasons = find_destructive(command, root)
+    # Parsed once: the destructive floor and the allowlist look at the same segments.
+    analysis = _analyse(command)
+    reasons = _destructive_reasons(analysis, Path(root).resolve())
     if reasons:
         why = "destructive: " + "; ".join(reasons)
         if policy is CommandApproval.NEVER:
@@ -1011,7 +1025,7 @@ def decide(command: str, settings: Settings, root: Path, allowed_for_run: set[st
     if policy is CommandApproval.ALWAYS:
         return Decision("allow", "commandApproval=always")
     if policy is CommandApproval.ALLOWLIST:
-        missing = _first_not_allowed(command, settings)
+        missing = _first_not_allowed(analysis.segments, settings)
         if missing is None:
             return Decision("allow", "every part matches allowedCommands")
         return Decision("ask", f"not in allowedCommands: {_short(missing)}")
