@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from ollama_agent_ls.settings import CommandApproval, Settings
+from ollama_agent_ls.workspace.paths import is_inside
 
 Action = Literal["allow", "ask", "deny"]
 
@@ -768,10 +769,6 @@ def _where(word: _Word, root: Path, cwd: Path | None) -> Path | None:
         return Path(os.path.normpath(path))
 
 
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
 def _write_problem(word: _Word, root: Path, cwd: Path | None, text: str) -> str | None:
     v = word.value
     if v in _SAFE_TARGETS or v.startswith("/dev/fd/"):
@@ -781,7 +778,7 @@ def _write_problem(word: _Word, root: Path, cwd: Path | None, text: str) -> str 
     path = _where(word, root, cwd)
     if path is None:
         return f"writes to a path only known when it runs ({_short(text)})"
-    if not _inside(path, root):
+    if not is_inside(path, root):
         return f"writes outside the workspace to {path} ({_short(text)})"
     return None
 
@@ -811,7 +808,7 @@ def _rm_reasons(s: _Simple, root: Path, cwd: Path | None) -> list[str]:
             reasons.append(f"rm of every file in a directory ({_short(s.text)})")
             continue
         path = _where(w, root, cwd)
-        if path is not None and (path == root or not _inside(path, root)):
+        if path is not None and (path == root or not is_inside(path, root)):
             where = "the whole workspace" if path == root else f"{path}, outside the workspace"
             reasons.append(f"rm of {where} ({_short(s.text)})")
     return reasons
@@ -907,7 +904,7 @@ def _segment_reasons(s: _Simple, root: Path, cwd: Path | None) -> list[str]:
             paths = operands if any(x.startswith("--reference") for x in longs) else operands[1:]
             for p in paths:
                 where = _where(p, root, cwd)
-                if where is None or where == root or not _inside(where, root):
+                if where is None or where == root or not is_inside(where, root):
                     reasons.append(
                         f"recursive {head} outside the workspace or on its root ({text})"
                     )

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
+from ollama_agent_ls.workspace.paths import is_inside
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +60,7 @@ class DiskSink:
     def _check_inside(self, change: FileChange) -> None:
         if self.root is None:
             return
-        path = change.path.resolve(strict=False)
-        if path != self.root and self.root not in path.parents:
+        if not is_inside(change.path.resolve(strict=False), self.root):
             raise ChangeRejected(
                 f"{change.rel} is outside the workspace {self.root}; use a path inside it."
             )

@@ -73,7 +73,8 @@ def _refuse(raw: str, root: Path, reason: str) -> PathRefused:
     )
 
 
-def _inside(path: Path, root: Path) -> bool:
+def is_inside(path: Path, root: Path) -> bool:
+    """True when ``path`` is ``root`` or below it (both already resolved or normalised)."""
     return path == root or root in path.parents
 
 
@@ -89,12 +90,12 @@ def resolve_path(root: Path, raw: str, *, for_write: bool = False) -> tuple[Path
     joined = candidate if candidate.is_absolute() else root / candidate
     # Lexical check first so that '..' is refused even where no symlink is involved.
     lexical = Path(os.path.normpath(joined))
-    if not _inside(lexical, root):
+    if not is_inside(lexical, root):
         if candidate.is_absolute():
             raise _refuse(raw, root, "it is an absolute path outside the workspace")
         raise _refuse(raw, root, "'..' leads outside the workspace")
     resolved = joined.resolve(strict=False)
-    if not _inside(resolved, root):
+    if not is_inside(resolved, root):
         raise _refuse(raw, root, "it goes through a symlink that points outside the workspace")
     rel = resolved.relative_to(root).as_posix()
     if for_write:
@@ -172,7 +173,7 @@ def iter_workspace_files(root: Path, *, limit: int | None = None) -> Iterator[st
                     continue
                 if entry.is_symlink():
                     target = Path(entry.path).resolve(strict=False)
-                    if not _inside(target, root) or not target.is_file():
+                    if not is_inside(target, root) or not target.is_file():
                         continue
                 elif not entry.is_file(follow_symlinks=False):
                     continue
