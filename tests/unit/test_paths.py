@@ -152,3 +152,16 @@ def test_workspace_walk_honours_gitignore_and_skips_tool_dirs(root: Path) -> Non
     (root / ".git" / "HEAD").write_text("ref")
     files = sorted(iter_workspace_files(root))
     assert files == [".gitignore", "keep.log", "src/.gitignore", "src/main.py"]
+
+
+def test_workspace_walk_honours_git_info_exclude_under_gitignore(root: Path) -> None:
+    (root / ".git" / "info").mkdir(parents=True)
+    (root / ".git" / "info" / "exclude").write_text("*.tmp\nscratch/\n")
+    (root / "notes.tmp").write_text("x")
+    (root / "keep.tmp").write_text("x")
+    (root / "scratch").mkdir()
+    (root / "scratch" / "a.py").write_text("x")
+    # A .gitignore overrides the exclude file, as in git.
+    (root / ".gitignore").write_text("!keep.tmp\n")
+    files = sorted(iter_workspace_files(root))
+    assert files == [".gitignore", "keep.tmp", "src/main.py"]

@@ -108,17 +108,10 @@ def resolve_path(root: Path, raw: str, *, for_write: bool = False) -> tuple[Path
     return resolved, rel
 
 
-def _load_ignore(directory: Path) -> GitIgnoreSpec | None:
+def _ignore_file(path: Path) -> GitIgnoreSpec | None:
+    """The patterns of a .gitignore-style file; None when it cannot be read."""
     try:
-        text = (directory / ".gitignore").read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    return GitIgnoreSpec.from_lines(text.splitlines())
-
-
-def _root_excludes(root: Path) -> GitIgnoreSpec | None:
-    try:
-        text = (root / ".git" / "info" / "exclude").read_text(encoding="utf-8", errors="replace")
+        text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return None
     return GitIgnoreSpec.from_lines(text.splitlines())
@@ -144,7 +137,7 @@ def iter_workspace_files(root: Path, *, limit: int | None = None) -> Iterator[st
     """Relative posix paths of the workspace's files, gitignore-aware, in a stable order."""
     root = root.resolve()
     base_specs: list[tuple[str, GitIgnoreSpec]] = []
-    excludes = _root_excludes(root)
+    excludes = _ignore_file(root / ".git" / "info" / "exclude")
     if excludes is not None:
         base_specs.append(("", excludes))
     count = 0
@@ -152,7 +145,7 @@ def iter_workspace_files(root: Path, *, limit: int | None = None) -> Iterator[st
     while stack:
         directory, rel_dir, inherited = stack.pop()
         specs = inherited
-        spec = _load_ignore(directory)
+        spec = _ignore_file(directory / ".gitignore")
         if spec is not None:
             specs = [*inherited, (rel_dir, spec)]
         try:
