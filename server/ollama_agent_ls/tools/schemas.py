@@ -106,11 +106,12 @@ ARG_MODELS: dict[str, type[_Args]] = {
 }
 
 
-def _tool(name: str, description: str, required: list[str], **props: Any) -> dict[str, Any]:
-    properties = {
-        key: {"type": spec[0], "description": spec[1]} if spec[1] else {"type": spec[0]}
-        for key, spec in props.items()
-    }
+def _tool(name: str, description: str, required: list[str], **props: str) -> dict[str, Any]:
+    # A property is "type" or "type: description".
+    properties: dict[str, dict[str, str]] = {}
+    for key, spec in props.items():
+        kind, _, about = spec.partition(": ")
+        properties[key] = {"type": kind, "description": about} if about else {"type": kind}
     return {
         "type": "function",
         "function": {
@@ -121,54 +122,51 @@ def _tool(name: str, description: str, required: list[str], **props: Any) -> dic
     }
 
 
-TOOL_DEFINITIONS: dict[str, dict[str, Any]] = {
-    "read_file": _tool(
+_DEFINITIONS = [
+    _tool(
         "read_file",
         "Read a file; lines are numbered.",
         ["path"],
-        path=("string", ""),
-        start_line=("integer", ""),
-        end_line=("integer", ""),
+        path="string",
+        start_line="integer",
+        end_line="integer",
     ),
-    "list_files": _tool(
-        "list_files", "List workspace files.", [], glob=("string", "e.g. src/**/*.py")
-    ),
-    "search": _tool(
-        "search", "Regex search in files.", ["regex"], regex=("string", ""), glob=("string", "")
-    ),
-    "write_file": _tool(
+    _tool("list_files", "List workspace files.", [], glob="string: e.g. src/**/*.py"),
+    _tool("search", "Regex search in files.", ["regex"], regex="string", glob="string"),
+    _tool(
         "write_file",
         "Create a file or replace it with the COMPLETE new content.",
         ["path", "content"],
-        path=("string", ""),
-        content=("string", ""),
+        path="string",
+        content="string",
     ),
-    "edit_file": _tool(
+    _tool(
         "edit_file",
         "Replace old_string (copied exactly from the file, unique) with new_string.",
         ["path", "old_string", "new_string"],
-        path=("string", ""),
-        old_string=("string", ""),
-        new_string=("string", ""),
-        replace_all=("boolean", ""),
+        path="string",
+        old_string="string",
+        new_string="string",
+        replace_all="boolean",
     ),
-    "apply_patch": _tool("apply_patch", "Apply a unified diff.", ["patch"], patch=("string", "")),
-    "delete_file": _tool("delete_file", "Delete a file.", ["path"], path=("string", "")),
-    "run_command": _tool(
+    _tool("apply_patch", "Apply a unified diff.", ["patch"], patch="string"),
+    _tool("delete_file", "Delete a file.", ["path"], path="string"),
+    _tool(
         "run_command",
         "Run a shell command in the workspace root.",
         ["command"],
-        command=("string", ""),
-        timeout=("number", "seconds"),
+        command="string",
+        timeout="number: seconds",
     ),
-    "check_criterion": _tool(
+    _tool(
         "check_criterion",
         "Tick acceptance criterion #index once it is met.",
         ["index", "evidence"],
-        index=("integer", "1-based"),
-        evidence=("string", "how you know"),
+        index="integer: 1-based",
+        evidence="string: how you know",
     ),
-}
+]
+TOOL_DEFINITIONS: dict[str, dict[str, Any]] = {d["function"]["name"]: d for d in _DEFINITIONS}
 
 CORE_TOOLS = (
     "read_file",
