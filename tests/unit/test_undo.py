@@ -1,0 +1,139 @@
+"""Undo puts back what the agent changed and leaves alone what the user changed since."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.undo import plan_undo
+
+PATH = Path("/ws/notes.txt")
+TEXTS = st.text(alphabet="ab \n", max_size=40)
+
+
+def change(before: str | None, after: str | None) -> FileChange:
+    return FileChange(PATH, "notes.txt", before, after)
+
+
+def numbered(n: int) -> list[str]:
+    """Distinct lines, so that every diff lines them up one way only."""
+    return [f"line {k}\n" for k in range(n)]
+
+
+def agent_edit(lines: list[str], kind: str, at: int) -> list[str]:
+    """``lines`` after the agent replaced, deleted or inserted before line ``at`` (0-based)."""
+    if kind == "replace":
+        return [*lines[:at], "agent\n", *lines[at + 1 :]]
+    if kind == "delete":
+        return [*lines[:at], *lines[at + 1 :]]
+    return [*lines[:at], "agent\n", *lines[at:]]
+
+
+def user_edit(lines: list[str], original: str, replacement: str) -> list[str]:
+    return [replacement if line == original else line for line in lines]
+
+
+@given(before=TEXTS, after=TEXTS)
+def test_undo_of_an_untouched_change_restores_before(before: str, after: str) -> None:
+    plan = plan_undo(change(before, after), after)
+    assert plan.text == before
+    assert plan.kept == []
+
+
+@st.composite
+def separate_edits(draw: st.DrawFn) -> tuple[int, str, int, int]:
+    """(line count, agent's edit kind, agent's line, user's line) at least two lines apart."""
+    n = draw(st.integers(3, 12))
+    kind = draw(st.sampled_from(["replace", "delete", "insert"]))
+    agent_at = draw(st.integers(0, n - 1))
+    user_at = draw(st.integers(0, n - 1).filter(lambda u: abs(u - agent_at) >= 2))
+    return n, kind, agent_at, user_at
+
+
+@given(separate_edits())
+def test_a_user_edit_where_the_agent_did_not_touch_survives_the_undo(
+    edits: tuple[int, str, int, int],
+) -> None:
+    n, kind, agent_at, user_at = edits
+    before = numbered(n)
+    after = agent_edit(before, kind, agent_at)
+    current = user_edit(after, before[user_at], "user\n")
+    plan = plan_undo(change("".join(before), "".join(after)), "".join(current))
+    assert plan.text == "".join(user_edit(before, before[user_at], "user\n"))
+    assert plan.reverted == 1
+    assert plan.kept == []
+
+
+@given(n=st.integers(1, 12), data=st.data())
+def test_a_region_the_user_changed_again_is_kept_and_listed(n: int, data: st.DataObject) -> None:
+    before = numbered(n)
+    at = data.draw(st.integers(0, n - 1))
+    after = agent_edit(before, "replace", at)
+    current = user_edit(after, "agent\n", "user\n")
+    plan = plan_undo(change("".join(before), "".join(after)), "".join(current))
+    assert plan.text == "".join(current)
+    assert plan.reverted == 0
+    assert plan.kept == [(at + 1, at + 1)]
+
+
+@given(n=st.integers(4, 12), data=st.data())
+def test_only_the_regions_the_user_left_alone_are_reverted(n: int, data: st.DataObject) -> None:
+    before = numbered(n)
+    first = data.draw(st.integers(0, n - 3))
+    second = data.draw(st.integers(first + 2, n - 1))
+    after = [*before]
+    after[first] = "agent one\n"
+    after[second] = "agent two\n"
+    user_first = data.draw(st.booleans())
+    touched = first if user_first else second
+    current = user_edit(after, after[touched], "user\n")
+    plan = plan_undo(change("".join(before), "".join(after)), "".join(current))
+    expected = [*before]
+    expected[touched] = "user\n"
+    assert plan.text == "".join(expected)
+    assert plan.reverted == 1
+    assert plan.kept == [(touched + 1, touched + 1)]
+
+
+def test_undo_of_a_created_file_deletes_it_while_it_is_unchanged() -> None:
+    plan = plan_undo(change(None, "new\n"), "new\n")
+    assert plan.text is None
+    assert plan.reverted == 1
+
+
+def test_a_created_file_the_user_edited_is_kept_whole() -> None:
+    plan = plan_undo(change(None, "new\n"), "new\nmine\nmore\n")
+    assert plan.text == "new\nmine\nmore\n"
+    assert plan.reverted == 0
+    assert plan.kept == [(1, 3)]
+    assert plan.reason == "edited since"
+
+
+def test_a_created_file_already_gone_needs_nothing() -> None:
+    plan = plan_undo(change(None, "new\n"), None)
+    assert plan.text is None
+    assert plan.reverted == 0
+    assert plan.reason == "already deleted"
+
+
+def test_undo_of_a_deleted_file_brings_it_back() -> None:
+    plan = plan_undo(change("old\ntext\n", None), None)
+    assert plan.text == "old\ntext\n"
+    assert plan.reverted == 1
+
+
+def test_a_deleted_file_is_not_restored_over_a_new_one() -> None:
+    plan = plan_undo(change("old\n", None), "the user's new file\n")
+    assert plan.text == "the user's new file\n"
+    assert plan.reverted == 0
+    assert plan.reason == "a file exists there again"
+
+
+def test_a_modified_file_the_user_deleted_stays_deleted() -> None:
+    plan = plan_undo(change("a\n", "b\n"), None)
+    assert plan.text is None
+    assert plan.reverted == 0
+    assert plan.reason == "deleted since the run"
