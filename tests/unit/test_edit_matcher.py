@@ -19,6 +19,13 @@ PY = """class Greeter:
 """
 
 
+def error_message(error: type[ToolError], text: str, old: str, new: str = "x") -> str:
+    """The message of the ``error`` replace_unique must raise."""
+    with pytest.raises(error) as info:
+        replace_unique(text, old, new)
+    return str(info.value)
+
+
 def test_exact_replacement() -> None:
     result = replace_unique(PY, 'return "bye"', 'return "see you"')
     assert result.new_text == PY.replace('return "bye"', 'return "see you"')
@@ -63,10 +70,7 @@ def test_case_is_never_ignored() -> None:
 
 
 def test_ambiguous_match_names_the_lines_and_the_fix() -> None:
-    text = "x = 1\ny = 2\nx = 1\n"
-    with pytest.raises(EditAmbiguous) as info:
-        replace_unique(text, "x = 1", "x = 5")
-    message = str(info.value)
+    message = error_message(EditAmbiguous, "x = 1\ny = 2\nx = 1\n", "x = 1", "x = 5")
     assert "lines 1, 3" in message
     assert "surrounding lines" in message
     assert "replace_all" in message
@@ -86,9 +90,7 @@ def test_replace_all_changes_every_occurrence() -> None:
 
 
 def test_no_match_quotes_closest_region_with_line_numbers() -> None:
-    with pytest.raises(EditNoMatch) as info:
-        replace_unique(PY, '        message = "hallo " + nam\n', "x")
-    message = str(info.value)
+    message = error_message(EditNoMatch, PY, '        message = "hallo " + nam\n')
     assert '     3\t        message = "hello " + name' in message
     assert "read_file" in message
     assert "exactly" in message
@@ -97,9 +99,8 @@ def test_no_match_quotes_closest_region_with_line_numbers() -> None:
 def test_no_match_quote_is_capped() -> None:
     text = "".join(f"line {i}\n" for i in range(100))
     old = "".join(f"lime {i}\n" for i in range(40))
-    with pytest.raises(EditNoMatch) as info:
-        replace_unique(text, old, "x")
-    quoted = [line for line in str(info.value).splitlines() if "\tline " in line]
+    message = error_message(EditNoMatch, text, old)
+    quoted = [line for line in message.splitlines() if "\tline " in line]
     assert 0 < len(quoted) <= 15
 
 

@@ -59,8 +59,8 @@ def replace_unique(
     if result is not None:
         return result
     text_lines = text.split("\n")
-    old_lines, _ = _block_lines(old)
-    new_lines, _ = _block_lines(new)
+    old_lines = _block_lines(old)
+    new_lines = _block_lines(new)
     finders: list[tuple[Strategy, _Finder]] = [
         ("trailing_whitespace", _trailing_ws_matches),
         ("indentation", _indent_matches),
@@ -101,14 +101,14 @@ def _exact(text: str, old: str, new: str, replace_all: bool, label: str) -> Matc
     return MatchResult(new_text, "exact", first_line, count, max(first_line, last_line))
 
 
-def _block_lines(value: str) -> tuple[list[str], bool]:
-    lines = value.split("\n")
-    trailing = len(lines) > 1 and lines[-1] == ""
-    if trailing:
-        lines.pop()
+def _block_lines(value: str) -> list[str]:
+    """Lines of ``value``; a final line break does not start another line."""
     if value == "":
-        lines = []
-    return lines, trailing
+        return []
+    lines = value.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _trailing_ws_matches(text_lines: list[str], old_lines: list[str]) -> list[tuple[int, str]]:
