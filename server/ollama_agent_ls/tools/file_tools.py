@@ -30,8 +30,13 @@ WALK_LIMIT = 100_000
 _BRACES = re.compile(r"\{([^{}]*,[^{}]*)\}")
 
 
+def _lf(text: str) -> str:
+    """``text`` with CRLF line ends as LF: the tools match and count lines on LF text."""
+    return text.replace("\r\n", "\n")
+
+
 def _lines(text: str) -> list[str]:
-    lines = text.replace("\r\n", "\n").split("\n")
+    lines = _lf(text).split("\n")
     if lines and lines[-1] == "":
         lines.pop()
     return lines
@@ -63,7 +68,7 @@ def _read_existing(ctx: ToolContext, path: Path, rel: str) -> TextDocument | Non
 
 
 def _to_newline(text: str, newline: str) -> str:
-    text = text.replace("\r\n", "\n")
+    text = _lf(text)
     return text.replace("\n", newline) if newline != "\n" else text
 
 
@@ -248,10 +253,13 @@ async def edit_file(
     existing = _read_existing(ctx, abs_path, rel)
     if existing is None:
         raise _missing(ctx, rel, "To create a file use write_file.")
-    text = existing.text.replace("\r\n", "\n")
-    old = old_string.replace("\r\n", "\n")
-    new = new_string.replace("\r\n", "\n")
-    result = replace_unique(text, old, new, replace_all=bool(replace_all), label=rel)
+    result = replace_unique(
+        _lf(existing.text),
+        _lf(old_string),
+        _lf(new_string),
+        replace_all=bool(replace_all),
+        label=rel,
+    )
     after = _to_newline(result.new_text, existing.newline)
     await ctx.apply_change(FileChange(abs_path, rel, existing.text, after))
     how = {
@@ -286,7 +294,7 @@ async def apply_patch(ctx: ToolContext, patch: str) -> str:
         if doc is None:
             return None
         docs[raw] = doc
-        return doc.text.replace("\r\n", "\n")
+        return _lf(doc.text)
 
     results = patches.apply_patch(patch, read)
     if not results:
