@@ -107,3 +107,13 @@ async def test_non_utf8_file_on_disk_is_not_overwritten(tmp_path: Path) -> None:
     with pytest.raises(ChangeRejected, match="UTF-8"):
         await DiskSink(tmp_path).apply(change(tmp_path, "latin.txt", "café\n", "tea\n"))
     assert (tmp_path / "latin.txt").read_bytes() == b"caf\xe9\n"
+
+
+async def test_change_already_on_disk_is_accepted_without_rewriting(tmp_path: Path) -> None:
+    # E.g. the user saved the same text already: no conflict, and no needless write.
+    target = tmp_path / "f.txt"
+    target.write_text("new\n")
+    inode = target.stat().st_ino
+    await DiskSink(tmp_path).apply(change(tmp_path, "f.txt", "old\n", "new\n"))
+    assert target.stat().st_ino == inode
+    assert target.read_text() == "new\n"
