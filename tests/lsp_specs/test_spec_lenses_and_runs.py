@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tests.fake_ollama import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.lsp.conftest import StartEditor
 from tests.lsp.editor import Editor, capabilities
+from tests.lsp.helpers import CANCEL
 from tests.lsp_specs.helpers import (
     MODEL,
     RUN_SPEC,
@@ -26,6 +28,7 @@ from tests.lsp_specs.helpers import (
     without_code_lens,
     write_spec,
 )
+from tests.waiting import wait_until
 
 FIX_GREETING = call(
     "edit_file",
@@ -186,6 +189,30 @@ async def test_failing_verify_goes_back_to_the_model_and_ends_needs_attention(
     output = text.split("## Agent Output", 1)[1]
     assert "criteria not ticked: #2" in output
     assert "CHECK-FAILED" in output
+
+
+async def test_cancel_during_verify_stops_the_command(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    write_spec(workspace)
+    # A verify command that would outlast the test unless the cancel reaches it.
+    (workspace / "check.py").write_text(
+        'import time\nopen("verify-started", "w").close()\ntime.sleep(120)\n', encoding="utf-8"
+    )
+    client = await start_for_specs(start_editor)
+    uri = client.open(SPEC_REL, language_id="markdown")
+    fake_ollama.enqueue(Reply.calls(FIX_GREETING), "Set GREETING to hello.")
+    pending = asyncio.ensure_future(client.command(RUN_SPEC, {"uri": uri}))
+    await wait_until(lambda: (workspace / "verify-started").exists(), what="verify to start")
+
+    answer = await client.command(CANCEL, {})
+
+    assert len(answer["cancelled"]) == 1
+    result = await asyncio.wait_for(pending, 10)
+    assert result["specStatus"] == "failed", result
+    assert "cancelled during verification" in result["reason"]
+    assert result["verify"] == [{"command": VERIFY, "passed": False, "exitCode": None}]
+    assert "status: failed" in frontmatter_lines(client.text(uri))
 
 
 DEPENDENCY = "2026-02-01-001-aaa"

@@ -64,11 +64,16 @@ class Run:
     result: RunResult | None = None
     changes: list[FileChange] = field(default_factory=list)
     """Net changes that reached the editor (for undo)."""
+    stop: Callable[[], None] | None = None
+    """Cancels the run instead of the agent alone, when the run owns more (a spec's verify)."""
     _last_progress: float = 0.0
 
     def cancel(self) -> None:
         """Stop the run (HTTP stream closed, commands killed)."""
-        self.agent.cancel()
+        if self.stop is not None:
+            self.stop()
+        else:
+            self.agent.cancel()
 
 
 class RunManager:

@@ -199,7 +199,7 @@ async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, A
     except SpecError as exc:
         raise JsonRpcInvalidParams(str(exc)) from None
     # Cancelling must also stop a verify command, which the runner owns.
-    run.cancel = runner.cancel  # type: ignore[method-assign]
+    run.stop = runner.cancel
     outcome: list[SpecRunResult] = []
 
     async def body(_: Run) -> RunResult:
