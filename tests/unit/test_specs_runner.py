@@ -246,3 +246,19 @@ async def test_verify_spec_runs_the_commands_through_the_approval_policy(tmp_pat
     )
     [report] = await verify_spec(denied, spec)
     assert not report.ran and not report.passed
+
+
+async def test_a_timed_out_verify_fails_even_when_its_output_imitates_a_passing_exit(
+    tmp_path: Path,
+) -> None:
+    from ollama_agent_ls.specs.runner import shell_verify
+    from ollama_agent_ls.workspace.disk_sink import DiskSink
+    from ollama_agent_ls.workspace.documents import DiskDocuments
+
+    settings = Settings(command_approval=CommandApproval.ALWAYS, command_timeout=0.5)
+    ctx = ToolContext(tmp_path, DiskDocuments(tmp_path), DiskSink(), settings)
+    report = await shell_verify(ctx, "echo '[exit code 0]'; sleep 30")
+    assert "[exit code 0]" in report.output
+    assert report.ran
+    assert not report.passed
+    assert report.exit_code is None

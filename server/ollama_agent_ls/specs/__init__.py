@@ -1,5 +1,5 @@
 """Spec runs (chant format): parse specs, edit their frontmatter, and run them with the agent.
 
 Modules: ``model`` (parse), ``frontmatter_edit`` (targeted text edits), ``lifecycle`` (refusals,
-prompt), ``runner`` (SpecRunner / run_spec for the CLI and the language server), ``cli``.
+prompt), ``runner`` (SpecRunner for the CLI and the language server), ``cli``.
 """

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
-from ollama_agent_ls.agent.events import AgentEvent, EventCallback
+from ollama_agent_ls.agent.events import AgentEvent
 from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
@@ -44,8 +43,6 @@ AgentFactory = Callable[[Sequence[ExtraTool]], Agent]
 ChangeApplier = Callable[[FileChange], Awaitable[None]]
 VerifyRunner = Callable[[ToolContext, str], Awaitable[VerifyReport]]
 
-_EXIT_LINE = re.compile(r"^\[exit code (-?\d+)")
-
 
 def utc_now() -> str:
     """The current time as ISO 8601 UTC with seconds, e.g. 2026-02-03T10:11:12Z."""
@@ -56,16 +53,10 @@ def utc_now() -> str:
 async def shell_verify(ctx: ToolContext, command: str) -> VerifyReport:
     """Run a verify command through run_command, so the run's approval policy applies."""
     try:
-        output = await shell.run_command(ctx, command)
+        result = await shell.run_command_result(ctx, command)
     except ToolError as exc:
         return VerifyReport(command, False, str(exc), None, ran=False)
-    code: int | None = None
-    for line in reversed(output.split("\n")):
-        match = _EXIT_LINE.match(line)
-        if match:
-            code = int(match.group(1))
-            break
-    return VerifyReport(command, code == 0, output, code)
+    return VerifyReport(command, result.exit_code == 0, result.text, result.exit_code)
 
 
 @dataclass
@@ -127,7 +118,6 @@ class SpecRunner:
         rerun: bool = False,
         apply: ChangeApplier | None = None,
         run_verify: VerifyRunner = shell_verify,
-        on_event: EventCallback | None = None,
         clock: Callable[[], str] = utc_now,
         dry_run: bool = False,
     ) -> None:
@@ -143,9 +133,6 @@ class SpecRunner:
         self.agent = make_agent([ExtraTool("check_criterion", self._check_criterion)])
         self.ctx = self.agent.executor.ctx
         self._apply: ChangeApplier = apply if apply is not None else self.ctx.apply_change
-        self._on_event: EventCallback | None = (
-            on_event if on_event is not None else getattr(self.agent, "on_event", None)
-        )
         try:
             self.rel = spec_path.resolve().relative_to(self.ctx.root).as_posix()
         except ValueError:
@@ -164,8 +151,10 @@ class SpecRunner:
             await self._apply(FileChange(self.spec_path, self.rel, text, new))
 
     def _emit(self, kind: str, text: str, **data: Any) -> None:
-        if self._on_event is not None:
-            self._on_event(AgentEvent(kind, text, {"spec": self.rel, **data}))  # type: ignore[arg-type]
+        # Into the agent's own event stream: the transcript shows the spec's steps among its own.
+        on_event = self.agent.on_event
+        if on_event is not None:
+            on_event(AgentEvent(kind, text, {"spec": self.rel, **data}))  # type: ignore[arg-type]
 
     async def _check_criterion(self, ctx: ToolContext, args: Any) -> str:
         assert isinstance(args, CheckCriterionArgs)
@@ -385,29 +374,6 @@ class SpecRunner:
             self._emit("error", note)
             result.reason = f"{result.reason} {note}".strip()
         self._emit("progress", f"spec {self.rel}: {status}", status=status)
-
-
-async def run_spec(
-    spec_path: Path,
-    make_agent: AgentFactory,
-    *,
-    rerun: bool = False,
-    apply: ChangeApplier | None = None,
-    run_verify: VerifyRunner = shell_verify,
-    on_event: EventCallback | None = None,
-    dry_run: bool = False,
-) -> SpecRunResult:
-    """Run the spec at ``spec_path`` with an agent from ``make_agent``; see SpecRunner."""
-    runner = SpecRunner(
-        spec_path,
-        make_agent,
-        rerun=rerun,
-        apply=apply,
-        run_verify=run_verify,
-        on_event=on_event,
-        dry_run=dry_run,
-    )
-    return await runner.run()
 
 
 async def verify_spec(
