@@ -168,3 +168,7 @@ async def test_undo_reverts_the_run_but_leaves_the_users_later_edit(
     # Nothing is left to undo; the error says what undoRun can undo.
     with pytest.raises(JsonRpcInvalidParams, match="no finished run with changes"):
         await client.command(UNDO_RUN, {})
+    with pytest.raises(
+        JsonRpcInvalidParams, match=r"no finished run run-99 .*only the last 20 runs"
+    ):
+        await client.command(UNDO_RUN, {"runId": "run-99"})

@@ -157,6 +157,7 @@ class RunManager:
             if not self.active:
                 self._idle.set()
             self.history.append(run)
+            # Undo needs only the changes; the conversation holds every file the model read.
             run.agent.messages = []
             self.server.forget_finished_requests()
             log.debug(

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from ollama_agent_ls.lsp.runs import RunManager
     from ollama_agent_ls.ollama.client import OllamaClient
 
+# spec_runs is not among them: serve() imports it to register the spec lens and commands.
 _LATE_IMPORTS = (
     "ollama_agent_ls.lsp.runs",
-    "ollama_agent_ls.lsp.spec_runs",
     "ollama_agent_ls.ollama.client",
     "ollama_agent_ls.ollama.setup_check",
 )
@@ -490,8 +490,9 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
     run = ls.runs.find_finished(a.run_id)
     if run is None:
         if a.run_id:
+            kept = ls.runs.history.maxlen
             raise JsonRpcInvalidParams(
-                f"There is no finished run {a.run_id} to undo (only the last {_history()} runs are "
+                f"There is no finished run {a.run_id} to undo (only the last {kept} runs are "
                 "kept); leave runId out to undo the latest run with changes."
             )
         raise JsonRpcInvalidParams(
@@ -546,9 +547,3 @@ def serve(
     else:
         server.start_io(sys.stdin.buffer, sys.stdout.buffer)
     return 0
-
-
-def _history() -> int:
-    from ollama_agent_ls.lsp.runs import HISTORY
-
-    return HISTORY
