@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +23,36 @@ APP = "def add(a, b):\n    return a - b\n"
 EDIT = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
 
 
+@dataclass
+class HangingRun:
+    """A run that edited app.py once and now waits on a model that never answers."""
+
+    client: Editor
+    uri: str
+    run_id: str
+    pending: asyncio.Future[Any]
+
+
+def _run_selection(client: Editor, uri: str) -> Awaitable[Any]:
+    return client.command(RUN_SELECTION, selection(uri, 0, 1, "fix"))
+
+
 async def _start_hanging_run(
-    client: Editor, fake: FakeOllama, uri: str
-) -> tuple[str, asyncio.Future[Any]]:
-    """A run that edited once and now waits on a model that never answers; (runId, result)."""
+    start_editor: StartEditor,
+    fake: FakeOllama,
+    workspace: Path,
+    send: Callable[[Editor, str], Awaitable[Any]] = _run_selection,
+) -> HangingRun:
+    """An editor with app.py open and a hanging run on it, started by ``send``."""
+    (workspace / "app.py").write_text(APP)
     fake.enqueue(Reply.calls(EDIT), Reply().content("Let me think").hang())
-    pending = asyncio.ensure_future(client.command(RUN_SELECTION, selection(uri, 0, 1, "fix")))
+    client = await start_editor()
+    uri = client.open("app.py")
+    pending = asyncio.ensure_future(send(client, uri))
     started = await client.wait_for_transcript(lambda t: t["kind"] == "started")
     await wait_until(lambda: len(fake.chat_requests) == 2, what="the hanging request")
     await client.wait_for_transcript(lambda t: t["kind"] == "content")
-    return str(started["runId"]), pending
+    return HangingRun(client, uri, str(started["runId"]), pending)
 
 
 async def _assert_cancelled(client: Editor, fake: FakeOllama, run_id: str, uri: str) -> None:
@@ -55,98 +77,80 @@ async def _assert_cancelled(client: Editor, fake: FakeOllama, run_id: str, uri: 
 async def test_cancel_command_stops_the_run(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    client = await start_editor()
-    uri = client.open("app.py")
-    run_id, pending = await _start_hanging_run(client, fake_ollama, uri)
+    run = await _start_hanging_run(start_editor, fake_ollama, workspace)
 
-    answer = await client.command(CANCEL, {"runId": run_id})
+    answer = await run.client.command(CANCEL, {"runId": run.run_id})
 
-    assert answer == {"cancelled": [run_id]}
-    result = await asyncio.wait_for(pending, 10)
+    assert answer == {"cancelled": [run.run_id]}
+    result = await asyncio.wait_for(run.pending, 10)
     assert result["status"] == "cancelled"
-    assert result["changedFiles"] == [uri]
-    await _assert_cancelled(client, fake_ollama, run_id, uri)
+    assert result["changedFiles"] == [run.uri]
+    await _assert_cancelled(run.client, fake_ollama, run.run_id, run.uri)
 
 
 async def test_cancel_without_run_id_stops_every_run(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    client = await start_editor()
-    uri = client.open("app.py")
-    run_id, pending = await _start_hanging_run(client, fake_ollama, uri)
+    run = await _start_hanging_run(start_editor, fake_ollama, workspace)
 
-    answer = await client.command(CANCEL, {})
+    answer = await run.client.command(CANCEL, {})
 
-    assert answer == {"cancelled": [run_id]}
-    assert (await asyncio.wait_for(pending, 10))["status"] == "cancelled"
+    assert answer == {"cancelled": [run.run_id]}
+    assert (await asyncio.wait_for(run.pending, 10))["status"] == "cancelled"
     # Nothing runs any more: cancelling again cancels nothing.
-    assert await client.command(CANCEL) == {"cancelled": []}
+    assert await run.client.command(CANCEL) == {"cancelled": []}
 
 
 async def test_progress_cancel_button_stops_the_run(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    client = await start_editor()
-    uri = client.open("app.py")
-    run_id, pending = await _start_hanging_run(client, fake_ollama, uri)
-    begin = client.progress_of(run_id)[0]
+    run = await _start_hanging_run(start_editor, fake_ollama, workspace)
+    begin = run.client.progress_of(run.run_id)[0]
     assert isinstance(begin, types.WorkDoneProgressBegin)
     assert begin.cancellable is True
 
-    client.window_work_done_progress_cancel(
-        types.WorkDoneProgressCancelParams(token=f"ollama-agent-{run_id}")
+    run.client.window_work_done_progress_cancel(
+        types.WorkDoneProgressCancelParams(token=f"ollama-agent-{run.run_id}")
     )
 
-    result = await asyncio.wait_for(pending, 10)
+    result = await asyncio.wait_for(run.pending, 10)
     assert result["status"] == "cancelled"
-    await _assert_cancelled(client, fake_ollama, run_id, uri)
+    await _assert_cancelled(run.client, fake_ollama, run.run_id, run.uri)
 
 
 async def test_cancel_request_on_the_command_stops_the_run(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    fake_ollama.enqueue(Reply.calls(EDIT), Reply().content("Let me think").hang())
-    client = await start_editor()
-    uri = client.open("app.py")
-    pending = asyncio.ensure_future(
-        client.protocol.send_request_async(
+    def send(client: Editor, uri: str) -> Awaitable[Any]:
+        return client.protocol.send_request_async(
             types.WORKSPACE_EXECUTE_COMMAND,
             types.ExecuteCommandParams(
                 command=RUN_SELECTION, arguments=[selection(uri, 0, 1, "fix")]
             ),
             msg_id="run-request-1",
         )
-    )
-    started = await client.wait_for_transcript(lambda t: t["kind"] == "started")
-    await wait_until(lambda: len(fake_ollama.chat_requests) == 2, what="the hanging request")
-    await client.wait_for_transcript(lambda t: t["kind"] == "content")
 
-    client.cancel_request(types.CancelParams(id="run-request-1"))
+    run = await _start_hanging_run(start_editor, fake_ollama, workspace, send)
+
+    run.client.cancel_request(types.CancelParams(id="run-request-1"))
 
     with pytest.raises(JsonRpcRequestCancelled) as caught:
-        await asyncio.wait_for(pending, 10)
+        await asyncio.wait_for(run.pending, 10)
     assert caught.value.code == -32800
     # pygls answers -32800 at once; the run itself must stop too, not go on in the background.
-    await _assert_cancelled(client, fake_ollama, str(started["runId"]), uri)
+    await _assert_cancelled(run.client, fake_ollama, run.run_id, run.uri)
 
 
 async def test_shutdown_during_a_run_ends_it_and_answers_cleanly(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    client = await start_editor()
-    uri = client.open("app.py")
-    run_id, pending = await _start_hanging_run(client, fake_ollama, uri)
+    run = await _start_hanging_run(start_editor, fake_ollama, workspace)
 
     # An editor closing mid-run: shutdown must be answered, not fail with an internal error.
-    await asyncio.wait_for(client.shutdown_async(None), 10)
+    await asyncio.wait_for(run.client.shutdown_async(None), 10)
 
-    result = await asyncio.wait_for(pending, 10)
+    result = await asyncio.wait_for(run.pending, 10)
     assert result["status"] == "cancelled"
-    assert result["runId"] == run_id
-    client.exit(None)
-    assert await asyncio.wait_for(server_process(client).wait(), 10) == 0
+    assert result["runId"] == run.run_id
+    run.client.exit(None)
+    assert await asyncio.wait_for(server_process(run.client).wait(), 10) == 0
