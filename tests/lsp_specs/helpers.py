@@ -87,18 +87,13 @@ SETTINGS: dict[str, Any] = {
 async def start_for_specs(
     start_editor: StartEditor, settings: dict[str, Any] | None = None, **kwargs: Any
 ) -> Editor:
-    """An editor session whose settings are in force before the first command is sent.
+    """An editor session with the spec settings as initializationOptions and configuration.
 
-    The server applies initializationOptions only after pulling workspace/configuration, so a
-    command sent right after `initialized` could still see the defaults; pushing the same
-    section with didChangeConfiguration applies it before any later request.
+    The server applies initializationOptions during initialize and every command waits for the
+    configuration pull, so nothing more is needed for them to be in force.
     """
     section = {**SETTINGS, **(settings or {})}
-    client = await start_editor(section, configuration={"ollamaAgent": section}, **kwargs)
-    client.workspace_did_change_configuration(
-        types.DidChangeConfigurationParams(settings={"ollamaAgent": section})
-    )
-    return client
+    return await start_editor(section, configuration={"ollamaAgent": section}, **kwargs)
 
 
 def without_code_lens(caps: types.ClientCapabilities) -> types.ClientCapabilities:

@@ -219,6 +219,8 @@ async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     from ollama_agent_ls.specs.runner import verify_spec
 
     a = cmd.parse_args(VERIFY_SPEC, cmd.RunSpecArgs, args)
+    # Like every command: the approval policy must be the configured one, not the default.
+    await ls.wait_configured()
     path, spec, problem = _spec_at(ls, a.uri)
     if spec is None:
         raise JsonRpcInvalidParams(problem or f"{a.uri} is not a valid spec.")
