@@ -59,6 +59,9 @@ class Agent:
         self.settings = settings
         self.executor = executor
         self.on_event = on_event
+        self.on_delta: EventCallback | None = None
+        """Takes the per-token content/thinking events instead of ``on_event`` when set, so a
+        consumer that only queues them skips its own dispatch on the hottest path."""
         self._inner: asyncio.Task[RunResult] | None = None
         self._cancel_requested = False
         self.messages: list[Message] = []
@@ -227,8 +230,10 @@ class Agent:
         content: list[str] = []
         thinking: list[str] = []
         emit = self._emit
-        on_event = self.on_event
+        on_delta = self.on_delta or self.on_event
         turn = self.turns
+        # One data dict for every delta of this reply: events are read, never changed.
+        data = {"turn": turn}
         self.metrics.requests += 1
         async for event in self.client.chat_stream(
             model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
@@ -236,12 +241,12 @@ class Agent:
             # Deltas arrive once per token: build their events directly, without _emit's **kwargs.
             if type(event) is ContentDelta:
                 content.append(event.text)
-                if on_event is not None:
-                    on_event(AgentEvent("content", event.text, {"turn": turn}))
+                if on_delta is not None:
+                    on_delta(AgentEvent("content", event.text, data))
             elif type(event) is ThinkingDelta:
                 thinking.append(event.text)
-                if on_event is not None:
-                    on_event(AgentEvent("thinking", event.text, {"turn": turn}))
+                if on_delta is not None:
+                    on_delta(AgentEvent("thinking", event.text, data))
             elif isinstance(event, ToolCallsReceived):
                 reply.calls.extend(event.calls)
             elif isinstance(event, ChatDone):

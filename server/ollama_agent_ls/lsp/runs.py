@@ -121,6 +121,7 @@ class RunManager:
         agent = Agent(server.ollama_client(settings), settings, executor)
         run = Run(run_id, label, settings, ctx, agent, transcript, staging)
         agent.on_event = functools.partial(self._on_event, run)
+        agent.on_delta = transcript.add  # per token: nothing else to do
         ctx.before_command = lambda: self._save_before_command(run)
         run.request_id = server.protocol.msg_id
         return run
@@ -172,9 +173,6 @@ class RunManager:
 
     def _on_event(self, run: Run, event: AgentEvent) -> None:
         kind = event.kind
-        if kind == "content" or kind == "thinking":  # once per token: nothing else to do
-            run.transcript.add(event)
-            return
         if kind in TRANSCRIPT_KINDS:
             run.transcript.add(event)
         if kind in ("progress", "toolCall") and run.progress_token is not None:

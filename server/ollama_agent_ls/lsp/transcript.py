@@ -31,8 +31,10 @@ class TranscriptStream:
         self.interval = interval
         self._pending: list[dict[str, Any]] = []
         self._parts: list[str] | None = None
-        self._parts_key: tuple[str, Any] = ("", None)
         """Pieces of the last pending delta, joined at flush (per-token joins are quadratic)."""
+        self._parts_kind = ""
+        self._parts_data: dict[str, Any] = {}
+        """The open delta's kind and first data; the next delta joins it if its turn matches."""
         self._last_sent = -1e9
         self._timer: asyncio.TimerHandle | None = None
         self.sent = 0
@@ -41,17 +43,25 @@ class TranscriptStream:
         """Queue ``event``; deltas of the same kind and turn merge into one entry."""
         kind = event.kind
         parts = self._parts
-        # The hot path, once per streamed token: extend the open delta.
-        if parts is not None and (kind, event.data.get("turn")) == self._parts_key:
+        # The hot path, once per streamed token: extend the open delta. The agent shares one data
+        # dict across a reply's deltas, so the identity test usually settles it.
+        data = event.data
+        last = self._parts_data
+        if (
+            parts is not None
+            and kind == self._parts_kind
+            and (data is last or data.get("turn") == last.get("turn"))
+        ):
             parts.append(event.text)
             if self._timer is None:
                 self._schedule()
             return
         self._close_parts()
-        self._pending.append({"runId": self.run_id, "kind": kind, "text": event.text, **event.data})
+        self._pending.append({"runId": self.run_id, "kind": kind, "text": event.text, **data})
         if kind in _DELTA_KINDS:
             self._parts = [event.text]
-            self._parts_key = (kind, event.data.get("turn"))
+            self._parts_kind = kind
+            self._parts_data = data
         if kind == "finished":
             self.flush()
             return
