@@ -99,6 +99,13 @@ class Settings(BaseModel):
     verify_rounds: int = Field(
         2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
     )
+    transcript_updates_per_second: float = Field(
+        20.0,
+        ge=1,
+        le=1000,
+        description="Most transcript notifications a run sends per second; streamed tokens "
+        "that come faster are merged (more: smoother text, more work for the editor).",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server (stderr, --log-file, window/logMessage)."
     )

@@ -257,3 +257,26 @@ async def test_streamed_deltas_are_coalesced_and_no_text_is_dropped(
         sent = client.transcript_of(result["runId"], kind)
         assert "".join(t["text"] for t in sent) == "".join(pieces)
         assert len(sent) < len(pieces) / 4, f"{len(sent)} {kind} notifications for 400 deltas"
+
+
+async def test_transcript_updates_per_second_sets_how_often_text_is_sent(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    # Two bursts with the model pausing 0.3 s between them, twice: at the default 20 updates a
+    # second each burst is its own notification; at 1 a second the run ends before the first
+    # interval does, so all of its text goes out together.
+    pieces = [f"w{i} " for i in range(40)]
+    reply = Reply().content(*pieces[:20]).sleep(0.3).content(*pieces[20:]).done()
+    fake_ollama.enqueue(reply, reply)
+    texts: dict[str, list[str]] = {}
+    for rate in (20, 1):
+        client = await start_editor({"transcriptUpdatesPerSecond": rate})
+        uri = client.open("app.py")
+        result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "explain"))
+        assert result["status"] == "completed"
+        texts[str(rate)] = [t["text"] for t in client.transcript_of(result["runId"], "content")]
+    for sent in texts.values():
+        assert "".join(sent) == "".join(pieces)
+    assert len(texts["20"]) >= 2, texts["20"]
+    assert len(texts["1"]) == 1, texts["1"]

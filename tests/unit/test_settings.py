@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,18 @@ def test_environment_overrides_and_bad_values_are_reported() -> None:
     assert settings.model == "m:1"
     assert settings.max_turns == 25
     assert problems and "maxTurns" in problems[0] and "environment" in problems[0]
+
+
+def test_vscode_extension_offers_every_option() -> None:
+    vscode = README.parent / "editor-clients" / "vscode"
+    contributed = json.loads((vscode / "package.json").read_text(encoding="utf-8"))
+    properties = contributed["contributes"]["configuration"]["properties"]
+    forwarded = (vscode / "src" / "config.ts").read_text(encoding="utf-8")
+    for name, field in Settings.model_fields.items():
+        key = field.alias or name
+        assert f"ollamaAgent.{key}" in properties, f"package.json lacks ollamaAgent.{key}"
+        # Only keys in serverSettingKeys reach the server.
+        assert f'"{key}",' in forwarded, f"config.ts does not forward {key}"
 
 
 def test_readme_documents_every_option() -> None:

@@ -21,6 +21,7 @@ export const serverSettingKeys = [
     "connectTimeout",
     "readTimeout",
     "verifyRounds",
+    "transcriptUpdatesPerSecond",
     "logLevel",
 ] as const;
 

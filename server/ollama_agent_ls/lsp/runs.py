@@ -116,7 +116,9 @@ class RunManager:
             settings=settings,
             approver=EditorApprover(server, settings.approval_timeout),
         )
-        transcript = TranscriptStream(run_id, self._send_transcript)
+        transcript = TranscriptStream(
+            run_id, self._send_transcript, 1 / settings.transcript_updates_per_second
+        )
         executor = ToolExecutor(ctx, extra_tools)
         agent = Agent(server.ollama_client(settings), settings, executor)
         run = Run(run_id, label, settings, ctx, agent, transcript, staging)

@@ -16,7 +16,7 @@ from ollama_agent_ls.agent.events import AgentEvent
 
 TRANSCRIPT_METHOD = "ollamaAgent/transcript"
 INTERVAL = 0.05
-"""At most ~20 notifications a second per run."""
+"""At most ~20 notifications a second per run (the ``transcriptUpdatesPerSecond`` default)."""
 _DELTA_KINDS = frozenset({"thinking", "content"})
 
 Send = Callable[[dict[str, Any]], None]
