@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import sys
 import tempfile
@@ -39,11 +40,15 @@ def _workspace(tmp: str) -> Path:
     return root
 
 
-async def _session(url: str, tmp: str) -> tuple[LspClient, str]:
+async def _session(
+    url: str, tmp: str, options: dict[str, Any] | None = None
+) -> tuple[LspClient, str]:
     root = _workspace(tmp)
     client = LspClient(SERVER)
     await client.start()
-    await client.initialize(root, {"ollamaUrl": url, "maxTurns": 5, "commandApproval": "never"})
+    await client.initialize(
+        root, {"ollamaUrl": url, "maxTurns": 5, "commandApproval": "never", **(options or {})}
+    )
     uri = client.open(root / "a.py")
     return client, uri
 
@@ -97,9 +102,9 @@ async def run_time(url: str, chunks: int, rounds: int) -> dict[str, Any]:
                 await _run(client, uri, model)
                 elapsed = time.perf_counter() - start
                 deltas = [n for n in client.notifications if n.params.get("kind") in _DELTAS]
-                if deltas:
+                if len(deltas) > 1:
                     rates.append(len(client.notifications) / elapsed)
-                    delta_rates.append(len(deltas) / elapsed)
+                    delta_rates.append(_pace([n.at_ns for n in deltas]))
                 return elapsed
 
             samples = await alternate({"c_alone": alone, "through_server": through_server}, rounds)
@@ -117,11 +122,34 @@ async def run_time(url: str, chunks: int, rounds: int) -> dict[str, Any]:
     }
 
 
-async def latency(url: str, paces: list[tuple[int, int]]) -> dict[str, Any]:
+def _pace(stamps_ns: list[int]) -> float:
+    """Notifications per second at the stream's steady pace: one over the median gap.
+
+    A run's first sends (the bucket's burst) and its last (flushed when the run finishes) come
+    closer together; over a run of under a second they would dominate a count per second.
+    """
+    gaps = Samples("gap_ns", [b - a for a, b in itertools.pairwise(stamps_ns)])
+    return 1e9 / gaps.median
+
+
+def _most_in_a_second(stamps_ns: list[int]) -> int:
+    """The most notifications that arrived within any one second."""
+    most = start = 0
+    for end, stamp in enumerate(stamps_ns):
+        while stamp - stamps_ns[start] >= 1_000_000_000:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+async def latency(
+    url: str, paces: list[tuple[int, int]], updates_per_second: float = 20
+) -> dict[str, Any]:
     """Chunk-to-client delay and notification rate for paced streams (count, microseconds)."""
     out: dict[str, Any] = {}
+    options = {"transcriptUpdatesPerSecond": updates_per_second}
     with tempfile.TemporaryDirectory() as tmp:
-        client, uri = await _session(url, tmp)
+        client, uri = await _session(url, tmp, options)
         try:
             await _run(client, uri, "content-10")  # warm: imports, first connection
             for count, micros in paces:
@@ -130,25 +158,27 @@ async def latency(url: str, paces: list[tuple[int, int]]) -> dict[str, Any]:
                 await _run(client, uri, f"paced-{count}-{micros}")
                 elapsed = time.perf_counter() - start
                 delays = Samples("delay_ms")
-                content_notes = 0
+                arrivals: list[int] = []
                 for note in client.notifications:
                     if note.params.get("kind") != "content":
                         continue
-                    content_notes += 1
+                    arrivals.append(note.at_ns)
                     for stamp in _STAMP.findall(note.params.get("text", "")):
                         delays.values.append((note.at_ns - int(stamp)) / 1e6)
                 if len(delays.values) != count:
                     raise RuntimeError(
                         f"{len(delays.values)} of {count} stamped chunks reached the client"
                     )
-                out[f"{count}x{micros // 1000}ms"] = {
+                out[f"{count}x{micros // 1000}ms@{updates_per_second:g}"] = {
                     "chunks_per_s_offered": 1e6 / micros if micros else None,
+                    "transcript_updates_per_second": updates_per_second,
                     "delay_ms_median": delays.median,
                     "delay_ms_p90": delays.quantile(0.9),
                     "delay_ms_max": max(delays.values),
-                    "content_notifications": content_notes,
+                    "content_notifications": len(arrivals),
                     "notifications_per_s": len(client.notifications) / elapsed,
-                    "content_notifications_per_s": content_notes / elapsed,
+                    "content_notifications_per_s": _pace(arrivals),
+                    "most_content_notifications_in_a_second": _most_in_a_second(arrivals),
                 }
         finally:
             await client.stop()

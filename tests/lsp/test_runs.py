@@ -263,9 +263,9 @@ async def test_transcript_updates_per_second_sets_how_often_text_is_sent(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
     (workspace / "app.py").write_text(APP)
-    # Two bursts with the model pausing 0.3 s between them, twice: at the default 20 updates a
-    # second each burst is its own notification; at 1 a second the run ends before the first
-    # interval does, so all of its text goes out together.
+    # Two bursts with the model pausing 0.3 s between them: at the default 20 updates a second
+    # each burst gets its own notifications; at 1 a second, once the first sends are spent, the
+    # run ends before the next one is due, so the rest of its text goes out together.
     pieces = [f"w{i} " for i in range(40)]
     reply = Reply().content(*pieces[:20]).sleep(0.3).content(*pieces[20:]).done()
     fake_ollama.enqueue(reply, reply)
@@ -278,5 +278,5 @@ async def test_transcript_updates_per_second_sets_how_often_text_is_sent(
         texts[str(rate)] = [t["text"] for t in client.transcript_of(result["runId"], "content")]
     for sent in texts.values():
         assert "".join(sent) == "".join(pieces)
-    assert len(texts["20"]) >= 2, texts["20"]
-    assert len(texts["1"]) == 1, texts["1"]
+    assert len(texts["1"]) <= 2, texts["1"]
+    assert len(texts["20"]) > len(texts["1"]), texts

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ollama_agent_ls.agent.events import AgentEvent
-from ollama_agent_ls.lsp.transcript import TranscriptStream
+from ollama_agent_ls.lsp.transcript import BURST, TranscriptStream
 
 NEVER = 3600.0
 """An interval the test never reaches: only ``add``'s own sends and ``close`` send."""
@@ -54,40 +54,65 @@ def test_deltas_merge_per_kind_and_turn_in_order_and_nothing_is_lost(
     asyncio.run(scenario())
     expected = _merged([(kind, text, turn) for kind, text, turn, _ in events])
     assert _merged([(n["kind"], n["text"], n["turn"]) for n in sent]) == expected
-    # Within one interval only the first event goes out alone; the rest are merged.
-    assert len(sent) <= len(expected) + 1
+    # Within one interval only the first BURST events go out alone; the rest are merged.
+    assert len(sent) <= len(expected) + BURST
     assert all(n["runId"] == "run-1" for n in sent)
 
 
-async def test_first_delta_after_a_quiet_spell_goes_out_at_once_the_rest_wait() -> None:
-    sent: list[dict[str, Any]] = []
-    stream = TranscriptStream("run-1", sent.append, interval=NEVER)
-    stream.add(AgentEvent("content", "Hel", {"turn": 1}))
-    assert [n["text"] for n in sent] == ["Hel"]
-    stream.add(AgentEvent("content", "lo", {"turn": 1}))
-    stream.add(AgentEvent("content", "!", {"turn": 1}))
-    assert [n["text"] for n in sent] == ["Hel"]
-    stream.close()
-    assert [n["text"] for n in sent] == ["Hel", "lo!"]
+class _ClockLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock the test sets, for the transcript's pacing."""
+
+    now = 1000.0
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_tokens_at_the_allowed_pace_go_out_as_they_come_faster_ones_are_merged() -> None:
+    sent: list[str] = []
+
+    async def scenario(loop: _ClockLoop) -> None:
+        stream = TranscriptStream("run-1", lambda n: sent.append(n["text"]), interval=1.0)
+
+        def token(text: str, after: float) -> None:
+            loop.now += after
+            stream.add(AgentEvent("content", text, {"turn": 1}))
+
+        token("a", 0)  # after a quiet spell: at once
+        token("b", 0.9)  # at about the allowed pace, a little early: at once
+        token("c", 0.9)
+        assert sent == ["a", "b", "c"]
+        token("d", 0.1)  # faster: held for the next send, and merged
+        token("e", 0.1)
+        assert sent == ["a", "b", "c"]
+        stream.close()
+        assert sent == ["a", "b", "c", "de"]
+
+    with asyncio.Runner(loop_factory=_ClockLoop) as runner:
+        loop = runner.get_loop()
+        assert isinstance(loop, _ClockLoop)
+        runner.run(scenario(loop))
 
 
 async def test_held_deltas_are_sent_by_the_timer() -> None:
     loop = asyncio.get_running_loop()
-    second: asyncio.Future[dict[str, Any]] = loop.create_future()
+    third: asyncio.Future[dict[str, Any]] = loop.create_future()
     sent: list[dict[str, Any]] = []
 
     def send(params: dict[str, Any]) -> None:
         sent.append(params)
-        if len(sent) == 2:
-            second.set_result(params)
+        if len(sent) == 3:
+            third.set_result(params)
 
     stream = TranscriptStream("run-1", send, interval=0.01)
-    stream.add(AgentEvent("content", "a", {"turn": 1}))
+    stream.add(AgentEvent("toolCall", "read_file a.py", {"turn": 1}))
+    stream.add(AgentEvent("content", "a", {"turn": 1}))  # the bucket is empty now
     stream.add(AgentEvent("content", "b", {"turn": 1}))
     stream.add(AgentEvent("content", "c", {"turn": 1}))
-    assert (await asyncio.wait_for(second, 10))["text"] == "bc"
+    assert [n["text"] for n in sent] == ["read_file a.py", "a"]
+    assert (await asyncio.wait_for(third, 10))["text"] == "bc"
     stream.close()
-    assert len(sent) == 2
+    assert len(sent) == 3
 
 
 async def test_finished_flushes_everything_held() -> None:

@@ -1,8 +1,10 @@
 """Turns agent events into ``ollamaAgent/transcript`` notifications and ``$/progress`` reports.
 
 Models stream a token at a time; a notification per token would flood slow clients, so deltas are
-merged and sent at most every ``INTERVAL`` seconds, sending at once after a quiet spell so a
-lone chunk is not delayed. Nothing is ever dropped.
+merged and sent on average at most every ``INTERVAL`` seconds. A token bucket paces the sends: an
+event goes out at once while a send is due, so a lone chunk after a quiet spell, or tokens that
+come at about the allowed pace but jitter, are not held; faster tokens wait for the next send.
+Nothing is ever dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +19,10 @@ from ollama_agent_ls.agent.events import AgentEvent
 TRANSCRIPT_METHOD = "ollamaAgent/transcript"
 INTERVAL = 0.05
 """At most ~20 notifications a second per run (the ``transcriptUpdatesPerSecond`` default)."""
+BURST = 2.0
+"""Bucket size in sends. Tokens at about the allowed pace then go out as they come, jitter and
+all; with a bucket of one, a token that came a little early would lock every later one into
+waiting the same amount."""
 _DELTA_KINDS = frozenset({"thinking", "content"})
 
 Send = Callable[[dict[str, Any]], None]
@@ -35,7 +41,8 @@ class TranscriptStream:
         self._parts_kind = ""
         self._parts_data: dict[str, Any] = {}
         """The open delta's kind and first data; the next delta joins it if its turn matches."""
-        self._last_sent = -1e9
+        self._tokens = BURST
+        self._refilled: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self.sent = 0
 
@@ -71,11 +78,16 @@ class TranscriptStream:
         if self._timer is not None:
             return
         loop = asyncio.get_running_loop()
-        wait = self._last_sent + self.interval - loop.time()
-        if wait <= 0:
+        self._refill(loop.time())
+        if self._tokens >= 1:
             self.flush()
         else:
-            self._timer = loop.call_later(wait, self.flush)
+            self._timer = loop.call_later((1 - self._tokens) * self.interval, self.flush)
+
+    def _refill(self, now: float) -> None:
+        if self._refilled is not None:
+            self._tokens = min(BURST, self._tokens + (now - self._refilled) / self.interval)
+        self._refilled = now
 
     def flush(self) -> None:
         """Send everything queued now."""
@@ -90,7 +102,9 @@ class TranscriptStream:
             self._send(item)
             self.sent += 1
         with contextlib.suppress(RuntimeError):  # flushed after the loop closed
-            self._last_sent = asyncio.get_running_loop().time()
+            self._refill(asyncio.get_running_loop().time())
+        # A forced send (the run finished) may overdraw; the next ones then wait longer.
+        self._tokens -= 1
 
     def _close_parts(self) -> None:
         if self._parts is not None:
