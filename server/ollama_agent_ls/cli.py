@@ -11,11 +11,15 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ollama_agent_ls import __version__
 from ollama_agent_ls.agent.result import RunResult, RunStatus
-from ollama_agent_ls.settings import Settings, SettingsProblem, settings_from_env, strict_settings
+
+if TYPE_CHECKING:
+    # Imported by the commands that use them: settings loads pydantic (~65 ms), which the
+    # language server must not wait for before it answers initialize.
+    from ollama_agent_ls.settings import Settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SETUP, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
@@ -117,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def settings_for(args: argparse.Namespace) -> Settings:
     """Defaults, then the environment, then -o options, then the explicit flags."""
+    from ollama_agent_ls.settings import SettingsProblem, settings_from_env, strict_settings
+
     base, env_problems = settings_from_env()
     for problem in env_problems:
         sys.stderr.write(f"warning: {problem}; using the default\n")

@@ -27,20 +27,25 @@ from ollama_agent_ls.lsp.editor import (
 from ollama_agent_ls.lsp.log_forwarding import setup_logging
 from ollama_agent_ls.lsp.todo_comments import enclosing_block, find_todo, todo_still_present
 from ollama_agent_ls.ollama.errors import OllamaError
-from ollama_agent_ls.settings import Settings, load_settings, settings_from_env
 from ollama_agent_ls.workspace.documents import DocumentError
 
 if TYPE_CHECKING:
-    # Imported when first needed: the agent, tools and HTTP stack add ~70 ms to start-up, and a
-    # client waits for initialize before anything else.
+    # Imported when first needed: the agent, tools and HTTP stack add ~70 ms to start-up, and
+    # pydantic (settings, command arguments) ~65 ms more; a client waits for initialize before
+    # anything else, and answering it needs none of them.
+    from ollama_agent_ls.lsp.command_args import Range
     from ollama_agent_ls.lsp.runs import RunManager
     from ollama_agent_ls.ollama.client import OllamaClient
+    from ollama_agent_ls.settings import Settings
 
-# spec_runs is not among them: serve() imports it to register the spec lens and commands.
+# spec_runs is not among them: serve() imports it to register the spec lens and commands. yaml is
+# what parsing a spec (for its lens) needs.
 _LATE_IMPORTS = (
+    "ollama_agent_ls.lsp.command_args",
     "ollama_agent_ls.lsp.runs",
     "ollama_agent_ls.ollama.client",
     "ollama_agent_ls.ollama.setup_check",
+    "yaml",
 )
 
 log = logging.getLogger(__name__)
@@ -70,8 +75,8 @@ class AgentServer(LanguageServer):
 
     def __init__(self) -> None:
         super().__init__("ollama-agent-ls", __version__, protocol_cls=AgentProtocol)
-        self.settings, self._env_problems = settings_from_env()
-        self._base_settings = self.settings
+        self._settings: Settings | None = None
+        self._env_settings: tuple[Settings, list[str]] | None = None
         self._init_options: dict[str, Any] = {}
         self._clients: dict[str, OllamaClient] = {}
         self.configured = asyncio.Event()
@@ -161,16 +166,30 @@ class AgentServer(LanguageServer):
         """window/showMessage."""
         self.window_show_message(types.ShowMessageParams(type=kind, message=message))
 
+    @property
+    def settings(self) -> Settings:
+        """The settings in effect (the environment's and initializationOptions until configured)."""
+        if self._settings is None:
+            # Built on first use, not at start-up: validating them imports pydantic. Problems are
+            # shown once, when initialized applies the configuration.
+            self.apply_config(self._init_options, show=False)
+        assert self._settings is not None
+        return self._settings
+
     def apply_config(self, *layers: dict[str, Any] | None, show: bool = True) -> None:
         """Settings from the environment, then each layer; invalid keys shown, defaults kept."""
-        settings = self._base_settings
-        problems: list[str] = list(self._env_problems)
+        from ollama_agent_ls.settings import load_settings, settings_from_env
+
+        if self._env_settings is None:
+            self._env_settings = settings_from_env()
+        settings, env_problems = self._env_settings
+        problems = list(env_problems)
         for layer in layers:
             if not layer:
                 continue
             settings, layer_problems = load_settings(layer, settings)
             problems.extend(layer_problems)
-        self.settings = settings
+        self._settings = settings
         for problem in problems if show else []:
             self.show(f"Ollama agent: {problem}; using the default.")
         logging.getLogger("ollama_agent_ls").setLevel(settings.log_level.upper())
@@ -218,6 +237,8 @@ class AgentServer(LanguageServer):
         """The current settings, with a per-run model override."""
         if not model:
             return self.settings
+        from ollama_agent_ls.settings import load_settings
+
         settings, problems = load_settings({"model": model}, self.settings)
         if problems:
             raise JsonRpcInvalidParams("; ".join(problems))
@@ -248,9 +269,9 @@ def initialize(ls: AgentServer, params: types.InitializeParams) -> None:
     if isinstance(ls._init_options.get(CONFIG_SECTION), dict):
         # Some clients nest the section; accept both shapes.
         ls._init_options = ls._init_options[CONFIG_SECTION]
-    # In effect at once: a command may arrive before initialized has pulled the configuration.
-    # Problems are shown once, from initialized.
-    ls.apply_config(ls._init_options, show=False)
+    # Not validated here (that loads pydantic, and the client is waiting): a command arriving
+    # before initialized gets them anyway, from the settings property, rebuilt with them.
+    ls._settings = None
 
 
 @server.feature(types.INITIALIZED)
@@ -382,7 +403,7 @@ def _read_for_command(ls: AgentServer, uri: str) -> tuple[Path, str, str]:
     return path, rel, text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _lines_of(ls: AgentServer, uri: str, rng: cmd.Range, text: str) -> tuple[int, int]:
+def _lines_of(ls: AgentServer, uri: str, rng: Range, text: str) -> tuple[int, int]:
     start, end = rng.start.line, rng.end.line
     if end < start:
         start, end = end, start
@@ -410,7 +431,9 @@ def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
 @server.command(cmd.RUN_SELECTION)
 async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run the agent on a selection with an instruction."""
-    a = cmd.parse_args(cmd.RUN_SELECTION, cmd.RunSelectionArgs, args)
+    from ollama_agent_ls.lsp.command_args import RunSelectionArgs, parse_args
+
+    a = parse_args(cmd.RUN_SELECTION, RunSelectionArgs, args)
     await ls.wait_configured()
     path, rel, text = _read_for_command(ls, a.uri)
     start, end = _lines_of(ls, a.uri, a.range, text)
@@ -434,7 +457,9 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
 @server.command(cmd.IMPLEMENT_TODO)
 async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Implement the TODO/FIXME/XXX comment on a line."""
-    a = cmd.parse_args(cmd.IMPLEMENT_TODO, cmd.ImplementTodoArgs, args)
+    from ollama_agent_ls.lsp.command_args import ImplementTodoArgs, parse_args
+
+    a = parse_args(cmd.IMPLEMENT_TODO, ImplementTodoArgs, args)
     await ls.wait_configured()
     path, rel, text = _read_for_command(ls, a.uri)
     language = None
@@ -468,7 +493,9 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
 @server.command(cmd.RUN_SPEC)
 async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run the agent on a spec file."""
-    a = cmd.parse_args(cmd.RUN_SPEC, cmd.RunSpecArgs, args)
+    from ollama_agent_ls.lsp.command_args import RunSpecArgs, parse_args
+
+    a = parse_args(cmd.RUN_SPEC, RunSpecArgs, args)
     await ls.wait_configured()
     from ollama_agent_ls.lsp.spec_runs import run_spec_in_editor
 
@@ -479,14 +506,18 @@ async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
 @server.command(cmd.CANCEL)
 def cancel(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Cancel one run (runId) or all running runs."""
-    a = cmd.parse_args(cmd.CANCEL, cmd.RunIdArgs, args)
+    from ollama_agent_ls.lsp.command_args import RunIdArgs, parse_args
+
+    a = parse_args(cmd.CANCEL, RunIdArgs, args)
     return {"cancelled": ls.runs.cancel(a.run_id)}
 
 
 @server.command(cmd.UNDO_RUN)
 async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Revert a finished run's changes where they are still as the agent left them."""
-    a = cmd.parse_args(cmd.UNDO_RUN, cmd.RunIdArgs, args)
+    from ollama_agent_ls.lsp.command_args import RunIdArgs, parse_args
+
+    a = parse_args(cmd.UNDO_RUN, RunIdArgs, args)
     run = ls.runs.find_finished(a.run_id)
     if run is None:
         if a.run_id:
@@ -504,7 +535,9 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
 @server.command(cmd.LIST_MODELS)
 async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any]]:
     """Installed models with context length and capabilities."""
-    cmd.parse_args(cmd.LIST_MODELS, cmd.NoArgs, args)
+    from ollama_agent_ls.lsp.command_args import NoArgs, parse_args
+
+    parse_args(cmd.LIST_MODELS, NoArgs, args)
     await ls.wait_configured()
     try:
         from ollama_agent_ls.ollama.setup_check import list_models
@@ -525,7 +558,9 @@ async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any
 @server.command(cmd.CHECK_SETUP)
 async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Is Ollama reachable, the model installed, with tools and enough context?"""
-    cmd.parse_args(cmd.CHECK_SETUP, cmd.NoArgs, args)
+    from ollama_agent_ls.lsp.command_args import NoArgs, parse_args
+
+    parse_args(cmd.CHECK_SETUP, NoArgs, args)
     await ls.wait_configured()
     from ollama_agent_ls.ollama.setup_check import check_setup
 

@@ -13,7 +13,6 @@ from pygls.exceptions import JsonRpcInvalidParams
 from ollama_agent_ls.lsp import commands as cmd
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name, uri_to_path
 from ollama_agent_ls.lsp.server import AgentServer, server
-from ollama_agent_ls.settings import ApplyMode
 from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DocumentError
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     # Running a spec needs the agent and tools; the lenses do not, and start-up stays lean.
     from ollama_agent_ls.agent.loop import Agent
     from ollama_agent_ls.agent.result import RunResult
+    from ollama_agent_ls.lsp.command_args import RunSpecArgs
     from ollama_agent_ls.lsp.runs import Run
     from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
     from ollama_agent_ls.specs.runner import SpecRunResult
@@ -134,9 +134,10 @@ def _spec_json(ls: AgentServer, run: Run, spec_result: SpecRunResult) -> dict[st
     }
 
 
-async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, Any]:
+async def run_spec_in_editor(ls: AgentServer, a: RunSpecArgs) -> dict[str, Any]:
     """Run a spec: refusals and invalid YAML are InvalidParams errors, the file untouched."""
     from ollama_agent_ls.agent.result import RunResult, RunStatus
+    from ollama_agent_ls.settings import ApplyMode
     from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
     from ollama_agent_ls.specs.runner import SpecRunner, shell_verify
 
@@ -216,9 +217,10 @@ async def run_spec_in_editor(ls: AgentServer, a: cmd.RunSpecArgs) -> dict[str, A
 @server.command(VERIFY_SPEC)
 async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run a spec's verify: commands (under the approval policy); the spec is not changed."""
+    from ollama_agent_ls.lsp.command_args import RunSpecArgs, parse_args
     from ollama_agent_ls.specs.runner import verify_spec
 
-    a = cmd.parse_args(VERIFY_SPEC, cmd.RunSpecArgs, args)
+    a = parse_args(VERIFY_SPEC, RunSpecArgs, args)
     # Like every command: the approval policy must be the configured one, not the default.
     await ls.wait_configured()
     path, spec, problem = _spec_at(ls, a.uri)

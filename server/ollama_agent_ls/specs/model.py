@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
+if TYPE_CHECKING:
+    import yaml
 
 SPECS_DIR = (".chant", "specs")
 CRITERIA_HEADING = "acceptance criteria"
@@ -176,6 +177,10 @@ def parse_frontmatter(text: str, path: PurePath) -> tuple[dict[str, Any], Frontm
         return {}, None
     lines = split_lines(text)
     yaml_text = "".join(_bare(line) + "\n" for line in lines[loc.start : loc.end])
+    # Imported here: the language server loads this module at start-up for the spec lens, and
+    # answering initialize needs no YAML.
+    import yaml
+
     try:
         data = yaml.safe_load(yaml_text)
     except yaml.YAMLError as exc:
