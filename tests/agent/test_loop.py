@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -14,6 +14,13 @@ from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.headless import DiskRun, build_disk_run, run_task
 from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.ollama.models import (
+    ChatDone,
+    ChatMetrics,
+    ContentDelta,
+    ModelInfo,
+    ThinkingDelta,
+)
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from tests.fake_ollama.replies import Reply, call
@@ -350,3 +357,56 @@ async def test_selection_prompt_has_numbered_lines_and_context(
     assert "fix the sign" in user
     assert "     2\t    return a - b" in user
     assert "app.py" in user
+
+
+class _ReadByRead:
+    """Stands in for the HTTP client: yields the events of one network read, then waits."""
+
+    def __init__(self, reads: list[list[Any]]) -> None:
+        self.reads = reads
+        self.next_read = asyncio.Event()
+
+    async def show(self, model: str) -> ModelInfo:
+        return ModelInfo(model, 8192, ("completion", "tools"))
+
+    async def chat_stream(self, **_: Any) -> AsyncIterator[Any]:
+        for i, events in enumerate(self.reads):
+            if i:
+                await self.next_read.wait()
+                self.next_read.clear()
+            for event in events:
+                yield event
+
+
+async def test_text_of_one_network_read_is_reported_as_one_event_before_the_next_read(
+    workspace: Path,
+) -> None:
+    fake = _ReadByRead(
+        [
+            [ContentDelta("Fix"), ContentDelta("ing "), ContentDelta("it")],
+            [
+                ThinkingDelta("sure?"),
+                ContentDelta(" now"),
+                ContentDelta("."),
+                ChatDone(ChatMetrics()),
+            ],
+        ]
+    )
+    rec = Recorder()
+    settings = Settings(ollama_url="http://127.0.0.1:9")
+    disk = build_disk_run(cast(OllamaClient, fake), settings, workspace, rec, rec)
+    task = asyncio.ensure_future(run(disk))
+
+    # The first read's tokens reach the editor while the stream waits for the next read.
+    await wait_until(lambda: rec.kinds("content"), what="the first read's text")
+    assert [e.text for e in rec.kinds("content")] == ["Fixing it"]
+    fake.next_read.set()
+    result = await task
+
+    assert result.status is RunStatus.COMPLETED
+    deltas = [(e.kind, e.text) for e in rec.events if e.kind in ("content", "thinking")]
+    assert deltas == [("content", "Fixing it"), ("thinking", "sure?"), ("content", " now.")]
+    # The turn's closing progress event (with the token rate) comes after all of its text.
+    events = rec.events
+    rate_at = max(i for i, e in enumerate(events) if "tokensPerSecond" in e.data)
+    assert rate_at > max(i for i, e in enumerate(events) if e.kind == "content")

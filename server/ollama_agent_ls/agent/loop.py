@@ -59,9 +59,7 @@ class Agent:
         self.settings = settings
         self.executor = executor
         self.on_event = on_event
-        self.on_delta: EventCallback | None = None
-        """Takes the per-token content/thinking events instead of ``on_event`` when set, so a
-        consumer that only queues them skips its own dispatch on the hottest path."""
+        self._deltas: _DeltaBatch | None = None
         self._inner: asyncio.Task[RunResult] | None = None
         self._cancel_requested = False
         self.messages: list[Message] = []
@@ -72,6 +70,8 @@ class Agent:
         executor.ctx.on_change = self._on_change
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
+        if self._deltas is not None:
+            self._deltas.flush()  # deltas first: events keep the order they happened in
         if self.on_event is not None:
             self.on_event(AgentEvent(kind, text, data))  # type: ignore[arg-type]
 
@@ -229,41 +229,52 @@ class Agent:
         # every time, which made long replies quadratic.
         content: list[str] = []
         thinking: list[str] = []
-        emit = self._emit
-        on_delta = self.on_delta or self.on_event
         turn = self.turns
-        # One data dict for every delta of this reply: events are read, never changed.
-        data = {"turn": turn}
+        on_event = self.on_event
+        deltas = self._deltas = _DeltaBatch(on_event, turn) if on_event is not None else None
         self.metrics.requests += 1
-        async for event in self.client.chat_stream(
-            model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
-        ):
-            # Deltas arrive once per token: build their events directly, without _emit's **kwargs.
-            if type(event) is ContentDelta:
-                content.append(event.text)
-                if on_delta is not None:
-                    on_delta(AgentEvent("content", event.text, data))
-            elif type(event) is ThinkingDelta:
-                thinking.append(event.text)
-                if on_delta is not None:
-                    on_delta(AgentEvent("thinking", event.text, data))
-            elif isinstance(event, ToolCallsReceived):
-                reply.calls.extend(event.calls)
-            elif isinstance(event, ChatDone):
-                reply.done = event
-                m = event.metrics
-                self.metrics.prompt_tokens += m.prompt_eval_count
-                self.metrics.eval_tokens += m.eval_count
-                self.metrics.eval_seconds += m.eval_duration / 1e9
-                emit(
-                    "progress",
-                    f"turn {turn}",
-                    turn=turn,
-                    tokensPerSecond=round(m.tokens_per_second, 1),
-                )
+        try:
+            async for event in self.client.chat_stream(
+                model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
+            ):
+                # Once per token: kept to a few list appends (see _DeltaBatch).
+                if type(event) is ContentDelta:
+                    content.append(event.text)
+                    if deltas is not None:
+                        if deltas.kind != "content":
+                            deltas.start("content")
+                        deltas.parts.append(event.text)
+                elif type(event) is ThinkingDelta:
+                    thinking.append(event.text)
+                    if deltas is not None:
+                        if deltas.kind != "thinking":
+                            deltas.start("thinking")
+                        deltas.parts.append(event.text)
+                else:
+                    self._on_reply_event(event, reply, turn)
+        finally:
+            if deltas is not None:
+                deltas.flush()
+            self._deltas = None
         reply.content = "".join(content)
         reply.thinking = "".join(thinking)
         return reply
+
+    def _on_reply_event(self, event: object, reply: _Reply, turn: int) -> None:
+        if isinstance(event, ToolCallsReceived):
+            reply.calls.extend(event.calls)
+        elif isinstance(event, ChatDone):
+            reply.done = event
+            m = event.metrics
+            self.metrics.prompt_tokens += m.prompt_eval_count
+            self.metrics.eval_tokens += m.eval_count
+            self.metrics.eval_seconds += m.eval_duration / 1e9
+            self._emit(
+                "progress",
+                f"turn {turn}",
+                turn=turn,
+                tokensPerSecond=round(m.tokens_per_second, 1),
+            )
 
     async def _call_tool(self, call: ToolCall) -> None:
         summary = tool_call_summary(call.name, call.arguments)
@@ -284,6 +295,41 @@ class Agent:
         self.messages.append(
             Message("tool", outcome.content, tool_name=call.name, tool_call_id=call.id)
         )
+
+
+class _DeltaBatch:
+    """Streamed text waiting to be reported, sent as one event when the loop next gets control.
+
+    Ollama's lines often arrive many to a network read and are all handled before the run's
+    task waits again; one event per read instead of per token keeps the server's cost per token
+    to a list append, and delays nothing: the text goes out as soon as the task would wait.
+    """
+
+    __slots__ = ("_data", "_send", "kind", "parts")
+
+    def __init__(self, send: EventCallback, turn: int) -> None:
+        self.kind = ""
+        """The kind being collected; empty when nothing is (the next delta schedules a send)."""
+        self.parts: list[str] = []
+        self._data = {"turn": turn}
+        self._send = send
+
+    def start(self, kind: str) -> None:
+        """Collect ``kind`` from now on, sending what was collected of another kind first."""
+        if self.kind:
+            self.flush()
+        else:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.kind = kind
+
+    def flush(self) -> None:
+        """Send what was collected (one event) and stop collecting."""
+        if self.parts:
+            text = "".join(self.parts)
+            self.parts = []
+            # One data dict for every event of this reply: events are read, never changed.
+            self._send(AgentEvent(self.kind, text, self._data))  # type: ignore[arg-type]
+        self.kind = ""
 
 
 def _preview(text: str, limit: int = 600) -> str:

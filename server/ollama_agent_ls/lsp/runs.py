@@ -123,7 +123,6 @@ class RunManager:
         agent = Agent(server.ollama_client(settings), settings, executor)
         run = Run(run_id, label, settings, ctx, agent, transcript, staging)
         agent.on_event = functools.partial(self._on_event, run)
-        agent.on_delta = transcript.add  # per token: nothing else to do
         ctx.before_command = lambda: self._save_before_command(run)
         run.request_id = server.protocol.msg_id
         return run
