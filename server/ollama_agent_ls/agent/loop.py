@@ -229,6 +229,7 @@ class Agent:
         # every time, which made long replies quadratic.
         content: list[str] = []
         thinking: list[str] = []
+        pieces_of = {ContentDelta: ("content", content), ThinkingDelta: ("thinking", thinking)}
         turn = self.turns
         on_event = self.on_event
         deltas = self._deltas = _DeltaBatch(on_event, turn) if on_event is not None else None
@@ -238,20 +239,17 @@ class Agent:
                 model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
             ):
                 # Once per token: kept to a few list appends (see _DeltaBatch).
-                if type(event) is ContentDelta:
-                    content.append(event.text)
-                    if deltas is not None:
-                        if deltas.kind != "content":
-                            deltas.start("content")
-                        deltas.parts.append(event.text)
-                elif type(event) is ThinkingDelta:
-                    thinking.append(event.text)
-                    if deltas is not None:
-                        if deltas.kind != "thinking":
-                            deltas.start("thinking")
-                        deltas.parts.append(event.text)
-                else:
+                delta = pieces_of.get(type(event))
+                if delta is None:
                     self._on_reply_event(event, reply, turn)
+                    continue
+                kind, pieces = delta
+                text: str = event.text  # type: ignore[union-attr]
+                pieces.append(text)
+                if deltas is not None:
+                    if deltas.kind != kind:
+                        deltas.start(kind)
+                    deltas.parts.append(text)
         finally:
             if deltas is not None:
                 deltas.flush()
