@@ -93,8 +93,21 @@ export class Ctx implements AgentHost, vscode.Disposable {
 
     /** The running client, starting it if needed; rejects (after telling the user) when it cannot start. */
     async ensureClient(): Promise<lc.LanguageClient> {
-        if (this.client?.isRunning()) {
-            return this.client;
+        const client = this.client;
+        if (client?.isRunning()) {
+            return client;
+        }
+        if (client?.state === lc.State.Starting && !this.starting) {
+            // vscode-languageclient is restarting it after a crash; a new client would be a second server.
+            try {
+                await client.start(); // joins the restart under way
+                return client;
+            } catch (error) {
+                // The close handler decides whether to try again or tell the user; don't say it twice.
+                throw Object.assign(new Error(`the server exited while restarting: ${errorMessage(error)}`), {
+                    reported: true,
+                });
+            }
         }
         this.starting ??= this.startClient().finally(() => {
             this.starting = undefined;
@@ -300,6 +313,12 @@ export class Ctx implements AgentHost, vscode.Disposable {
             },
         };
         const client = new QuietLanguageClient("ollamaAgent", "Ollama Agent", serverOptions, clientOptions);
+        client.onDidChangeState((e) => {
+            // After a crash the library restarts the server itself; only its state says when that is done.
+            if (e.newState === lc.State.Running && this.client === client) {
+                this.status.setServerState("running");
+            }
+        });
         client.registerFeature(new ExperimentalCapabilities());
         client.onNotification(ext.transcript, (event) => this.onTranscript(event));
         client.onRequest(ext.saveDocuments, (params) => saveDocuments(params));

@@ -13,6 +13,8 @@ const clients: FakeClient[] = [];
 let startError: Error | undefined;
 /** Start the server process for real, and fail like vscode-languageclient when it exits during start. */
 let realSpawn = false;
+/** Starts wait for this before they succeed or fail; a test holds it to act while a start is under way. */
+let startGate: Promise<void> = Promise.resolve();
 
 interface FakeClient {
     clientOptions: Record<string, any>;
@@ -22,19 +24,29 @@ interface FakeClient {
     sendRequest: ReturnType<typeof vi.fn>;
     sendNotification: ReturnType<typeof vi.fn>;
     stop: ReturnType<typeof vi.fn>;
+    /** How many times start() was called: by Ctx, and by the library itself when told to restart. */
+    starts: number;
+    isRunning(): boolean;
+    /** The server process exits; the client reacts as vscode-languageclient's handleConnectionClosed does. */
+    serverExited(): Promise<void>;
 }
 
 vi.mock("vscode-languageclient/node", async () => {
     const proto = await import("vscode-languageserver-protocol");
+    const State = { Stopped: 1, Running: 2, Starting: 3, StartFailed: 4 };
     class LanguageClient {
         features: unknown[] = [];
         notifications = new Map();
         requests = new Map();
-        running = false;
+        state = State.Stopped;
+        private stateListeners: ((e: { oldState: number; newState: number }) => void)[] = [];
+        private onStart: Promise<void> | undefined;
+        starts = 0;
         sendRequest = vi.fn(async () => undefined);
         sendNotification = vi.fn(async () => undefined);
         stop = vi.fn(async () => {
-            this.running = false;
+            this.onStart = undefined;
+            this.setState(State.Stopped);
         });
         constructor(
             _id: string,
@@ -53,24 +65,56 @@ vi.mock("vscode-languageclient/node", async () => {
         onRequest(type: { method: string }, handler: unknown) {
             this.requests.set(type.method, handler);
         }
-        async start() {
+        onDidChangeState(listener: (e: { oldState: number; newState: number }) => void) {
+            this.stateListeners.push(listener);
+            return { dispose: () => (this.stateListeners = this.stateListeners.filter((l) => l !== listener)) };
+        }
+        private setState(state: number) {
+            const oldState = this.state;
+            this.state = state;
+            if (oldState !== state) for (const l of [...this.stateListeners]) l({ oldState, newState: state });
+        }
+        start(): Promise<void> {
+            // Like the library: a start while one is under way joins it.
+            this.onStart ??= this.doStart();
+            return this.onStart;
+        }
+        private async doStart() {
+            this.starts++;
+            this.setState(State.Starting);
             if (realSpawn) {
                 const child = await (this.serverOptions as () => Promise<import("node:child_process").ChildProcess>)();
                 await new Promise((resolve) => child.once("exit", resolve));
+                this.setState(State.StartFailed);
                 throw new Error("Pending response rejected since connection got disposed");
             }
-            if (startError) throw startError;
-            this.running = true;
+            await startGate;
+            if (startError) {
+                this.setState(State.StartFailed);
+                throw startError;
+            }
+            this.setState(State.Running);
         }
         isRunning() {
-            return this.running;
+            return this.state === State.Running;
         }
         async dispose() {}
         error() {}
+        info() {}
+        async serverExited() {
+            // As vscode-languageclient 9-11 do: ask the error handler, then stop for good or start again.
+            const result = await (this.clientOptions as any).errorHandler.closed();
+            this.onStart = undefined;
+            this.setState(State.Stopped);
+            if (result.action === 2 /* CloseAction.Restart */) {
+                this.start().catch(() => undefined);
+            }
+        }
     }
     return {
         ...proto,
         LanguageClient,
+        State,
         TransportKind: { stdio: 0 },
         RevealOutputChannelOn: { Never: 4 },
         ErrorAction: { Continue: 1, Shutdown: 2 },
@@ -106,6 +150,7 @@ beforeEach(() => {
     clients.length = 0;
     startError = undefined;
     realSpawn = false;
+    startGate = Promise.resolve();
     settings.values.clear();
     settings.set("ollamaAgent.server.command", "globalValue", ["/venv/bin/python", "-m", "ollama_agent_ls"]);
     settings.set("ollamaAgent.model", "defaultValue", "qwen3:8b");
@@ -291,5 +336,113 @@ describe("ollamaAgent/saveDocuments", () => {
         });
         expect(dirty.save).toHaveBeenCalledOnce();
         expect(result).toEqual({ saved: ["file:///ws/a.py", "file:///ws/closed.py"] });
+    });
+});
+
+describe("a server that exits on its own", () => {
+    // Ctx counts exits by Date.now(); only the clock is faked, so awaits and vi.waitFor still run.
+    const t0 = new Date("2025-01-01T12:00:00Z").getTime();
+    const at = (ms: number) => vi.setSystemTime(t0 + ms);
+    const logText = (ctx: Ctx) => (ctx.log as unknown as { text(): string }).text();
+
+    beforeEach(() => {
+        vi.useFakeTimers({ toFake: ["Date"] });
+        at(0);
+    });
+    afterEach(() => {
+        vi.useRealTimers();
+    });
+
+    test("is started again, the restart is logged, and the status bar shows it running", async () => {
+        const { ctx, client } = await startedCtx();
+        at(10_000);
+        await client.serverExited();
+        await vi.waitFor(() => expect(client.isRunning()).toBe(true));
+        expect(client.starts).toBe(2);
+        expect(logText(ctx)).toContain("[warn] the server exited; restarting (1/3)\n");
+        expect(window.showErrorMessage).not.toHaveBeenCalled();
+        expect(ctx.status.text).toBe("$(hubot) qwen3:8b");
+        // Commands go to the restarted server rather than a second one.
+        await ctx.executeServerCommand(serverCommands.listModels, {});
+        expect(clients).toHaveLength(1);
+        expect(client.sendRequest).toHaveBeenCalled();
+    });
+
+    test("a command sent while the server restarts waits for it instead of starting a second server", async () => {
+        const { ctx, client } = await startedCtx();
+        let release!: () => void;
+        startGate = new Promise((resolve) => (release = resolve));
+        await client.serverExited();
+        expect(ctx.status.text).toBe("$(hubot) qwen3:8b $(loading~spin)");
+        const answer = ctx.executeServerCommand(serverCommands.listModels, {});
+        release();
+        await answer;
+        expect(clients).toHaveLength(1);
+        expect(client.sendRequest).toHaveBeenCalledOnce();
+        expect(ctx.status.text).toBe("$(hubot) qwen3:8b");
+    });
+
+    test("after 3 restarts within 3 minutes, the 4th exit is final: one error message with a way forward", async () => {
+        const { ctx, client } = await startedCtx();
+        for (const [i, ms] of [0, 60_000, 120_000].entries()) {
+            at(ms);
+            await client.serverExited();
+            await vi.waitFor(() => expect(client.starts).toBe(i + 2));
+        }
+        at(179_000);
+        window.showErrorMessage!.mockResolvedValueOnce("Show Output");
+        await client.serverExited();
+        expect(client.isRunning()).toBe(false);
+        expect(client.starts).toBe(4);
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        const [message, ...buttons] = window.showErrorMessage!.mock.calls[0]!;
+        expect(message).toMatch(/exited 4 times in 3 minutes and was not restarted/);
+        expect(message).toMatch(/Fix: see the "Ollama Agent" output channel.*"Ollama Agent: Restart Server"/);
+        expect(buttons).toEqual(["Open Settings", "Show Output"]);
+        await vi.waitFor(() => expect(ctx.log.show).toHaveBeenCalled());
+        // The status bar turns into the restart button.
+        expect(lastStatusBarItem(vscode.window).command).toBe(commandIds.restartServer);
+        expect(ctx.status.text).toBe("$(error) qwen3:8b");
+    });
+
+    test("Restart Server after giving up starts the server with a fresh allowance of restarts", async () => {
+        const { ctx, client } = await startedCtx();
+        for (const ms of [0, 1_000, 2_000, 3_000]) {
+            at(ms);
+            await client.serverExited();
+        }
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        await ctx.restart();
+        const fresh = clients.at(-1)!;
+        expect(fresh).not.toBe(client);
+        expect(fresh.isRunning()).toBe(true);
+        at(4_000);
+        await fresh.serverExited();
+        await vi.waitFor(() => expect(fresh.isRunning()).toBe(true));
+        expect(fresh.starts).toBe(2);
+        expect(logText(ctx)).toMatch(/restarting \(1\/3\)\n$/);
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+    });
+
+    test("exits spread over more than 3 minutes keep being restarted", async () => {
+        const { client } = await startedCtx();
+        // Every 61 s: at most three exits ever fall within one 3-minute window.
+        for (let i = 0; i < 10; i++) {
+            at(i * 61_000);
+            await client.serverExited();
+            await vi.waitFor(() => expect(client.starts).toBe(i + 2));
+        }
+        expect(client.isRunning()).toBe(true);
+        expect(window.showErrorMessage).not.toHaveBeenCalled();
+    });
+
+    test("an exit before the server finished starting is a start failure, not a restart", async () => {
+        startError = new Error("spawn /venv/bin/python ENOENT");
+        const ctx = newCtx();
+        await expect(ctx.ensureClient()).rejects.toThrow(/did not start/);
+        const client = clients.at(-1)!;
+        await client.serverExited();
+        expect(client.starts).toBe(1);
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
     });
 });
