@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.text_edits import split_lines
 
 
 @dataclass
@@ -21,10 +22,6 @@ class UndoPlan:
     reason: str = ""
 
 
-def _lines(text: str) -> list[str]:
-    return text.splitlines(keepends=True)
-
-
 def plan_undo(change: FileChange, current: str | None) -> UndoPlan:
     """How to revert ``change`` given the file's ``current`` text (None: it does not exist)."""
     if change.kind == "create":
@@ -32,14 +29,20 @@ def plan_undo(change: FileChange, current: str | None) -> UndoPlan:
             return UndoPlan(None, reason="already deleted")
         if current == change.after:
             return UndoPlan(None, reverted=1)
-        return UndoPlan(current, kept=[(1, max(1, len(_lines(current))))], reason="edited since")
+        return UndoPlan(
+            current, kept=[(1, max(1, len(split_lines(current))))], reason="edited since"
+        )
     if change.kind == "delete":
         if current is None:
             return UndoPlan(change.before, reverted=1)
         return UndoPlan(current, reason="a file exists there again")
     if current is None:
         return UndoPlan(None, reason="deleted since the run")
-    before, after, now = _lines(change.before or ""), _lines(change.after or ""), _lines(current)
+    before, after, now = (
+        split_lines(change.before or ""),
+        split_lines(change.after or ""),
+        split_lines(current),
+    )
     agent_regions = [
         (i1, i2, j1, j2)
         for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(
