@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply, call
+from tests.lsp_specs.helpers import SPEC_REL, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -84,9 +85,14 @@ def fake() -> Iterator[FakeOllama]:
 
 
 def run_scenario(
-    name: str, workspace: Path, url: str, *args: str, tmp: Path | None = None
+    name: str,
+    workspace: Path,
+    url: str,
+    *args: str,
+    tmp: Path | None = None,
+    script: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one Lua scenario in headless Neovim; fail the test with its output if it fails."""
+    """Run a Lua scenario (``script``, else tests/<name>.lua) in Neovim; fail if it fails."""
     assert NVIM is not None
     home = (tmp or workspace.parent) / "nvim-home"
     env = {
@@ -104,7 +110,7 @@ def run_scenario(
     env.pop("OLLAMA_HOST", None)
     env.pop("NVIM", None)
     proc = subprocess.run(
-        [NVIM, "--headless", "--clean", "-l", str(SCENARIOS / f"{name}.lua"), *args],
+        [NVIM, "--headless", "--clean", "-l", str(script or SCENARIOS / f"{name}.lua"), *args],
         cwd=workspace,
         env=env,
         capture_output=True,
@@ -222,3 +228,216 @@ def test_lsp_enable_and_model_choice(workspace: Path, fake: FakeOllama) -> None:
 
 def test_help_tags_resolve(workspace: Path) -> None:
     run_scenario("help_spec", workspace, "http://127.0.0.1:9")
+
+
+# The user commands below have no scenario file of their own: each test writes its Lua next to
+# the workspace and runs it with the same helpers (tests/helpers.lua) the scenario files use.
+LUA_PRELUDE = "local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')\n"
+
+
+def run_lua(name: str, source: str, workspace: Path, url: str) -> subprocess.CompletedProcess[str]:
+    """Write ``source`` after the helpers prelude beside the workspace; run it as a scenario."""
+    script = workspace.parent / f"{name}.lua"
+    script.write_text(LUA_PRELUDE + source, encoding="utf-8")
+    return run_scenario(name, workspace, url, script=script)
+
+
+FIX_ADD = call(
+    "edit_file", {"path": "calc.py", "old_string": "return a - b", "new_string": "return a + b"}
+)
+
+TODO_COMMAND_LUA = r"""
+H.setup()
+local buf = H.open('greet.py')
+vim.cmd('2OllamaAgentTodo')
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+assert(result.command == 'ollamaAgent.implementTodo', 'ran ' .. tostring(result.command))
+local expected = 'def greet(name):\n    return f"Hello, {name}!"'
+assert(H.text(buf) == expected, 'buffer after the run:\n' .. H.text(buf))
+H.done()
+"""
+
+
+def test_todo_command_changes_the_buffer(workspace: Path, fake: FakeOllama) -> None:
+    fake.enqueue(
+        Reply.calls(
+            call(
+                "edit_file",
+                {
+                    "path": "greet.py",
+                    "old_string": "    # TODO: return a greeting for name\n    pass",
+                    "new_string": '    return f"Hello, {name}!"',
+                },
+            )
+        ),
+        "Implemented the greeting.",
+    )
+    run_lua("todo_command", TODO_COMMAND_LUA, workspace, fake.url)
+    # The command sent the TODO on line 2 to the model.
+    assert "return a greeting for name" in _chat_texts(fake)
+
+
+UNDO_COMMAND_LUA = r"""
+H.setup()
+local buf = H.open('calc.py')
+local before = H.text(buf)
+local undone
+vim.api.nvim_create_autocmd('User', {
+  pattern = 'OllamaAgentUndoDone',
+  callback = function(ev)
+    undone = ev.data.result
+  end,
+})
+vim.cmd('1,2OllamaAgent fix add')
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+assert(H.text(buf):find('return a + b', 1, true), 'the run did not edit the buffer')
+
+vim.cmd('OllamaAgentUndo')
+H.wait('the undo answer', function()
+  return undone ~= nil
+end)
+assert(H.text(buf) == before, 'buffer after undo:\n' .. H.text(buf))
+local said = vim.tbl_map(function(m)
+  return m.msg
+end, H.messages)
+assert(
+  vim.iter(said):any(function(msg)
+    return msg:find('undid run in calc.py', 1, true) ~= nil
+  end),
+  'no undo message: ' .. vim.inspect(said)
+)
+H.done()
+"""
+
+
+def test_undo_command_restores_the_buffer(workspace: Path, fake: FakeOllama) -> None:
+    fake.enqueue(Reply.calls(FIX_ADD), "Fixed: add now adds.")
+    run_lua("undo_command", UNDO_COMMAND_LUA, workspace, fake.url)
+
+
+SPEC_COMMAND_LUA = r"""
+H.setup({ command_approval = 'always' })
+local buf = H.open('{spec}')
+vim.cmd('OllamaAgentSpec')
+local result = H.wait_result(1)
+assert(result.command == 'ollamaAgent.runSpec', 'ran ' .. tostring(result.command))
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+assert(result.specStatus == 'completed', 'spec status: ' .. vim.inspect(result))
+local front = vim.split(H.text(buf), '\n---\n', { plain = true })[1]
+assert(front:find('\nstatus: completed\n', 1, true), 'frontmatter:\n' .. front)
+assert(not front:find('status: pending', 1, true), 'frontmatter:\n' .. front)
+assert(H.text(buf):find('- [x] the check script passes', 1, true), H.text(buf))
+-- The outcome section is appended at the very end of the file: it must end there, exactly.
+local ending = H.text(buf):sub(-80)
+assert(vim.endswith(ending, 'check ok\n[exit code 0]\n```'), 'spec ends:\n' .. ending)
+local transcript = table.concat(require('ollama_agent.transcript').lines(), '\n')
+assert(not transcript:find('could not be written', 1, true), transcript)
+H.done()
+"""
+
+
+def test_spec_command_completes_the_spec(workspace: Path, fake: FakeOllama) -> None:
+    write_spec(workspace)
+    fake.enqueue(
+        Reply.calls(
+            call(
+                "edit_file",
+                {
+                    "path": "greet.py",
+                    "old_string": "GREETING = None",
+                    "new_string": 'GREETING = "hello"',
+                },
+            )
+        ),
+        Reply.calls(
+            call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
+            call("check_criterion", {"index": 2, "evidence": "ran check.py"}),
+        ),
+        "Set GREETING to hello.",
+    )
+    run_lua("spec_command", SPEC_COMMAND_LUA.replace("{spec}", SPEC_REL), workspace, fake.url)
+    # The verify command read greet.py from disk: the plugin saved the agent's edit for it.
+    assert (workspace / "greet.py").read_text(encoding="utf-8") == 'GREETING = "hello"\n'
+
+
+# The server's review prompt goes through vim.ui.select; this stub holds it open so the test can
+# look at the buffer while the user has not answered yet, then answers with ANSWER.
+REVIEW_LUA = r"""
+H.setup({ apply_mode = 'review' })
+local buf = H.open('calc.py')
+local before = H.text(buf)
+local prompt
+vim.ui.select = function(items, opts, on_choice)
+  prompt = { items = items, opts = opts, on_choice = on_choice }
+end
+vim.cmd('1,2OllamaAgent fix add')
+H.wait('the review prompt', function()
+  return prompt ~= nil
+end)
+local titles = vim.tbl_map(function(item)
+  return item.title
+end, prompt.items)
+assert(vim.deep_equal(titles, { 'Apply', 'Discard' }), 'choices: ' .. vim.inspect(titles))
+assert(prompt.opts.prompt:find('calc.py', 1, true), 'prompt: ' .. prompt.opts.prompt)
+assert(H.text(buf) == before, 'edited before the review was answered:\n' .. H.text(buf))
+assert(#H.results == 0, 'the run ended before the review was answered')
+
+local answer = '{answer}'
+for _, item in ipairs(prompt.items) do
+  if item.title == answer then
+    prompt.on_choice(item)
+  end
+end
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+if answer == 'Apply' then
+  local expected = before:gsub('return a %- b', 'return a + b')
+  assert(H.text(buf) == expected, 'buffer after Apply:\n' .. H.text(buf))
+else
+  assert(H.text(buf) == before, 'buffer after Discard:\n' .. H.text(buf))
+  assert(#(result.changedFiles or {}) == 0, 'changed files: ' .. vim.inspect(result))
+end
+H.done()
+"""
+
+
+@pytest.mark.parametrize("answer", ["Apply", "Discard"])
+def test_review_mode_edits_only_after_apply(workspace: Path, fake: FakeOllama, answer: str) -> None:
+    fake.enqueue(Reply.calls(FIX_ADD), "Fixed: add now adds.")
+    run_lua(f"review_{answer.lower()}", REVIEW_LUA.replace("{answer}", answer), workspace, fake.url)
+    # Review mode edits buffers only, like live mode; the file waits for the user's save.
+    assert "return a - b" in (workspace / "calc.py").read_text(encoding="utf-8")
+
+
+APPEND_LUA = r"""
+H.setup()
+local buf = H.open('calc.py')
+vim.cmd('1,2OllamaAgent add sub below add')
+local result = H.wait_result(1)
+assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
+local expected = 'def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b'
+assert(H.text(buf) == expected, 'buffer after the run:\n' .. vim.inspect(H.text(buf)))
+H.done()
+"""
+
+
+def test_edit_appending_at_the_end_of_a_file(workspace: Path, fake: FakeOllama) -> None:
+    fake.enqueue(
+        Reply.calls(
+            call(
+                "edit_file",
+                {
+                    "path": "calc.py",
+                    "old_string": "    return a - b\n",
+                    "new_string": "    return a - b\n\n\ndef sub(a, b):\n    return a - b\n",
+                },
+            )
+        ),
+        "Added sub.",
+    )
+    run_lua("append_at_end", APPEND_LUA, workspace, fake.url)
+    # The server saw the buffer hold exactly what it sent, so the model heard of a success.
+    [tool_result] = [m["content"] for m in fake.last_chat["messages"] if m.get("role") == "tool"]
+    assert tool_result.startswith("Edited calc.py"), tool_result
