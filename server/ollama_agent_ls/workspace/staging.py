@@ -49,14 +49,22 @@ class StagingArea:
         self._latest.clear()
 
 
+def _git_lines(text: str) -> list[str]:
+    # Split as git does, at "\n" only: str.splitlines also breaks at form feeds, U+2028 and a
+    # lone "\r", which would put "No newline at end of file" markers mid-file and shift hunks.
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
 def unified_diff(changes: list[FileChange]) -> str:
     """A unified diff of ``changes`` as git would print it, for review and --dry-run."""
     out: list[str] = []
     for change in changes:
         a = "/dev/null" if change.before is None else f"a/{change.rel}"
         b = "/dev/null" if change.after is None else f"b/{change.rel}"
-        before = (change.before or "").splitlines(keepends=True)
-        after = (change.after or "").splitlines(keepends=True)
+        before = _git_lines(change.before or "")
+        after = _git_lines(change.after or "")
         lines = list(difflib.unified_diff(before, after, a, b))
         for line in lines:
             out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
