@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply, call
-from tests.lsp_specs.helpers import SPEC_REL, write_spec
+from tests.lsp_specs.helpers import FIX_GREETING, SPEC_REL, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -27,6 +27,16 @@ SCENARIOS = PLUGIN / "tests"
 SERVER_CMD = [sys.executable, "-m", "ollama_agent_ls"]
 # A stuck scenario must not hang the suite; the Lua waits give up well before this.
 PROCESS_TIMEOUT = 90
+
+IMPLEMENT_GREETING = call(
+    "edit_file",
+    {
+        "path": "greet.py",
+        "old_string": "    # TODO: return a greeting for name\n    pass",
+        "new_string": '    return f"Hello, {name}!"',
+    },
+)
+"""The model's edit for the TODO in greet.py."""
 
 
 def _nvim() -> str | None:
@@ -151,19 +161,7 @@ def test_visual_keymap_with_instruction_changes_the_buffer(
 
 
 def test_todo_code_action_changes_the_buffer(workspace: Path, fake: FakeOllama) -> None:
-    fake.enqueue(
-        Reply.calls(
-            call(
-                "edit_file",
-                {
-                    "path": "greet.py",
-                    "old_string": "    # TODO: return a greeting for name\n    pass",
-                    "new_string": '    return f"Hello, {name}!"',
-                },
-            )
-        ),
-        "Implemented the greeting.",
-    )
+    fake.enqueue(Reply.calls(IMPLEMENT_GREETING), "Implemented the greeting.")
     run_scenario("todo_code_action_spec", workspace, fake.url)
     assert "return a greeting for name" in _chat_texts(fake)
 
@@ -260,19 +258,7 @@ H.done()
 
 
 def test_todo_command_changes_the_buffer(workspace: Path, fake: FakeOllama) -> None:
-    fake.enqueue(
-        Reply.calls(
-            call(
-                "edit_file",
-                {
-                    "path": "greet.py",
-                    "old_string": "    # TODO: return a greeting for name\n    pass",
-                    "new_string": '    return f"Hello, {name}!"',
-                },
-            )
-        ),
-        "Implemented the greeting.",
-    )
+    fake.enqueue(Reply.calls(IMPLEMENT_GREETING), "Implemented the greeting.")
     run_lua("todo_command", TODO_COMMAND_LUA, workspace, fake.url)
     # The command sent the TODO on line 2 to the model.
     assert "return a greeting for name" in _chat_texts(fake)
@@ -341,16 +327,7 @@ H.done()
 def test_spec_command_completes_the_spec(workspace: Path, fake: FakeOllama) -> None:
     write_spec(workspace)
     fake.enqueue(
-        Reply.calls(
-            call(
-                "edit_file",
-                {
-                    "path": "greet.py",
-                    "old_string": "GREETING = None",
-                    "new_string": 'GREETING = "hello"',
-                },
-            )
-        ),
+        Reply.calls(FIX_GREETING),
         Reply.calls(
             call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
             call("check_criterion", {"index": 2, "evidence": "ran check.py"}),

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply, call
+from tests.lsp_specs.helpers import FIX_GREETING
 
 SPEC_ID = "2026-02-03-002-m2x"
 FRONTMATTER = """\
@@ -97,16 +98,7 @@ def test_spec_run_edits_ticks_verifies_and_completes(
     spec = _workspace(tmp_path)
     original = spec.read_text(encoding="utf-8")
     fake_ollama.enqueue(
-        Reply.calls(
-            call(
-                "edit_file",
-                {
-                    "path": "greet.py",
-                    "old_string": "GREETING = None",
-                    "new_string": 'GREETING = "hello"',
-                },
-            )
-        ),
+        Reply.calls(FIX_GREETING),
         Reply.calls(call("run_command", {"command": f"{sys.executable} check.py"})),
         Reply.calls(
             call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),

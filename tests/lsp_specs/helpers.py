@@ -10,6 +10,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from tests.fake_ollama import call
 from tests.lsp.conftest import StartEditor
 from tests.lsp.editor import Editor
 
@@ -20,6 +21,11 @@ VERIFY_TITLE = "Verify spec"
 MODEL = "qwen3:8b"
 SPEC_ID = "2026-02-03-002-m2x"
 SPEC_REL = f".chant/specs/{SPEC_ID}.md"
+FIX_GREETING = call(
+    "edit_file",
+    {"path": "greet.py", "old_string": "GREETING = None", "new_string": 'GREETING = "hello"'},
+)
+"""The model's edit that does what the spec written by ``write_spec`` asks."""
 
 CHECK = """\
 import sys

@@ -16,6 +16,7 @@ from tests.lsp.conftest import StartEditor
 from tests.lsp.editor import Editor, capabilities
 from tests.lsp.helpers import CANCEL
 from tests.lsp_specs.helpers import (
+    FIX_GREETING,
     MODEL,
     RUN_SPEC,
     RUN_TITLE,
@@ -29,11 +30,6 @@ from tests.lsp_specs.helpers import (
     write_spec,
 )
 from tests.waiting import wait_until
-
-FIX_GREETING = call(
-    "edit_file",
-    {"path": "greet.py", "old_string": "GREETING = None", "new_string": 'GREETING = "hello"'},
-)
 
 
 async def _lenses(client: Editor, uri: str) -> list[types.CodeLens]:

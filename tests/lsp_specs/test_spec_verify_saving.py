@@ -8,6 +8,7 @@ from tests.fake_ollama import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.lsp.conftest import StartEditor
 from tests.lsp_specs.helpers import (
+    FIX_GREETING,
     RUN_SPEC,
     SPEC_REL,
     VERIFY,
@@ -68,16 +69,7 @@ async def test_spec_run_in_an_editor_that_cannot_save_does_not_verify_stale_file
     client = await start_for_specs(start_editor, save_documents=False)
     uri = client.open(SPEC_REL, language_id="markdown")
     fake_ollama.enqueue(
-        Reply.calls(
-            call(
-                "edit_file",
-                {
-                    "path": "greet.py",
-                    "old_string": "GREETING = None",
-                    "new_string": 'GREETING = "hello"',
-                },
-            )
-        ),
+        Reply.calls(FIX_GREETING),
         Reply.calls(
             call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
             call("check_criterion", {"index": 2, "evidence": "it will pass"}),
