@@ -303,13 +303,13 @@ class _DeltaBatch:
     to a list append, and delays nothing: the text goes out as soon as the task would wait.
     """
 
-    __slots__ = ("_data", "_send", "kind", "parts")
+    __slots__ = ("_send", "_turn", "kind", "parts")
 
     def __init__(self, send: EventCallback, turn: int) -> None:
         self.kind = ""
         """The kind being collected; empty when nothing is (the next delta schedules a send)."""
         self.parts: list[str] = []
-        self._data = {"turn": turn}
+        self._turn = turn
         self._send = send
 
     def start(self, kind: str) -> None:
@@ -325,8 +325,7 @@ class _DeltaBatch:
         if self.parts:
             text = "".join(self.parts)
             self.parts = []
-            # One data dict for every event of this reply: events are read, never changed.
-            self._send(AgentEvent(self.kind, text, self._data))  # type: ignore[arg-type]
+            self._send(AgentEvent(self.kind, text, {"turn": self._turn}))  # type: ignore[arg-type]
         self.kind = ""
 
 

@@ -38,37 +38,26 @@ class TranscriptStream:
         self._pending: list[dict[str, Any]] = []
         self._parts: list[str] | None = None
         """Pieces of the last pending delta, joined at flush (per-token joins are quadratic)."""
-        self._parts_kind = ""
-        self._parts_data: dict[str, Any] = {}
-        """The open delta's kind and first data; the next delta joins it if its turn matches."""
+        self._parts_key: tuple[str, Any] = ("", None)
+        """(kind, turn) of the open delta: the next delta with the same joins it."""
         self._tokens = BURST
         self._refilled: float | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self.sent = 0
 
     def add(self, event: AgentEvent) -> None:
         """Queue ``event``; deltas of the same kind and turn merge into one entry."""
         kind = event.kind
-        parts = self._parts
-        # The hot path, once per streamed token: extend the open delta. The agent shares one data
-        # dict across a reply's deltas, so the identity test usually settles it.
-        data = event.data
-        last = self._parts_data
-        if (
-            parts is not None
-            and kind == self._parts_kind
-            and (data is last or data.get("turn") == last.get("turn"))
-        ):
-            parts.append(event.text)
+        key = (kind, event.data.get("turn"))
+        if self._parts is not None and key == self._parts_key:
+            self._parts.append(event.text)
             if self._timer is None:
                 self._schedule()
             return
         self._close_parts()
-        self._pending.append({"runId": self.run_id, "kind": kind, "text": event.text, **data})
+        self._pending.append({"runId": self.run_id, "kind": kind, "text": event.text, **event.data})
         if kind in _DELTA_KINDS:
             self._parts = [event.text]
-            self._parts_kind = kind
-            self._parts_data = data
+            self._parts_key = key
         if kind == "finished":
             self.flush()
             return
@@ -100,7 +89,6 @@ class TranscriptStream:
             return
         for item in pending:
             self._send(item)
-            self.sent += 1
         with contextlib.suppress(RuntimeError):  # flushed after the loop closed
             self._refill(asyncio.get_running_loop().time())
         # A forced send (the run finished) may overdraw; the next ones then wait longer.
