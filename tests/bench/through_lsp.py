@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import re
+import statistics
 import sys
 import tempfile
 import time
@@ -128,8 +129,7 @@ def _pace(stamps_ns: list[int]) -> float:
     A run's first sends (the bucket's burst) and its last (flushed when the run finishes) come
     closer together; over a run of under a second they would dominate a count per second.
     """
-    gaps = Samples("gap_ns", [b - a for a, b in itertools.pairwise(stamps_ns)])
-    return 1e9 / gaps.median
+    return 1e9 / statistics.median(b - a for a, b in itertools.pairwise(stamps_ns))
 
 
 def _most_in_a_second(stamps_ns: list[int]) -> int:
