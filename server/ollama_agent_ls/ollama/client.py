@@ -105,14 +105,6 @@ class OllamaClient:
 
     # -- metadata endpoints -------------------------------------------------------------------
 
-    async def is_running(self) -> bool:
-        """True when something answers ``GET /`` with 200 (Ollama's health check)."""
-        try:
-            response = await self._request("GET", "/")
-        except OllamaError:
-            return False
-        return response.status_code == 200
-
     async def version(self) -> str:
         """The server's version string, e.g. ``0.12.10``."""
         data = self._json_object(await self._request("GET", "/api/version"))
@@ -145,11 +137,6 @@ class OllamaClient:
         info = _model_info(model, self._json_object(response))
         self._show_cache[model] = info
         return info
-
-    async def ps(self) -> list[dict[str, Any]]:
-        """The models currently loaded, as Ollama describes them (``context_length`` allocated)."""
-        data = self._json_object(await self._request("GET", "/api/ps"))
-        return [m for m in data.get("models") or [] if isinstance(m, dict)]
 
     async def resolve_num_ctx(self, model: str) -> int:
         """``num_ctx_for`` this client's settings; asks /api/show only when numCtx is unset."""
