@@ -9,11 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ollama_agent_ls.agent.text_tool_calls import (
-    extract_text_tool_calls,
-    find_text_tool_calls,
-    strip_tool_call_text,
-)
+from ollama_agent_ls.agent.text_tool_calls import extract_text_tool_calls
 
 TOOLS = {"read_file", "write_file", "list_files", "run_command"}
 
@@ -166,35 +162,6 @@ def test_prose_and_code_with_braces_yield_nothing(content: str) -> None:
     assert calls(content) == []
 
 
-def test_prose_around_a_call_is_kept_and_the_wrapper_is_removed() -> None:
-    content = (
-        "I'll read the file first.\n\n"
-        '```json\n{"name": "read_file", "arguments": {"path": "README.md"}}\n```\n\n'
-        "Then I will summarise it."
-    )
-    assert strip_tool_call_text(content, TOOLS) == (
-        "I'll read the file first.\n\nThen I will summarise it."
-    )
-
-
-def test_stripping_a_tagged_call_removes_both_tags() -> None:
-    content = (
-        'Reading.\n<tool_call>\n{"name": "read_file", "arguments": {"path": "a"}}\n</tool_call>'
-    )
-    assert strip_tool_call_text(content, TOOLS) == "Reading."
-
-
-def test_a_following_code_block_keeps_its_opening_fence() -> None:
-    content = '{"name": "read_file", "arguments": {"path": "a"}}\n```python\nprint(1)\n```'
-    assert strip_tool_call_text(content, TOOLS) == "```python\nprint(1)\n```"
-
-
-def test_spans_point_at_the_calls() -> None:
-    content = 'a {"name": "list_files", "arguments": {}} b'
-    (found,) = find_text_tool_calls(content, TOOLS)
-    assert content[found.start : found.end] == '{"name": "list_files", "arguments": {}}'
-
-
 def test_no_known_tools_means_no_calls() -> None:
     assert extract_text_tool_calls('{"name": "read_file", "arguments": {}}', []) == []
 
@@ -207,11 +174,9 @@ def test_deep_nesting_does_not_raise() -> None:
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_arbitrary_text_never_raises(content: str) -> None:
-    result = find_text_tool_calls(content, TOOLS)
-    for found in result:
-        assert found.call.name in TOOLS
-        assert isinstance(found.call.arguments, dict)
-        assert 0 <= found.start < found.end <= len(content)
+    for call in extract_text_tool_calls(content, TOOLS):
+        assert call.name in TOOLS
+        assert isinstance(call.arguments, dict)
 
 
 @settings(max_examples=200, deadline=None)
@@ -221,7 +186,7 @@ def test_arbitrary_text_never_raises(content: str) -> None:
 )
 def test_random_text_with_brackets_never_raises(prefix: str, suffix: str) -> None:
     for content in (prefix + "{" + suffix, prefix + '{"name": "read_file", "arguments": ' + suffix):
-        find_text_tool_calls(content, TOOLS)
+        extract_text_tool_calls(content, TOOLS)
 
 
 JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.text(max_size=20)

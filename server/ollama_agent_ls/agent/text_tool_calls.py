@@ -9,10 +9,6 @@ To keep ordinary prose and code from being executed, a JSON value counts as a ca
 name is one of the known tools and its arguments are a JSON object (possibly JSON-encoded in a
 string). An echoed tool *definition* (a JSON schema under ``parameters`` next to a
 ``description``) is not a call.
-
-:func:`find_text_tool_calls` returns each call with the character span it occupied, including a
-surrounding ``<tool_call>`` tag or code fence; :func:`strip_tool_call_text` uses those spans to
-give back the prose that remains, for showing to the user.
 """
 
 from __future__ import annotations
@@ -21,7 +17,6 @@ import json
 import logging
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 from typing import Any
 
 from ollama_agent_ls.ollama.models import ToolCall
@@ -41,27 +36,10 @@ _START = re.compile(r"[\[{]")
 _NAMED_PREFIX = re.compile(
     r"<function=(?P<fn>[\w.\-]+)>\s*|\[TOOL_CALLS\]\s*(?P<mistral>[\w.\-]+)\s*\[ARGS\]\s*"
 )
-_OPENERS = re.compile(r"(?:<tool_call>|```[\w\-]*[ \t]*\n?|\[TOOL_CALLS\])[ \t\r\n]*\Z")
-# A fence closes only when nothing follows it on its line; "```python" would open the next block.
-_CLOSERS = re.compile(r"[ \t\r\n]*(?:</tool_call>|</function>|```(?=[ \t]*(?:\r?\n|\r|\Z)))")
-
-
-@dataclass(frozen=True)
-class TextToolCall:
-    """A tool call found in reply text and the span ``content[start:end]`` it occupied."""
-
-    call: ToolCall
-    start: int
-    end: int
 
 
 def extract_text_tool_calls(content: str, known_tools: Collection[str]) -> list[ToolCall]:
     """Tool calls written as text in ``content``, in order; only known names with object args."""
-    return [found.call for found in find_text_tool_calls(content, known_tools)]
-
-
-def find_text_tool_calls(content: str, known_tools: Collection[str]) -> list[TextToolCall]:
-    """Tool calls written as text in ``content`` with their spans (tags and fences included)."""
     try:
         return _find(content, frozenset(known_tools))
     except Exception:  # never let a parsing surprise break the agent loop
@@ -69,25 +47,10 @@ def find_text_tool_calls(content: str, known_tools: Collection[str]) -> list[Tex
         return []
 
 
-def strip_tool_call_text(content: str, known_tools: Collection[str]) -> str:
-    """``content`` without the text tool calls in it (tags and fences too), trimmed."""
-    found = find_text_tool_calls(content, known_tools)
-    if not found:
-        return content.strip()
-    pieces: list[str] = []
-    position = 0
-    for item in found:
-        pieces.append(content[position : item.start])
-        position = item.end
-    pieces.append(content[position:])
-    remaining = "".join(pieces)
-    return re.sub(r"\n[ \t]*\n(?:[ \t]*\n)+", "\n\n", remaining).strip()
-
-
-def _find(content: str, known: frozenset[str]) -> list[TextToolCall]:
+def _find(content: str, known: frozenset[str]) -> list[ToolCall]:
     if not known or not content:
         return []
-    results: list[TextToolCall] = []
+    results: list[ToolCall] = []
     position = 0
     attempts = 0
     length = len(content)
@@ -104,17 +67,12 @@ def _find(content: str, known: frozenset[str]) -> list[TextToolCall]:
         if end is None:
             position = start + 1
             continue
-        named = _named_prefix_before(content, start)
-        if named is None:
-            calls, span_start = _calls_from(value, known), start
+        # A decoded value is skipped whole either way: a non-call's inner braces are data.
+        name = _named_prefix_before(content, start)
+        if name is None:
+            results.extend(_calls_from(value, known))
         else:
-            calls, span_start = _calls_from_args(named[0], value, known), named[1]
-        if not calls:
-            # A decoded value that is not a call is skipped whole: its inner braces are data.
-            position = end
-            continue
-        span_start, span_end = _widen(content, span_start, end)
-        results.extend(TextToolCall(call, span_start, span_end) for call in calls)
+            results.extend(_calls_from_args(name, value, known))
         position = end
     return results
 
@@ -127,8 +85,8 @@ def _decode_at(content: str, start: int) -> tuple[Any, int | None]:
     return value, end
 
 
-def _named_prefix_before(content: str, start: int) -> tuple[str, int] | None:
-    """The function name of a prefix ending right at ``start``, and where the prefix starts."""
+def _named_prefix_before(content: str, start: int) -> str | None:
+    """The function name of a prefix ending right at ``start``."""
     offset = max(0, start - 200)
     window = content[offset:start]
     match = None
@@ -136,19 +94,7 @@ def _named_prefix_before(content: str, start: int) -> tuple[str, int] | None:
         match = candidate
     if match is None or match.end() != len(window):
         return None
-    return match.group("fn") or match.group("mistral"), offset + match.start()
-
-
-def _widen(content: str, start: int, end: int) -> tuple[int, int]:
-    """Grow a call's span over a ``<tool_call>`` tag or code fence wrapped around it."""
-    before = content[max(0, start - 40) : start]
-    opener = _OPENERS.search(before)
-    if opener is not None:
-        start -= len(before) - opener.start()
-    closer = _CLOSERS.match(content, end)
-    if closer is not None:
-        end = closer.end()
-    return start, end
+    return match.group("fn") or match.group("mistral")
 
 
 def _calls_from(value: Any, known: frozenset[str]) -> list[ToolCall]:
