@@ -23,7 +23,7 @@ export interface AgentHost {
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.ServerCommandTypes[C]["result"]>;
     /** Start a run, track it in the status bar and report its result; undefined when it could not run. */
-    runAgent<C extends ext.ServerCommand & keyof RunCommandMap>(
+    runAgent<C extends ext.RunCommand>(
         command: C,
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.RunResult | undefined>;
@@ -33,11 +33,6 @@ export interface AgentHost {
     readonly log: vscode.LogOutputChannel;
     readonly state: vscode.Memento;
 }
-
-type RunCommandMap = Pick<
-    ext.ServerCommandTypes,
-    typeof ext.serverCommands.runSelection | typeof ext.serverCommands.runSpec | typeof ext.serverCommands.implementTodo
->;
 
 /** A LanguageClient whose own error pop-ups are logged instead: Ctx shows one message with the fix. */
 class QuietLanguageClient extends lc.LanguageClient {
@@ -152,7 +147,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         })) as ext.ServerCommandTypes[C]["result"];
     }
 
-    async runAgent<C extends ext.ServerCommand & keyof RunCommandMap>(
+    async runAgent<C extends ext.RunCommand>(
         command: C,
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.RunResult | undefined> {

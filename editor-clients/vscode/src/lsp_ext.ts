@@ -18,12 +18,12 @@ export const serverCommands = {
 
 export type ServerCommand = (typeof serverCommands)[keyof typeof serverCommands];
 
-/** Commands that start an agent run and answer with a RunResult when it ends. */
-export const runCommands: ReadonlySet<string> = new Set([
-    serverCommands.runSelection,
-    serverCommands.runSpec,
-    serverCommands.implementTodo,
-]);
+const runCommandIds = [serverCommands.runSelection, serverCommands.runSpec, serverCommands.implementTodo] as const;
+
+/** A command that starts an agent run and answers with a RunResult when it ends. */
+export type RunCommand = (typeof runCommandIds)[number];
+
+export const runCommands: ReadonlySet<string> = new Set(runCommandIds);
 
 export interface RunSelectionParams {
     uri: string;
