@@ -5,7 +5,7 @@ import { configuredModel, setModel } from "./config";
 import type { AgentHost } from "./ctx";
 import { commandIds } from "./ids";
 import * as ext from "./lsp_ext";
-import { errorMessage } from "./results";
+import { errorMessage, ReportedError } from "./results";
 
 export const recentInstructionsKey = "ollamaAgent.recentInstructions";
 const maxRecent = 20;
@@ -32,7 +32,7 @@ export function registerCommands(host: AgentHost): vscode.Disposable[] {
             try {
                 return await handler(...args);
             } catch (error) {
-                if (!(error as { reported?: boolean })?.reported) {
+                if (!(error instanceof ReportedError)) {
                     void vscode.window.showErrorMessage(`Ollama Agent: ${errorMessage(error)}`);
                 }
                 return undefined;

@@ -5,7 +5,7 @@ import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 import { section, serverCommandSetting, serverSettings, configuredModel } from "./config";
 import * as ext from "./lsp_ext";
-import { errorMessage, presentRunResult } from "./results";
+import { errorMessage, presentRunResult, ReportedError } from "./results";
 import {
     canImportServer,
     discoverServer,
@@ -99,9 +99,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
                 return client;
             } catch (error) {
                 // The close handler decides whether to try again or tell the user; don't say it twice.
-                throw Object.assign(new Error(`the server exited while restarting: ${errorMessage(error)}`), {
-                    reported: true,
-                });
+                throw new ReportedError(`the server exited while restarting: ${errorMessage(error)}`);
             }
         }
         this.starting ??= this.startClient().finally(() => {
@@ -185,7 +183,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
     }
 
     private reportRequestError(command: string, error: unknown): void {
-        if (error instanceof ServerNotFoundError || (error as { reported?: boolean })?.reported) {
+        if (error instanceof ReportedError) {
             return; // already told the user how to fix the server
         }
         if (error instanceof lc.ResponseError && error.code === lc.LSPErrorCodes.RequestCancelled) {
@@ -235,7 +233,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
             this.log.error(message);
             this.status.setServerState("failed", message);
             void this.offerFix(message);
-            throw Object.assign(new Error(message), { reported: true });
+            throw new ReportedError(message);
         }
     }
 

@@ -66,6 +66,9 @@ export function presentRunResult(result: RunResult, actions: ResultActions): voi
     });
 }
 
+/** A failure the user was already shown, with its fix: callers must not show it again. */
+export class ReportedError extends Error {}
+
 /** A readable message for a failed request (JSON-RPC errors carry the server's own explanation). */
 export function errorMessage(error: unknown): string {
     if (error instanceof Error) {
