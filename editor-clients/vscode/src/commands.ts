@@ -1,7 +1,7 @@
 // The palette commands. Each is a thin step from VS Code state (editor, selection, quick picks) to one
 // server command through `AgentHost`, so unit tests can check the wiring with a fake host.
 import * as vscode from "vscode";
-import { configuredModel, setModel } from "./config";
+import { configuredModel, section, setModel } from "./config";
 import type { AgentHost } from "./ctx";
 import { commandIds } from "./ids";
 import * as ext from "./lsp_ext";
@@ -278,7 +278,7 @@ export async function checkSetup(host: AgentHost): Promise<ext.SetupReport> {
     if (choice === "Select Model") {
         await vscode.commands.executeCommand(commandIds.selectModel);
     } else if (choice === "Open Settings") {
-        await vscode.commands.executeCommand("workbench.action.openSettings", "ollamaAgent");
+        await vscode.commands.executeCommand("workbench.action.openSettings", section);
     }
     return report;
 }
