@@ -85,7 +85,7 @@ export async function runSelection(host: AgentHost, args: RunSelectionArgs = {})
 }
 
 /** A quick pick that takes free text and offers recent instructions. */
-export function promptInstruction(state: vscode.Memento): Promise<string | undefined> {
+function promptInstruction(state: vscode.Memento): Promise<string | undefined> {
     const recent = state.get<string[]>(recentInstructionsKey, []);
     const recentItems: vscode.QuickPickItem[] = recent.map((label) => ({ label, description: "recent" }));
     const pick = vscode.window.createQuickPick<vscode.QuickPickItem>();
@@ -130,13 +130,13 @@ export function promptInstruction(state: vscode.Memento): Promise<string | undef
     });
 }
 
-export async function rememberInstruction(state: vscode.Memento, instruction: string): Promise<void> {
+async function rememberInstruction(state: vscode.Memento, instruction: string): Promise<void> {
     const recent = state.get<string[]>(recentInstructionsKey, []).filter((i) => i !== instruction);
     await state.update(recentInstructionsKey, [instruction, ...recent].slice(0, maxRecent));
 }
 
 /** A markdown file under `.chant/specs/`, or one whose frontmatter has a `status:` line. */
-export function isSpecDocument(doc: vscode.TextDocument): boolean {
+function isSpecDocument(doc: vscode.TextDocument): boolean {
     const file = doc.uri.path.toLowerCase();
     if (!file.endsWith(".md") && !file.endsWith(".markdown")) {
         return false;
@@ -191,7 +191,7 @@ export async function undoRun(host: AgentHost): Promise<void> {
 }
 
 /** One message for the server's undoRun answer {runId, applied, reverted: [uri], leftAlone: [...]}. */
-export function describeUndo(result: unknown): string {
+function describeUndo(result: unknown): string {
     const r = (result && typeof result === "object" ? result : {}) as {
         applied?: boolean;
         reverted?: unknown[];

@@ -3,7 +3,7 @@ import * as vscode from "vscode";
 export const section = "ollamaAgent";
 
 /** Keys of the server's settings model (camelCase, as the server validates them). */
-export const serverSettingKeys = [
+const serverSettingKeys = [
     "ollamaUrl",
     "model",
     "numCtx",

@@ -16,7 +16,7 @@ function filesNote(result: RunResult): string {
 }
 
 /** The message text and severity for a run result. */
-export function describeResult(result: RunResult): { severity: "info" | "warning" | "error"; message: string } {
+function describeResult(result: RunResult): { severity: "info" | "warning" | "error"; message: string } {
     const summary = (result.summary ?? "").trim();
     switch (result.status) {
         case "completed":

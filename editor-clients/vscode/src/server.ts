@@ -5,8 +5,8 @@ import { execFile } from "node:child_process";
 import { constants as fsConstants, promises as fs } from "node:fs";
 import * as path from "node:path";
 
-export const serverExecutable = "ollama-agent-ls";
-export const serverModule = "ollama_agent_ls";
+const serverExecutable = "ollama-agent-ls";
+const serverModule = "ollama_agent_ls";
 
 export type ServerSource = "setting" | "path" | "python-extension" | "python-on-path";
 
@@ -35,7 +35,7 @@ export interface DiscoveryDeps {
 }
 
 /** Look up an executable on PATH like a shell would. */
-export async function whichOnPath(
+async function whichOnPath(
     name: string,
     env: NodeJS.ProcessEnv,
     platform: NodeJS.Platform,
@@ -55,7 +55,7 @@ export async function whichOnPath(
     return undefined;
 }
 
-export function notFoundMessage(triedPython: string[][]): string {
+function notFoundMessage(triedPython: string[][]): string {
     const tried = triedPython.length
         ? ` (tried ${triedPython.map((argv) => `\`${argv.join(" ")} -m ${serverModule}\``).join(", ")})`
         : "";

@@ -65,7 +65,7 @@ export class TranscriptFormatter {
     }
 }
 
-export function formatSpeed(tokensPerSecond: unknown): string {
+function formatSpeed(tokensPerSecond: unknown): string {
     return typeof tokensPerSecond === "number" && Number.isFinite(tokensPerSecond) && tokensPerSecond > 0
         ? `, ${tokensPerSecond.toFixed(1)} tok/s`
         : "";
