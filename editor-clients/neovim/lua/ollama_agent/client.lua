@@ -296,28 +296,72 @@ function M.ensure(bufnr)
   return vim.lsp.get_client_by_id(id)
 end
 
---- Call fn(client) once the client finished initializing (requests before that race didOpen).
+--- Call fn(client) once the client finished initializing (requests before that race didOpen);
+--- on_timeout instead when the server exits first or has not initialized within 30 s.
 --- @param client vim.lsp.Client
 --- @param fn fun(client: vim.lsp.Client)
 --- @param on_timeout fun()|nil
 function M.when_ready(client, fn, on_timeout)
-  local waited = 0
-  local function poll()
-    if client.initialized then
-      -- One more tick so the didOpen queued by on_init goes out before our request.
-      vim.schedule(function()
-        fn(client)
-      end)
-    elseif (client.is_stopped and call(client, 'is_stopped')) or waited > 30000 then
-      if on_timeout then
-        on_timeout()
-      end
-    else
-      waited = waited + 20
-      vim.defer_fn(poll, 20)
+  -- Scheduled: when the client initializes it attaches its buffers one after another, sending each
+  -- didOpen, and our request must follow all of them.
+  local function ready()
+    vim.schedule(function()
+      fn(client)
+    end)
+  end
+  local function stopped()
+    return client.is_stopped ~= nil and call(client, 'is_stopped')
+  end
+  if client.initialized then
+    ready()
+    return
+  end
+  if stopped() then
+    if on_timeout then
+      on_timeout()
+    end
+    return
+  end
+  -- LspAttach comes once initialize is answered; LspDetach (of a stopped client) when the server
+  -- exits before that.
+  local autocmds, timer = {}, nil
+  local function finish(initialized)
+    if not autocmds then
+      return
+    end
+    for _, id in ipairs(autocmds) do
+      pcall(vim.api.nvim_del_autocmd, id)
+    end
+    autocmds = nil
+    if not timer:is_closing() then
+      timer:close()
+    end
+    if initialized then
+      ready()
+    elseif on_timeout then
+      on_timeout()
     end
   end
-  poll()
+  local function on(event, settle)
+    autocmds[#autocmds + 1] = vim.api.nvim_create_autocmd(event, {
+      callback = function(ev)
+        if ev.data and ev.data.client_id == client.id then
+          settle()
+        end
+      end,
+    })
+  end
+  on('LspAttach', function()
+    finish(true)
+  end)
+  on('LspDetach', function()
+    if stopped() then
+      finish(false)
+    end
+  end)
+  timer = vim.defer_fn(function()
+    finish(false)
+  end, 30000)
 end
 
 return M
