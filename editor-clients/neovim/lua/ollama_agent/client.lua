@@ -17,6 +17,17 @@ local function call(client, method, ...)
   return client[method](...)
 end
 
+--- The server's `workspace/executeCommand` commands, named here once.
+M.commands = {
+  runSelection = 'ollamaAgent.runSelection',
+  runSpec = 'ollamaAgent.runSpec',
+  implementTodo = 'ollamaAgent.implementTodo',
+  cancel = 'ollamaAgent.cancel',
+  undoRun = 'ollamaAgent.undoRun',
+  listModels = 'ollamaAgent.listModels',
+  checkSetup = 'ollamaAgent.checkSetup',
+}
+
 --- Send a request; returns ok, request_id.
 function M.request(client, method, params, handler, bufnr)
   return call(client, 'request', method, params, handler, bufnr)
@@ -25,6 +36,19 @@ end
 --- Send a request and wait for its answer; returns {err=, result=} or nil, error message.
 function M.request_sync(client, method, params, timeout_ms, bufnr)
   return call(client, 'request_sync', method, params, timeout_ms, bufnr)
+end
+
+--- `workspace/executeCommand` params for a server command with its one argument object.
+--- @param command string one of M.commands
+--- @param args table|nil
+--- @return table
+function M.command_params(command, args)
+  return { command = command, arguments = { M.object(args) } }
+end
+
+--- Ask the server to run one of its commands; returns ok, request_id.
+function M.execute_command(client, command, args, handler, bufnr)
+  return M.request(client, 'workspace/executeCommand', M.command_params(command, args), handler, bufnr)
 end
 
 --- Send a notification.
@@ -206,9 +230,9 @@ function M.client_commands()
     })
   end
   return {
-    ['ollamaAgent.implementTodo'] = run,
-    ['ollamaAgent.runSelection'] = run,
-    ['ollamaAgent.runSpec'] = run,
+    [M.commands.implementTodo] = run,
+    [M.commands.runSelection] = run,
+    [M.commands.runSpec] = run,
   }
 end
 

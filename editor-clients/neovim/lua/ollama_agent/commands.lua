@@ -3,6 +3,8 @@ local client_mod = require('ollama_agent.client')
 local config = require('ollama_agent.config')
 local transcript = require('ollama_agent.transcript')
 
+local commands = client_mod.commands
+
 local M = {}
 
 --- Runs in flight, by `client_id:request_id`: {client_id, request_id, command, run_id?}.
@@ -15,9 +17,9 @@ M.last = nil
 M.model = nil
 
 local labels = {
-  ['ollamaAgent.runSelection'] = 'run on selection',
-  ['ollamaAgent.runSpec'] = 'spec run',
-  ['ollamaAgent.implementTodo'] = 'TODO',
+  [commands.runSelection] = 'run on selection',
+  [commands.runSpec] = 'spec run',
+  [commands.implementTodo] = 'TODO',
 }
 
 local function notify(msg, level)
@@ -88,10 +90,10 @@ function M.execute(command, args, opts)
   end
   client_mod.when_ready(client, function(ready)
     local key
-    local ok, request_id = client_mod.request(
+    local ok, request_id = client_mod.execute_command(
       ready,
-      'workspace/executeCommand',
-      { command = command, arguments = { args } },
+      command,
+      args,
       function(rpc_err, result)
         M.pending[key] = nil
         if rpc_err then
@@ -200,7 +202,7 @@ function M.run_selection(opts)
   ask_instruction(opts.instruction, function(instruction)
     client_mod.when_ready(client, function(ready)
       local range = make_range(bufnr, sel.srow, sel.scol, sel.erow, sel.ecol, ready.offset_encoding)
-      M.execute('ollamaAgent.runSelection', {
+      M.execute(commands.runSelection, {
         uri = vim.uri_from_bufnr(bufnr),
         range = range,
         instruction = instruction,
@@ -221,7 +223,7 @@ end
 function M.run_todo(line)
   local bufnr = vim.api.nvim_get_current_buf()
   line = line or vim.api.nvim_win_get_cursor(0)[1]
-  M.execute('ollamaAgent.implementTodo', { uri = vim.uri_from_bufnr(bufnr), line = line - 1 }, {
+  M.execute(commands.implementTodo, { uri = vim.uri_from_bufnr(bufnr), line = line - 1 }, {
     bufnr = bufnr,
   })
 end
@@ -229,7 +231,7 @@ end
 --- Run the spec in the current buffer.
 function M.run_spec()
   local bufnr = vim.api.nvim_get_current_buf()
-  M.execute('ollamaAgent.runSpec', { uri = vim.uri_from_bufnr(bufnr) }, { bufnr = bufnr })
+  M.execute(commands.runSpec, { uri = vim.uri_from_bufnr(bufnr) }, { bufnr = bufnr })
 end
 
 local function all_clients()
@@ -244,10 +246,7 @@ local function broadcast(command, args, cb)
     return
   end
   for _, client in ipairs(clients) do
-    client_mod.request(client, 'workspace/executeCommand', {
-      command = command,
-      arguments = { client_mod.object(args) },
-    }, function(err, result)
+    client_mod.execute_command(client, command, args, function(err, result)
       if cb then
         cb(client, err, result)
       end
@@ -266,7 +265,7 @@ end
 --- Cancel a run (runId) or every running run.
 --- @param run_id string|nil
 function M.cancel(run_id)
-  broadcast('ollamaAgent.cancel', run_args(run_id), function(_, err)
+  broadcast(commands.cancel, run_args(run_id), function(_, err)
     if err then
       error_msg('cancel failed: ' .. tostring(err.message))
     end
@@ -276,7 +275,7 @@ end
 --- Undo a run (runId) or the latest one.
 --- @param run_id string|nil
 function M.undo(run_id)
-  broadcast('ollamaAgent.undoRun', run_args(run_id), function(_, err, result)
+  broadcast(commands.undoRun, run_args(run_id), function(_, err, result)
     if err then
       error_msg('undo failed: ' .. tostring(err.message))
       return
@@ -327,10 +326,7 @@ function M.list_models(cb)
     return
   end
   client_mod.when_ready(client, function(ready)
-    client_mod.request(ready, 'workspace/executeCommand', {
-      command = 'ollamaAgent.listModels',
-      arguments = { vim.empty_dict() },
-    }, function(rpc_err, result)
+    client_mod.execute_command(ready, commands.listModels, nil, function(rpc_err, result)
       cb(result, rpc_err and rpc_err.message or nil)
     end)
   end)

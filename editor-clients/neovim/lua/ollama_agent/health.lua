@@ -6,10 +6,8 @@ local health = vim.health
 --- Ask a client for checkSetup and wait for the answer.
 local function check_setup(client, timeout)
   local client_mod = require('ollama_agent.client')
-  local response, err = client_mod.request_sync(client, 'workspace/executeCommand', {
-    command = 'ollamaAgent.checkSetup',
-    arguments = { vim.empty_dict() },
-  }, timeout)
+  local params = client_mod.command_params(client_mod.commands.checkSetup)
+  local response, err = client_mod.request_sync(client, 'workspace/executeCommand', params, timeout)
   if not response then
     return nil, err or 'no answer'
   end
