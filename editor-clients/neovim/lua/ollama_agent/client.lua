@@ -56,11 +56,6 @@ function M.notify(client, method, params)
   return call(client, 'notify', method, params)
 end
 
---- Cancel a request this client sent.
-function M.cancel_request(client, id)
-  return call(client, 'cancel_request', id)
-end
-
 --- Stop a client.
 function M.stop(client, force)
   return call(client, 'stop', force)

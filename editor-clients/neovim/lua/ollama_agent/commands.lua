@@ -9,8 +9,6 @@ local M = {}
 
 --- Runs in flight, by `client_id:request_id`: {client_id, request_id, command, run_id?}.
 M.pending = {}
---- Runs the server announced (transcript `started`) and not yet finished, by runId.
-M.running = {}
 --- The result of the last run that ended (or its error), for statuslines and tests.
 M.last = nil
 --- The model picked with :OllamaAgentModel for this session (overrides the configured one).
@@ -141,11 +139,6 @@ end
 
 local function line_length(bufnr, row)
   return #(vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or '')
-end
-
-local function encoding_of(bufnr)
-  local client = client_mod.get(bufnr)
-  return client and client.offset_encoding or 'utf-16'
 end
 
 --- The range of the last visual selection of a buffer ('< and '> marks, visualmode()).
@@ -379,15 +372,9 @@ end
 
 --- An `ollamaAgent/transcript` notification.
 function M.on_transcript(params, _)
-  if type(params) ~= 'table' then
-    return
+  if type(params) == 'table' then
+    transcript.append(params)
   end
-  if params.kind == 'started' and params.runId then
-    M.running[params.runId] = true
-  elseif params.kind == 'finished' and params.runId then
-    M.running[params.runId] = nil
-  end
-  transcript.append(params)
 end
 
 --- Progress of the agent's runs for a statusline ('' when idle).
