@@ -119,6 +119,14 @@ local function split_lines(text, prefix)
   return out
 end
 
+--- A list item after a blank line: `head` and `tail` around the text's first line, the rest indented.
+local function add_item(head, text, tail)
+  local lines = split_lines(text, '  ')
+  lines[1] = head .. vim.trim(lines[1]) .. (tail or '')
+  table.insert(lines, 1, '')
+  M.add_lines(lines)
+end
+
 local function short(run_id)
   return tostring(run_id or '?'):sub(1, 8)
 end
@@ -146,10 +154,7 @@ function M.append(p)
     local model = type(p.model) == 'string' and (' (' .. p.model .. ')') or ''
     M.add_lines({ '', ('## %s%s'):format(text ~= '' and text or 'Run', model), ('run %s'):format(p.runId or '?') })
   elseif kind == 'toolCall' then
-    local lines = split_lines(text, '  ')
-    lines[1] = '- **tool** `' .. vim.trim(lines[1]) .. '`'
-    table.insert(lines, 1, '')
-    M.add_lines(lines)
+    add_item('- **tool** `', text, '`')
   elseif kind == 'toolResult' then
     local mark = p.ok == false and ' (failed)' or ''
     local lines = { '', '```' .. mark }
@@ -158,16 +163,8 @@ function M.append(p)
     M.add_lines(lines)
   elseif kind == 'edit' then
     M.add_lines({ '- **edit** ' .. text })
-  elseif kind == 'warning' then
-    local lines = split_lines(text, '  ')
-    lines[1] = '- **warning** ' .. vim.trim(lines[1])
-    table.insert(lines, 1, '')
-    M.add_lines(lines)
-  elseif kind == 'error' then
-    local lines = split_lines(text, '  ')
-    lines[1] = '- **error** ' .. vim.trim(lines[1])
-    table.insert(lines, 1, '')
-    M.add_lines(lines)
+  elseif kind == 'warning' or kind == 'error' then
+    add_item(('- **%s** '):format(kind), text)
   elseif kind == 'finished' then
     local status = type(p.status) == 'string' and p.status or 'finished'
     local lines = { '', ('**%s**: %s'):format(status, text) }
