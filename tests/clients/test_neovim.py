@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.fake_ollama import FakeOllama, Reply, call
-from tests.lsp_specs.helpers import FIX_GREETING, SPEC_REL, write_spec
+from tests.lsp_specs.helpers import FIX_GREETING, SPEC_REL, TICK_BOTH, write_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = ROOT / "editor-clients" / "neovim"
@@ -328,10 +328,7 @@ def test_spec_command_completes_the_spec(workspace: Path, fake: FakeOllama) -> N
     write_spec(workspace)
     fake.enqueue(
         Reply.calls(FIX_GREETING),
-        Reply.calls(
-            call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
-            call("check_criterion", {"index": 2, "evidence": "ran check.py"}),
-        ),
+        Reply.calls(*TICK_BOTH),
         "Set GREETING to hello.",
     )
     run_lua("spec_command", SPEC_COMMAND_LUA.replace("{spec}", SPEC_REL), workspace, fake.url)

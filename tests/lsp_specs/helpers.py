@@ -26,6 +26,11 @@ FIX_GREETING = call(
     {"path": "greet.py", "old_string": "GREETING = None", "new_string": 'GREETING = "hello"'},
 )
 """The model's edit that does what the spec written by ``write_spec`` asks."""
+TICK_BOTH = (
+    call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
+    call("check_criterion", {"index": 2, "evidence": "ran check.py"}),
+)
+"""The model ticking both criteria of that spec, as one reply: ``Reply.calls(*TICK_BOTH)``."""
 
 CHECK = """\
 import sys
@@ -63,14 +68,22 @@ There is no greeting.
 
 
 def write_spec(
-    root: Path, *, extra: str = "", verify: bool = True, rel: str = SPEC_REL, body: str = BODY
+    root: Path,
+    *,
+    extra: str = "",
+    verify: str | None = VERIFY,
+    rel: str = SPEC_REL,
+    body: str = BODY,
 ) -> Path:
-    """greet.py, check.py and a spec at ``rel``; ``extra`` goes at the end of the frontmatter."""
+    """greet.py, check.py and a spec at ``rel``; ``extra`` goes at the end of the frontmatter.
+
+    ``verify`` is the spec's one verify command; None leaves the verify key out.
+    """
     (root / "greet.py").write_text("GREETING = None\n", encoding="utf-8")
     (root / "check.py").write_text(CHECK, encoding="utf-8")
-    if verify:
+    if verify is not None:
         # A JSON string is a valid YAML double-quoted scalar, whatever the interpreter path holds.
-        extra = f"verify:\n- {json.dumps(VERIFY)}\n{extra}"
+        extra = f"verify:\n- {json.dumps(verify)}\n{extra}"
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(FRONTMATTER.format(extra=extra) + body, encoding="utf-8")

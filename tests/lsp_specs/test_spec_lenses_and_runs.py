@@ -21,6 +21,7 @@ from tests.lsp_specs.helpers import (
     RUN_SPEC,
     RUN_TITLE,
     SPEC_REL,
+    TICK_BOTH,
     VERIFY,
     VERIFY_SPEC,
     VERIFY_TITLE,
@@ -63,7 +64,7 @@ def _commands(lenses: list[types.CodeLens]) -> list[tuple[str, str, list[object]
 
 async def test_code_lenses_on_spec_files_only(start_editor: StartEditor, workspace: Path) -> None:
     write_spec(workspace)
-    write_spec(workspace, rel="notes/plan.md", verify=False)
+    write_spec(workspace, rel="notes/plan.md", verify=None)
     (workspace / "docs").mkdir()
     (workspace / "docs/guide.md").write_text("# Guide\n\n- [ ] read it\n")
     (workspace / "docs/post.md").write_text("---\ntitle: A post\n---\n# Post\n")
@@ -105,10 +106,7 @@ async def test_running_the_lens_command_completes_the_spec_in_the_editor(
     assert run_lens.command is not None
     fake_ollama.enqueue(
         Reply.calls(FIX_GREETING),
-        Reply.calls(
-            call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
-            call("check_criterion", {"index": 2, "evidence": "ran check.py"}),
-        ),
+        Reply.calls(*TICK_BOTH),
         "Set GREETING to hello.",
     )
 

@@ -11,6 +11,7 @@ from tests.lsp_specs.helpers import (
     FIX_GREETING,
     RUN_SPEC,
     SPEC_REL,
+    TICK_BOTH,
     VERIFY,
     VERIFY_SPEC,
     frontmatter_lines,
@@ -70,10 +71,7 @@ async def test_spec_run_in_an_editor_that_cannot_save_does_not_verify_stale_file
     uri = client.open(SPEC_REL, language_id="markdown")
     fake_ollama.enqueue(
         Reply.calls(FIX_GREETING),
-        Reply.calls(
-            call("check_criterion", {"index": 1, "evidence": "edited greet.py"}),
-            call("check_criterion", {"index": 2, "evidence": "it will pass"}),
-        ),
+        Reply.calls(*TICK_BOTH),
         "Set GREETING to hello.",
     )
 
