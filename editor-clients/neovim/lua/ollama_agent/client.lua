@@ -293,11 +293,18 @@ function M.get(bufnr)
   return vim.lsp.get_clients({ name = M.name, bufnr = bufnr })[1]
 end
 
+--- A buffer number with nil and 0 meaning the current buffer.
+--- @param bufnr integer|nil
+--- @return integer
+function M.buffer(bufnr)
+  return (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+end
+
 --- Start (or reuse) the client for a buffer and attach it; returns the client or nil, error.
 --- @param bufnr integer
 --- @return vim.lsp.Client|nil, string|nil
 function M.ensure(bufnr)
-  bufnr = (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
+  bufnr = M.buffer(bufnr)
   local client = M.get(bufnr)
   if client then
     return client

@@ -66,8 +66,7 @@ end
 --- @param opts {bufnr: integer|nil, client_id: integer|nil}|nil
 function M.execute(command, args, opts)
   opts = opts or {}
-  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf()
-    or opts.bufnr
+  local bufnr = client_mod.buffer(opts.bufnr)
   local client, err
   if opts.client_id then
     client = vim.lsp.get_client_by_id(opts.client_id)
@@ -179,8 +178,7 @@ end
 --- @param opts {bufnr: integer|nil, line1: integer|nil, line2: integer|nil, instruction: string|nil, selection: table|nil}
 function M.run_selection(opts)
   opts = opts or {}
-  local bufnr = (opts.bufnr == nil or opts.bufnr == 0) and vim.api.nvim_get_current_buf()
-    or opts.bufnr
+  local bufnr = client_mod.buffer(opts.bufnr)
   local client, err = client_mod.ensure(bufnr)
   if not client then
     error_msg(err or 'no language client')
