@@ -3,29 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.fake_ollama import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.lsp.conftest import StartEditor
-from tests.lsp.editor import NEVER
+from tests.lsp.editor import NEVER, Editor
 from tests.lsp.helpers import RUN_SELECTION, selection, tool_results
 
 APP = "def add(a, b):\n    return a - b\n"
 TOUCH = call("run_command", {"command": "touch ran.txt"})
 
 
+async def _run_touching(
+    start_editor: StartEditor,
+    workspace: Path,
+    answer: object,
+    settings: dict[str, Any] | None = None,
+) -> tuple[Editor, dict[str, Any]]:
+    """A run on app.py (the fake's replies queued by the caller); the user answers ``answer``."""
+    (workspace / "app.py").write_text(APP)
+    client = await start_editor(settings)
+    client.answers.append(answer)
+    uri = client.open("app.py")
+    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "touch a file"))
+    return client, result
+
+
 async def test_allowed_command_runs_after_the_user_is_asked(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
     fake_ollama.enqueue(Reply.calls(TOUCH), Reply.say("Ran it."))
-    client = await start_editor()
-    client.answers.append("Allow")
-    uri = client.open("app.py")
 
-    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "touch a file"))
+    client, result = await _run_touching(start_editor, workspace, "Allow")
 
     assert result["status"] == "completed"
     [question] = client.message_requests
@@ -39,13 +51,9 @@ async def test_allowed_command_runs_after_the_user_is_asked(
 async def test_allow_for_this_run_asks_once(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
     fake_ollama.enqueue(Reply.calls(TOUCH), Reply.calls(TOUCH), Reply.say("Ran it twice."))
-    client = await start_editor()
-    client.answers.append("Allow for this run")
-    uri = client.open("app.py")
 
-    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "touch twice"))
+    client, result = await _run_touching(start_editor, workspace, "Allow for this run")
 
     assert result["status"] == "completed"
     assert len(client.message_requests) == 1
@@ -55,13 +63,9 @@ async def test_allow_for_this_run_asks_once(
 async def test_denied_command_does_not_run_and_the_model_is_told(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
     fake_ollama.enqueue(Reply.calls(TOUCH), Reply.say("Fine, I won't."))
-    client = await start_editor()
-    client.answers.append("Deny")
-    uri = client.open("app.py")
 
-    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "touch a file"))
+    _, result = await _run_touching(start_editor, workspace, "Deny")
 
     assert result["status"] == "completed"
     assert not (workspace / "ran.txt").exists()
@@ -71,13 +75,11 @@ async def test_denied_command_does_not_run_and_the_model_is_told(
 async def test_unanswered_approval_times_out_as_not_run(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
     fake_ollama.enqueue(Reply.calls(TOUCH), Reply.say("Nobody answered."))
-    client = await start_editor({"approvalTimeout": 0.3})
-    client.default_answer = NEVER
-    uri = client.open("app.py")
 
-    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "touch a file"))
+    client, result = await _run_touching(
+        start_editor, workspace, NEVER, settings={"approvalTimeout": 0.3}
+    )
 
     assert result["status"] == "completed"
     assert len(client.message_requests) == 1

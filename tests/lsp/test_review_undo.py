@@ -21,6 +21,18 @@ FIXED = APP.replace("a - b", "a + b")
 EDIT = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
 
 
+async def _open_for_review(
+    start_editor: StartEditor, workspace: Path, *, apply: bool
+) -> tuple[Editor, str]:
+    """app.py open in review mode, the user set to apply (or discard) what the run staged."""
+    (workspace / "app.py").write_text(APP)
+    client = await start_editor({"applyMode": "review"})
+    # VS Code confirms through its refactor preview; Neovim is asked Apply/Discard instead.
+    client.review_accepts = apply
+    client.answers.append("Apply" if apply else "Discard")
+    return client, client.open("app.py")
+
+
 async def _review_run(client: Editor, fake: FakeOllama, uri: str) -> tuple[dict[str, object], int]:
     """A review-mode run that edits app.py and reads it back; (result, edits seen mid-run)."""
     fake.enqueue(
@@ -42,11 +54,7 @@ async def _review_run(client: Editor, fake: FakeOllama, uri: str) -> tuple[dict[
 async def test_review_accepted_applies_one_edit_at_the_end(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    client = await start_editor({"applyMode": "review"})
-    client.review_accepts = True
-    client.answers.append("Apply")
-    uri = client.open("app.py")
+    client, uri = await _open_for_review(start_editor, workspace, apply=True)
 
     result, edits_mid_run = await _review_run(client, fake_ollama, uri)
 
@@ -77,11 +85,7 @@ async def test_review_accepted_applies_one_edit_at_the_end(
 async def test_review_rejected_changes_nothing(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    (workspace / "app.py").write_text(APP)
-    client = await start_editor({"applyMode": "review"})
-    client.review_accepts = False
-    client.answers.append("Discard")
-    uri = client.open("app.py")
+    client, uri = await _open_for_review(start_editor, workspace, apply=False)
 
     result, _ = await _review_run(client, fake_ollama, uri)
 
