@@ -62,16 +62,32 @@ class EditorState:
     locks: dict[Path, str] = field(default_factory=dict)
     """Which run is editing each file."""
     changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _paths: dict[str, Path] = field(default_factory=dict)
+    """Real path of each document URI seen open; every tool call looks paths up by it, and a
+    realpath per open document per lookup is a few syscalls each."""
 
     @property
     def root(self) -> Path:
         """The workspace root."""
         return self.server.root
 
+    def path_of(self, uri: str) -> Path:
+        """``uri_to_path`` of an open document's URI, worked out once while it stays open."""
+        path = self._paths.get(uri)
+        if path is None:
+            path = self._paths[uri] = uri_to_path(uri, self.root)
+        return path
+
+    def forget(self, uri: str) -> Path:
+        """Drop ``uri``'s cached path (didOpen/didClose: a symlink may since point elsewhere)."""
+        return self._paths.pop(uri, None) or uri_to_path(uri, self.root)
+
     def open_uri(self, path: Path) -> str | None:
         """The client's URI string for ``path`` when it is open in the editor."""
+        # The workspace's own list stays the truth: pygls adds a document before our didOpen
+        # handler runs, and a run's task may read it in between.
         for uri in self.server.workspace.text_documents:
-            if uri_to_path(uri, self.root) == path:
+            if self.path_of(uri) == path:
                 return str(uri)
         return None
 

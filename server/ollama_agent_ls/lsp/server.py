@@ -317,7 +317,7 @@ async def shutdown(ls: AgentServer, params: Any) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 async def did_open(ls: AgentServer, params: types.DidOpenTextDocumentParams) -> None:
     """The store now has the document: forget any text we remembered for it."""
-    ls.editor.pending.pop(uri_to_path(params.text_document.uri, ls.root), None)
+    ls.editor.pending.pop(ls.editor.forget(params.text_document.uri), None)
     await ls.editor.notify_changed()
 
 
@@ -331,7 +331,7 @@ async def did_change(ls: AgentServer, params: types.DidChangeTextDocumentParams)
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 async def did_close(ls: AgentServer, params: types.DidCloseTextDocumentParams) -> None:
     """A closed document's truth is the disk again."""
-    ls.editor.pending.pop(uri_to_path(params.text_document.uri, ls.root), None)
+    ls.editor.pending.pop(ls.editor.forget(params.text_document.uri), None)
     await ls.editor.notify_changed()
 
 

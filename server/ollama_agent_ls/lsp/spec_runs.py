@@ -109,7 +109,7 @@ def _names(paths: Iterable[Path], root: Path) -> str:
 def _open_paths(ls: AgentServer, root: Path, skip: Path) -> list[Path]:
     """Open documents and texts sent to unopened files under ``root``: what the user sees."""
     paths = [
-        uri_to_path(uri, ls.root) for uri in ls.workspace.text_documents if uri.startswith("file:")
+        ls.editor.path_of(uri) for uri in ls.workspace.text_documents if uri.startswith("file:")
     ]
     paths.extend(p for p, text in ls.editor.pending.items() if text is not None)
     return [p for p in paths if p != skip and p.is_relative_to(root)]
