@@ -71,26 +71,25 @@ def system_prompt(text_tools: Sequence[dict[str, Any]] | None = None) -> str:
     return SYSTEM_PROMPT + TEXT_TOOLS_ADDENDUM.format(tools="\n".join(lines))
 
 
-def numbered(lines: Sequence[str], first: int) -> str:
-    """Lines prefixed with their 1-based numbers, in read_file's format."""
-    return "\n".join(f"{n:>6}\t{line}" for n, line in enumerate(lines, start=first))
-
-
 def render_task(task: AgentTask) -> str:
     """The first user message: instruction, then the file and selection with line numbers."""
     parts = [f"Task: {task.instruction.strip()}"]
     sel = task.selection
     if sel is not None:
+        # Imported here: the tools pull in pydantic, which the server must not load before
+        # answering initialize (this module is imported at start-up).
+        from ollama_agent_ls.tools.edit_matcher import number_lines
+
         lines = sel.text.split("\n")
         start = max(1, sel.start_line)
         end = min(len(lines), max(start, sel.end_line))
         before_from = max(1, start - CONTEXT_LINES)
         after_to = min(len(lines), end + CONTEXT_LINES)
         parts.append(f"File: {sel.rel} ({len(lines)} lines). Selected lines {start}-{end}:")
-        parts.append(numbered(lines[start - 1 : end], start))
+        parts.append(number_lines(lines[start - 1 : end], start))
         if before_from < start or after_to > end:
             parts.append(f"Surrounding lines {before_from}-{after_to} (for context):")
-            parts.append(numbered(lines[before_from - 1 : after_to], before_from))
+            parts.append(number_lines(lines[before_from - 1 : after_to], before_from))
         parts.append(
             "Apply the task to the selected lines unless it says otherwise. The text above is "
             "current; edit it with edit_file."

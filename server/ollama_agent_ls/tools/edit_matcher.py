@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Literal
@@ -220,7 +220,7 @@ def _ambiguous(lines: list[int], label: str) -> EditAmbiguous:
     )
 
 
-def number_lines(lines: list[str], first: int) -> str:
+def number_lines(lines: Sequence[str], first: int) -> str:
     """Lines prefixed with their 1-based numbers the way read_file shows them."""
     return "\n".join(f"{first + i:>6}\t{line}" for i, line in enumerate(lines))
 
