@@ -164,7 +164,6 @@ class Agent:
             self._session = (budget, sent_tools)
         num_ctx = budget.num_ctx
         recent: list[str] = []
-        last_content = ""
         while self.turns < self.settings.max_turns:
             self.turns += 1
             report = budget.fit(self.messages)
@@ -196,8 +195,7 @@ class Agent:
                 Message("assistant", reply.content, reply.thinking, tool_calls=list(calls))
             )
             if not calls:
-                last_content = visible.strip()
-                return self._result(RunStatus.COMPLETED, last_content or "Done.")
+                return self._result(RunStatus.COMPLETED, visible.strip() or "Done.")
             for call in calls:
                 signature = call.name + json.dumps(call.arguments, sort_keys=True)
                 recent = [*recent[-(REPEAT_LIMIT - 1) :], signature]
@@ -215,7 +213,7 @@ class Agent:
             "(maxTurns). Raise maxTurns or split the task."
         )
         self._emit("warning", summary)
-        return self._result(RunStatus.MAX_TURNS, last_content or summary)
+        return self._result(RunStatus.MAX_TURNS, summary)
 
     def _reply_reserve(self, num_ctx: int) -> int | None:
         predict = self.settings.options.get("num_predict")
