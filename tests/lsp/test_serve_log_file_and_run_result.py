@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
@@ -70,11 +69,6 @@ async def test_serve_log_file_receives_the_servers_log(
     assert f"DEBUG ollama_agent_ls.lsp.runs: {run_id} ended" in logged, logged
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: the logLevel setting's default ('info') replaces --log-level once the "
-    "client's settings are applied (lsp/server.py sets the level from settings.log_level)",
-)
 async def test_serve_log_level_flag_holds_without_a_log_level_setting(
     fake_ollama: FakeOllama, workspace: Path, tmp_path: Path
 ) -> None:
@@ -84,6 +78,19 @@ async def test_serve_log_level_flag_holds_without_a_log_level_setting(
     )
     logged = log_file.read_text(encoding="utf-8")
     assert f"DEBUG ollama_agent_ls.lsp.runs: {run_id} ended" in logged, logged
+
+
+async def test_log_level_setting_overrides_the_flag(
+    fake_ollama: FakeOllama, workspace: Path, tmp_path: Path
+) -> None:
+    log_file = tmp_path / "server.log"
+    run_id = await _run_once_with_serve_flags(
+        fake_ollama,
+        workspace,
+        ["--log-file", str(log_file), "--log-level", "debug"],
+        {"logLevel": "warning"},
+    )
+    assert f"{run_id} ended" not in log_file.read_text(encoding="utf-8")
 
 
 async def test_run_result_has_the_documented_fields_and_metrics(

@@ -78,6 +78,8 @@ class AgentServer(LanguageServer):
         self._settings: Settings | None = None
         self._env_settings: tuple[Settings, list[str]] | None = None
         self._init_options: dict[str, Any] = {}
+        self.log_level_flag: str | None = None
+        """``serve --log-level``, in effect unless the logLevel setting is given."""
         self._clients: dict[str, OllamaClient] = {}
         self.configured = asyncio.Event()
         """Set once initialized has pulled workspace/configuration (runs wait for it)."""
@@ -192,7 +194,10 @@ class AgentServer(LanguageServer):
         self._settings = settings
         for problem in problems if show else []:
             self.show(f"Ollama agent: {problem}; using the default.")
-        logging.getLogger("ollama_agent_ls").setLevel(settings.log_level.upper())
+        # An explicit logLevel wins; otherwise `serve --log-level` holds (its default is info).
+        explicit = any(layer and "logLevel" in layer for layer in layers)
+        level = settings.log_level if explicit else (self.log_level_flag or settings.log_level)
+        logging.getLogger("ollama_agent_ls").setLevel(level.upper())
 
     async def pull_configuration(self) -> dict[str, Any] | None:
         """The ``ollamaAgent`` section from workspace/configuration, when the client has it."""
@@ -576,6 +581,7 @@ def serve(
     from ollama_agent_ls.lsp import spec_runs  # noqa: F401
 
     setup_logging(server, log_file, log_level)
+    server.log_level_flag = log_level
     if tcp:
         host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
