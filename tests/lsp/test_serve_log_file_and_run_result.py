@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig
 
@@ -57,40 +58,29 @@ async def _run_once_with_serve_flags(
     return str(result["runId"])
 
 
-async def test_serve_log_file_receives_the_servers_log(
-    fake_ollama: FakeOllama, workspace: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("level_flag", "options", "debug_logged"),
+    [
+        ([], {"logLevel": "debug"}, True),  # the setting alone
+        (["--log-level", "debug"], {}, True),  # the flag holds without a logLevel setting
+        (["--log-level", "debug"], {"logLevel": "warning"}, False),  # a given setting wins
+    ],
+)
+async def test_serve_log_file_gets_the_log_at_the_level_in_effect(
+    fake_ollama: FakeOllama,
+    workspace: Path,
+    tmp_path: Path,
+    level_flag: list[str],
+    options: dict[str, Any],
+    debug_logged: bool,
 ) -> None:
     log_file = tmp_path / "server.log"
     run_id = await _run_once_with_serve_flags(
-        fake_ollama, workspace, ["--log-file", str(log_file)], {"logLevel": "debug"}
+        fake_ollama, workspace, ["--log-file", str(log_file), *level_flag], options
     )
     # The end-of-run bookkeeping line is logged at debug; it is in the file, not on stderr.
     logged = log_file.read_text(encoding="utf-8")
-    assert f"DEBUG ollama_agent_ls.lsp.runs: {run_id} ended" in logged, logged
-
-
-async def test_serve_log_level_flag_holds_without_a_log_level_setting(
-    fake_ollama: FakeOllama, workspace: Path, tmp_path: Path
-) -> None:
-    log_file = tmp_path / "server.log"
-    run_id = await _run_once_with_serve_flags(
-        fake_ollama, workspace, ["--log-file", str(log_file), "--log-level", "debug"], {}
-    )
-    logged = log_file.read_text(encoding="utf-8")
-    assert f"DEBUG ollama_agent_ls.lsp.runs: {run_id} ended" in logged, logged
-
-
-async def test_log_level_setting_overrides_the_flag(
-    fake_ollama: FakeOllama, workspace: Path, tmp_path: Path
-) -> None:
-    log_file = tmp_path / "server.log"
-    run_id = await _run_once_with_serve_flags(
-        fake_ollama,
-        workspace,
-        ["--log-file", str(log_file), "--log-level", "debug"],
-        {"logLevel": "warning"},
-    )
-    assert f"{run_id} ended" not in log_file.read_text(encoding="utf-8")
+    assert (f"DEBUG ollama_agent_ls.lsp.runs: {run_id} ended" in logged) is debug_logged, logged
 
 
 async def test_run_result_has_the_documented_fields_and_metrics(
