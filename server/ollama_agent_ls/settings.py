@@ -7,10 +7,12 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic.alias_generators import to_camel
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
+DEFAULT_OPENAI_BASE_URL = "http://127.0.0.1:8080/v1"
+"""llama.cpp's server default; vLLM listens on :8000, LM Studio on :1234, LiteLLM on :4000."""
 
 
 class ApplyMode(str, Enum):
@@ -29,6 +31,9 @@ class CommandApproval(str, Enum):
     ALWAYS = "always"
 
 
+Backend = Literal["ollama", "openai"]
+EditFormat = Literal["auto", "tools", "search-replace", "whole"]
+
 ThinkSetting = bool | Literal["low", "medium", "high", "max"] | None
 
 
@@ -43,6 +48,31 @@ class Settings(BaseModel):
         frozen=False,
     )
 
+    backend: Backend = Field(
+        "ollama",
+        description="The API of the model server: ollama (native /api/chat) or openai "
+        "(chat completions: llama.cpp's server, vLLM, SGLang, LM Studio, LiteLLM).",
+    )
+    base_url: str = Field(
+        DEFAULT_OPENAI_BASE_URL,
+        description="The OpenAI-compatible server's URL including /v1 (backend openai).",
+    )
+    api_key: SecretStr | None = Field(
+        None, description="Bearer token for the OpenAI-compatible server; never logged."
+    )
+    api_key_env: str | None = Field(
+        None, description="Name of an environment variable holding the API key (backend openai)."
+    )
+    context_length: int | None = Field(
+        None,
+        ge=512,
+        description="Context window of an OpenAI-compatible server that does not report one.",
+    )
+    edit_format: EditFormat = Field(
+        "auto",
+        description="How the model writes edits: tools (native tool calls), search-replace or "
+        "whole (text blocks in one reply, for small models), or auto (chosen per model).",
+    )
     ollama_url: str = Field(
         DEFAULT_OLLAMA_URL,
         description="Base URL of the Ollama server (OLLAMA_HOST is honoured when unset).",
@@ -111,6 +141,15 @@ class Settings(BaseModel):
     )
 
 
+    def resolved_api_key(self) -> str | None:
+        """The API key: ``apiKey``, else the variable ``apiKeyEnv`` names, else None."""
+        if self.api_key is not None and self.api_key.get_secret_value():
+            return self.api_key.get_secret_value()
+        if self.api_key_env:
+            return os.environ.get(self.api_key_env) or None
+        return None
+
+
 class SettingsProblem(ValueError):
     """One option had an invalid value; the message names it and what is allowed."""
 
@@ -166,6 +205,9 @@ _ENV_KEYS: dict[str, str] = {
     "OLLAMA_AGENT_MAX_TURNS": "maxTurns",
     "OLLAMA_AGENT_COMMAND_APPROVAL": "commandApproval",
     "OLLAMA_AGENT_COMMAND_TIMEOUT": "commandTimeout",
+    "OLLAMA_AGENT_BACKEND": "backend",
+    "OLLAMA_AGENT_BASE_URL": "baseUrl",
+    "OLLAMA_AGENT_API_KEY": "apiKey",
 }
 
 

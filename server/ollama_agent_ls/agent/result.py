@@ -27,6 +27,14 @@ class RunMetrics:
     eval_seconds: float = 0.0
     num_ctx: int = 0
     requests: int = 0
+    cached_prompt_tokens: int = 0
+    """Prompt tokens the server said it reused from its cache (0 where it does not say)."""
+    prefill_tokens: int = 0
+    """Prompt tokens the server evaluated: the cost that dominates on a CPU."""
+    format_errors: int = 0
+    """Replies whose tool calls or edit blocks could not be read (malformed or missing)."""
+    edit_format: str = ""
+    """The edit format the run ended in (tools, search-replace, whole)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -41,6 +49,10 @@ class RunMetrics:
             "tokensPerSecond": round(self.tokens_per_second, 2),
             "numCtx": self.num_ctx,
             "requests": self.requests,
+            "cachedPromptTokens": self.cached_prompt_tokens,
+            "prefillTokens": self.prefill_tokens,
+            "formatErrors": self.format_errors,
+            "editFormat": self.edit_format,
         }
 
 

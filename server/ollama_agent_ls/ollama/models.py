@@ -76,7 +76,8 @@ class ToolCallsReceived:
 
 @dataclass(frozen=True)
 class ChatMetrics:
-    """Counters from the ``done:true`` line (durations in nanoseconds)."""
+    """Counters of one reply (durations in nanoseconds; ``prompt_eval_count`` is the whole prompt
+    where the server reports it, cached part included)."""
 
     done_reason: str = "stop"
     total_duration: int = 0
@@ -85,6 +86,13 @@ class ChatMetrics:
     prompt_eval_duration: int = 0
     eval_count: int = 0
     eval_duration: int = 0
+    cached_prompt_tokens: int | None = None
+    """Prompt tokens the server reused from its cache, where it says (llama.cpp, vLLM)."""
+
+    @property
+    def prefill_tokens(self) -> int:
+        """Prompt tokens evaluated for this request (the prompt less what the cache held)."""
+        return max(0, self.prompt_eval_count - (self.cached_prompt_tokens or 0))
 
     @property
     def tokens_per_second(self) -> float:
