@@ -16,6 +16,8 @@ class ToolCall:
     arguments: dict[str, Any]
     id: str | None = None
     index: int | None = None
+    parse_error: str | None = None
+    """Why the arguments could not be read (then ``arguments`` is empty); told to the model."""
 
     def to_wire(self) -> dict[str, Any]:
         """The call as Ollama expects it back in the assistant message."""

@@ -128,6 +128,8 @@ class ToolExecutor:
                 f"Unknown tool '{call.name}'. Available tools: {', '.join(self.names)}. "
                 "Call one of these by its exact name.",
             )
+        if call.parse_error is not None:
+            return self._fail(call, call.parse_error)
         model = ARG_MODELS[call.name]
         try:
             args: BaseModel = model.model_validate(call.arguments)
