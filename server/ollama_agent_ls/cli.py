@@ -53,9 +53,20 @@ def _parse_option(value: str) -> tuple[str, Any]:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", help="Ollama model (default: qwen3:8b or OLLAMA_AGENT_MODEL)")
+    p.add_argument("--model", "-m", help="model name (default: qwen3:8b or OLLAMA_AGENT_MODEL)")
+    p.add_argument(
+        "--backend",
+        choices=["ollama", "openai"],
+        help="the server's API: ollama (default) or openai (llama.cpp's server, vLLM, SGLang, "
+        "LM Studio, LiteLLM; OLLAMA_AGENT_BACKEND)",
+    )
     p.add_argument(
         "--ollama-url", help="Ollama URL (default: OLLAMA_HOST or http://127.0.0.1:11434)"
+    )
+    p.add_argument(
+        "--base-url",
+        help="OpenAI-compatible URL with /v1 (default: OLLAMA_AGENT_BASE_URL or "
+        "http://127.0.0.1:8080/v1); implies --backend openai",
     )
     p.add_argument(
         "-o",
@@ -81,6 +92,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--dry-run", action="store_true", help="print a unified diff instead of writing")
     p.add_argument("--quiet", "-q", action="store_true", help="no transcript, only the summary")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the run result as JSON on stdout (with --dry-run, the diff is its 'diff')",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,6 +147,11 @@ def settings_for(args: argparse.Namespace) -> Settings:
         raw["model"] = args.model
     if getattr(args, "ollama_url", None):
         raw["ollamaUrl"] = args.ollama_url
+    if getattr(args, "base_url", None):
+        raw["baseUrl"] = args.base_url
+        raw.setdefault("backend", "openai")
+    if getattr(args, "backend", None):
+        raw["backend"] = args.backend
     if getattr(args, "yes", False):
         raw["commandApproval"] = "always"
     try:
@@ -196,14 +217,14 @@ def exit_code(result: RunResult) -> int:
 
 
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
+    from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.headless import build_disk_run, run_task, selection_task
-    from ollama_agent_ls.ollama.client import OllamaClient
     from ollama_agent_ls.terminal import TranscriptPrinter
     from ollama_agent_ls.tools.shell import TerminalApprover
 
     root = _workspace(args)
     printer = TranscriptPrinter(sys.stderr)
-    async with OllamaClient(settings) as client:
+    async with contextlib.aclosing(make_backend(settings)) as client:
         run = build_disk_run(
             client,
             settings,
@@ -215,7 +236,7 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
         task = selection_task(root, args.instruction, args.file, args.lines, run.ctx.documents)
         result = await _with_sigint(run.agent.cancel, run_task(run, task))
     printer.close()
-    _report(result, args.dry_run)
+    _report(result, args.dry_run, as_json=args.json)
     return exit_code(result)
 
 
@@ -232,10 +253,16 @@ async def _with_sigint(cancel: Any, coro: Any) -> RunResult:
             loop.remove_signal_handler(signal.SIGINT)
 
 
-def _report(result: RunResult, dry_run: bool) -> None:
+def _report(result: RunResult, dry_run: bool, *, as_json: bool = False) -> None:
     from ollama_agent_ls.workspace.staging import unified_diff
 
-    if dry_run and result.changes:
+    if as_json:
+        data = result_json(result)
+        if dry_run:
+            data["diff"] = unified_diff(result.changes) if result.changes else ""
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        sys.stdout.flush()
+    elif dry_run and result.changes:
         sys.stdout.write(unified_diff(result.changes))
         sys.stdout.flush()
     status = result.status.value
@@ -245,8 +272,25 @@ def _report(result: RunResult, dry_run: bool) -> None:
     sys.stderr.write(
         f"\n[{status}] {result.summary}\n{verb}: {files} | turns {result.turns} | "
         f"prompt {m.prompt_tokens} tok, output {m.eval_tokens} tok, "
-        f"{m.tokens_per_second:.1f} tok/s, num_ctx {m.num_ctx}\n"
+        f"{m.tokens_per_second:.1f} tok/s, num_ctx {m.num_ctx}{_cache_note(m)}\n"
     )
+
+
+def _cache_note(m: Any) -> str:
+    if not m.cached_prompt_tokens:
+        return ""
+    return f", prefill {m.prefill_tokens} tok ({m.cached_prompt_tokens} cached)"
+
+
+def result_json(result: RunResult) -> dict[str, Any]:
+    """The run result as the CLI's --json prints it (the LSP result's fields, relative paths)."""
+    return {
+        "status": result.status.value,
+        "summary": result.summary,
+        "changedFiles": result.changed_files,
+        "turns": result.turns,
+        "metrics": result.metrics.to_json(),
+    }
 
 
 async def _spec(args: argparse.Namespace, settings: Settings) -> int:
@@ -258,10 +302,10 @@ async def _spec(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _doctor(settings: Settings) -> int:
-    from ollama_agent_ls.ollama.client import OllamaClient
+    from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.ollama.setup_check import check_setup
 
-    async with OllamaClient(settings) as client:
+    async with contextlib.aclosing(make_backend(settings)) as client:
         report = await check_setup(client, settings)
     out = sys.stdout
 
@@ -286,12 +330,12 @@ async def _doctor(settings: Settings) -> int:
 
 
 async def _models(settings: Settings, as_json: bool) -> int:
-    from ollama_agent_ls.ollama.client import OllamaClient
+    from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.ollama.errors import OllamaError
     from ollama_agent_ls.ollama.setup_check import list_models
 
     try:
-        async with OllamaClient(settings) as client:
+        async with contextlib.aclosing(make_backend(settings)) as client:
             models = await list_models(client)
     except OllamaError as exc:
         sys.stderr.write(f"error: {exc}\n")

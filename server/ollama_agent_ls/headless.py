@@ -10,8 +10,8 @@ from ollama_agent_ls.agent.events import EventCallback
 from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult
+from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.cli import UsageError
-from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
@@ -38,7 +38,7 @@ class DiskRun:
 
 
 def build_disk_run(
-    client: OllamaClient,
+    client: ChatBackend,
     settings: Settings,
     root: Path,
     approver: Approver,

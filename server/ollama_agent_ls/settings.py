@@ -140,7 +140,6 @@ class Settings(BaseModel):
         "info", description="Log level of the server (stderr, --log-file, window/logMessage)."
     )
 
-
     def resolved_api_key(self) -> str | None:
         """The API key: ``apiKey``, else the variable ``apiKeyEnv`` names, else None."""
         if self.api_key is not None and self.api_key.get_secret_value():

@@ -10,31 +10,78 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ollama_agent_ls.agent.context_budget import ContextBudget
+from ollama_agent_ls.agent.context_budget import ELIDED_NOTE, ContextBudget
 from ollama_agent_ls.agent.events import AgentEvent, EventCallback
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
-from ollama_agent_ls.agent.text_tool_calls import extract_text_tool_calls
-from ollama_agent_ls.ollama.client import OllamaClient, num_ctx_for
+from ollama_agent_ls.agent.text_formats import (
+    EDIT_TOOLS,
+    READ_ONLY_TOOLS,
+    SESSION_FORMATS,
+    Format,
+    FormatMemory,
+    choose_edit_format,
+    fenced,
+    format_rules,
+    read_edits,
+    render_text_task,
+    strip_line_numbers,
+    switch_note,
+    text_system_prompt,
+)
+from ollama_agent_ls.agent.text_tool_calls import (
+    clean_tool_name,
+    scan_text_tool_calls,
+    strip_harmony,
+)
+from ollama_agent_ls.backend import ChatBackend
+from ollama_agent_ls.ollama.client import num_ctx_for
 from ollama_agent_ls.ollama.errors import TOOL_MODELS, OllamaError
 from ollama_agent_ls.ollama.models import (
     ChatDone,
     ContentDelta,
     Message,
+    ModelInfo,
     ThinkingDelta,
     ToolCall,
     ToolCallsReceived,
 )
 from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.tools.executor import ToolExecutor
+from ollama_agent_ls.tools.executor import ToolExecutor, ToolOutcome
 from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.documents import DocumentError
+from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
 
 log = logging.getLogger(__name__)
 
 REPEAT_LIMIT = 3
 """The same call this many times in a row means the model is stuck."""
 
+IDLE_AFTER_CHANGE_LIMIT = 4
+"""Turns of only reading after the last change before a run ends as done (not exploring on)."""
+STALE_TURN_WEIGHT = 2
+"""A turn of only repeated reads counts double: it brings nothing new."""
+
+_CUT_WARNING = (
+    "The reply was cut at the output limit (num_predict / max_tokens); what was cut off is lost."
+)
+_CUT_NOTE = (
+    "Your reply was cut off at the output limit. Make smaller edits (SEARCH/REPLACE blocks or "
+    "edit_file instead of whole files) and keep the reply short."
+)
+
 _THINK_TAGS = re.compile(r"<think>.*?(</think>|$)", re.DOTALL)
+
+
+@dataclass
+class _ReadReply:
+    """What one reply asks for: calls to run, edits from text blocks, what could not be read."""
+
+    calls: list[ToolCall] = field(default_factory=list)
+    edits: list[ToolCall] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    from_text: bool = False
+    prose: str = ""
 
 
 @dataclass
@@ -50,10 +97,11 @@ class Agent:
 
     def __init__(
         self,
-        client: OllamaClient,
+        client: ChatBackend,
         settings: Settings,
         executor: ToolExecutor,
         on_event: EventCallback | None = None,
+        format_memory: FormatMemory | None = None,
     ) -> None:
         self.client = client
         self.settings = settings
@@ -67,6 +115,14 @@ class Agent:
         """Budget (with its num_ctx) and tools sent of the conversation, kept for follow-ups."""
         self.metrics = RunMetrics()
         self.turns = 0
+        self.format_memory = format_memory if format_memory is not None else SESSION_FORMATS
+        self.edit_format: Format = "tools"
+        self._can_switch = False
+        self._task: AgentTask | None = None
+        self._reads: dict[str, tuple[tuple[int, int], int, int]] = {}
+        """read_file calls seen: (changes, commands) epoch, turn, index of the result message."""
+        self._read_paths: list[str] = []
+        self._commands_run = 0
         executor.ctx.on_change = self._on_change
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
@@ -130,42 +186,86 @@ class Agent:
             metrics=self.metrics,
         )
 
-    async def _prepare(self) -> tuple[list[dict[str, Any]], bool, int]:
+    async def _prepare(self) -> tuple[list[dict[str, Any]], ModelInfo, int]:
         model = self.settings.model
         info = await self.client.show(model)
-        # From this run's settings, not the client's: a shared client may be older than them.
-        num_ctx = num_ctx_for(self.settings, info)
-        tools = self.executor.definitions()
-        # Models whose template cannot render tools get 400 from Ollama: teach them the text
-        # format instead, which our fallback parser reads.
-        text_mode = bool(info.capabilities) and not info.supports_tools
-        if text_mode:
+        if self.client.kind == "ollama":
+            # From this run's settings, not the client's: a shared client may be older than them.
+            num_ctx = num_ctx_for(self.settings, info)
+        else:
+            # numCtx does not apply: the server's own context window is what there is.
+            num_ctx = await self.client.resolve_num_ctx(model)
+        return self.executor.definitions(), info, num_ctx
+
+    async def _start_session(self, task: AgentTask) -> None:
+        tools, info, num_ctx = await self._prepare()
+        self.metrics.num_ctx = num_ctx
+        setting = self.settings.edit_format
+        fmt, why = choose_edit_format(setting, info)
+        remembered = self.format_memory.switched.get(self.settings.model)
+        if setting == "auto" and remembered is not None:
+            fmt, why = remembered, "the model's tool calls were unreadable earlier in this session"
+        self.edit_format = fmt
+        self._can_switch = setting == "auto" and fmt == "tools"
+        no_tools = bool(info.capabilities) and not info.supports_tools
+        if no_tools:
             self._emit(
                 "warning",
-                f"Model '{model}' has no tools capability; tools are described in the prompt "
-                f"instead, which works less reliably. Models with tools: {', '.join(TOOL_MODELS)}.",
+                f"Model '{self.settings.model}' has no tools capability; "
+                + (
+                    "tools are described in the prompt instead, which works less reliably. "
+                    if fmt == "tools"
+                    else f"it writes {fmt} edits as text instead. "
+                )
+                + f"Models with tools: {', '.join(TOOL_MODELS)}.",
             )
-        return tools, text_mode, num_ctx
+        elif fmt != "tools":
+            self._emit("progress", f"edit format {fmt} ({why})", editFormat=fmt)
+        budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
+        sent_tools = tools if fmt == "tools" and not no_tools else []
+        budget.set_tools(sent_tools)
+        if fmt == "tools":
+            system = system_prompt(tools if no_tools else None)
+            first = render_task(task)
+        else:
+            system = text_system_prompt(fmt, tools)
+            first = render_text_task(
+                task, fmt, file_text=self._file_text(task.file), files=await self._file_list()
+            )
+        self.messages = [Message("system", system), Message("user", first)]
+        self._session = (budget, sent_tools)
+
+    def _file_text(self, rel: str | None) -> str | None:
+        if rel is None:
+            return None
+        ctx = self.executor.ctx
+        try:
+            path, _ = resolve_path(ctx.root, rel)
+            return ctx.documents.read(path).text.replace("\r\n", "\n")
+        except (PathRefused, DocumentError):
+            return None
+
+    async def _file_list(self) -> list[str]:
+        outcome = await self.executor.execute(ToolCall("list_files", {}))
+        if not outcome.ok:
+            return []
+        return [line for line in outcome.content.split("\n") if line and not line.startswith("[")]
 
     async def _run(self, task: AgentTask, follow_up: bool) -> RunResult:
         if follow_up and self._session is not None and self.messages:
-            budget, sent_tools = self._session
             self.messages.append(Message("user", task.instruction))
         else:
-            tools, text_mode, num_ctx = await self._prepare()
-            self.metrics.num_ctx = num_ctx
-            budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
-            sent_tools = [] if text_mode else tools
-            budget.set_tools(sent_tools)
-            self.messages = [
-                Message("system", system_prompt(tools if text_mode else None)),
-                Message("user", render_task(task)),
-            ]
-            self._session = (budget, sent_tools)
+            await self._start_session(task)
+        assert self._session is not None
+        budget, sent_tools = self._session
         num_ctx = budget.num_ctx
+        self._task = task
         recent: list[str] = []
+        nudged = False
+        idle_after_change = 0
         while self.turns < self.settings.max_turns:
             self.turns += 1
+            self.metrics.edit_format = self.edit_format
             report = budget.fit(self.messages)
             if report.elided_messages:
                 self._emit(
@@ -181,25 +281,61 @@ class Agent:
                 )
             self._emit("progress", f"turn {self.turns}", turn=self.turns)
             reply = await self._ask(sent_tools, num_ctx)
+            cut = False
             if reply.done is not None:
                 warning = budget.observe(self.messages, reply.done.metrics.prompt_eval_count)
                 if warning:
                     self._emit("warning", warning)
-            visible = _THINK_TAGS.sub("", reply.content)
-            calls = reply.calls
-            if not calls and visible.strip():
-                calls = extract_text_tool_calls(visible, self.executor.names)
-                if calls:
-                    self._emit("warning", "Read tool call(s) from the reply text (fallback).")
+                cut = reply.done.metrics.done_reason == "length"
+            visible = strip_harmony(_THINK_TAGS.sub("", reply.content))
+            read = self._read_reply(reply, visible)
+            text_turn = self.edit_format != "tools" or (not reply.calls and bool(read.edits))
+            attempted = bool(read.calls or read.edits or read.errors)
+            if attempted:
+                well_formed = not read.errors and (
+                    self.edit_format != "tools" or not read.from_text
+                )
+                self.format_memory.record(self.settings.model, well_formed=well_formed)
+            if read.errors or (read.from_text and self.edit_format == "tools"):
+                self.metrics.format_errors += 1
             self.messages.append(
-                Message("assistant", reply.content, reply.thinking, tool_calls=list(calls))
+                Message(
+                    "assistant",
+                    reply.content,
+                    reply.thinking,
+                    tool_calls=[] if text_turn else list(read.calls),
+                )
             )
-            if not calls:
+            if cut:
+                self._emit("warning", _CUT_WARNING)
+            if not attempted:
+                if cut:
+                    self.messages.append(Message("user", _CUT_NOTE))
+                    continue
+                if "```" in visible and not self.executor.ctx.changes:
+                    if not nudged:
+                        nudged = True
+                        self._emit(
+                            "warning", "The reply had code but changed nothing; asked again."
+                        )
+                        self.messages.append(Message("user", self._nudge()))
+                        continue
+                    message = (
+                        "No change made: the model answered with code but did not edit any file "
+                        "(asked twice). Try a larger model or editFormat=whole."
+                    )
+                    self._emit("error", message)
+                    return self._result(RunStatus.FAILED, message)
                 return self._result(RunStatus.COMPLETED, visible.strip() or "Done.")
-            for call in calls:
+            changes_before = len(self.executor.ctx.changes)
+            results: list[tuple[ToolCall, ToolOutcome]] = []
+            fresh = False
+            for call in [*read.edits, *read.calls]:
                 signature = call.name + json.dumps(call.arguments, sort_keys=True)
                 recent = [*recent[-(REPEAT_LIMIT - 1) :], signature]
                 if len(recent) == REPEAT_LIMIT and len(set(recent)) == 1:
+                    if self.executor.ctx.changes:
+                        return self._done_after_change("kept repeating the same call")
                     message = (
                         f"Stopped: the model made the same call {REPEAT_LIMIT} times in a row "
                         f"({tool_call_summary(call.name, call.arguments)}). Try rephrasing the "
@@ -207,13 +343,129 @@ class Agent:
                     )
                     self._emit("error", message)
                     return self._result(RunStatus.FAILED, message)
-                await self._call_tool(call)
+                outcome, new_info = await self._call_tool(call, as_tool_message=not text_turn)
+                fresh = fresh or new_info
+                results.append((call, outcome))
+            feedback = self._feedback(results, read.errors, text_turn, cut)
+            if feedback:
+                self.messages.append(Message("user", feedback))
+            if self._can_switch and (read.from_text or read.errors):
+                self._switch_to_text(sent_tools)
+            edits_ok = all(o.ok for c, o in results if c in read.edits)
+            if text_turn and read.edits and edits_ok and not read.calls and not read.errors:
+                return self._result(RunStatus.COMPLETED, self._edit_summary(read.prose))
+            if len(self.executor.ctx.changes) > changes_before:
+                idle_after_change = 0
+            elif self.executor.ctx.changes and all(c.name in READ_ONLY_TOOLS for c, _ in results):
+                idle_after_change += 1 if fresh else STALE_TURN_WEIGHT
+                if idle_after_change >= IDLE_AFTER_CHANGE_LIMIT:
+                    return self._done_after_change("kept reading after its edit")
         summary = (
             f"Stopped after {self.settings.max_turns} turns without a final answer "
             "(maxTurns). Raise maxTurns or split the task."
         )
         self._emit("warning", summary)
         return self._result(RunStatus.MAX_TURNS, summary)
+
+    def _read_reply(self, reply: _Reply, visible: str) -> _ReadReply:
+        names = self.executor.names
+        read = _ReadReply()
+        if reply.calls:
+            for i, call in enumerate(reply.calls):
+                call.name = clean_tool_name(call.name)
+                call.id = call.id or f"call_{self.turns}_{i}"
+            read.calls = list(reply.calls)
+            return read
+        if not visible.strip():
+            return read
+        if self.edit_format != "tools":
+            task = self._task or AgentTask("")
+            found = read_edits(visible, self.edit_format, task, self._known_paths(), self.turns)
+            read.edits, read.errors, read.prose = found.calls, list(found.errors), found.prose
+            callable_names = [n for n in names if n not in EDIT_TOOLS]
+        else:
+            callable_names = names
+        scan = scan_text_tool_calls(visible, callable_names)
+        for i, call in enumerate(scan.calls):
+            call.id = call.id or f"call_{self.turns}_{i}"
+        read.calls = scan.calls
+        read.errors.extend(scan.malformed)
+        read.from_text = bool(scan.calls)
+        if scan.calls and self.edit_format == "tools":
+            self._emit("warning", "Read tool call(s) from the reply text (fallback).")
+        return read
+
+    def _known_paths(self) -> list[str]:
+        paths = [c.rel for c in self.executor.ctx.changes]
+        task = self._task
+        if task is not None:
+            if task.selection is not None:
+                paths.append(task.selection.rel)
+            if task.file:
+                paths.append(task.file)
+        paths.extend(self._read_paths)
+        return list(dict.fromkeys(paths))
+
+    def _nudge(self) -> str:
+        if self.edit_format == "tools":
+            return (
+                "No file was changed. If the task needs a change, make it now with edit_file "
+                "(or write_file); if nothing needs changing, say so in one line."
+            )
+        return (
+            "No file was changed. If the task needs a change, write it now as described: "
+            + format_rules(self.edit_format)
+        )
+
+    def _feedback(
+        self,
+        results: list[tuple[ToolCall, ToolOutcome]],
+        errors: list[str],
+        text_turn: bool,
+        cut: bool,
+    ) -> str:
+        parts: list[str] = []
+        if text_turn:
+            for call, outcome in results:
+                summary = tool_call_summary(call.name, call.arguments)
+                content = outcome.content
+                if call.name == "read_file" and outcome.ok:
+                    content = fenced(
+                        str(call.arguments.get("path", "")), strip_line_numbers(content)
+                    )
+                parts.append(f"{summary}:\n{content}")
+        parts.extend(errors)
+        if cut:
+            parts.append(_CUT_NOTE)
+        if (text_turn and any(not o.ok for _, o in results)) or errors:
+            parts.append("Fix what failed and reply again.")
+        return "\n\n".join(parts)
+
+    def _switch_to_text(self, tools: list[dict[str, Any]]) -> None:
+        fmt: Format = "search-replace"
+        self.edit_format = fmt
+        self._can_switch = False
+        self.format_memory.switched[self.settings.model] = fmt
+        self.messages.append(
+            Message("user", switch_note(fmt, tools or self.executor.definitions()))
+        )
+        self._emit(
+            "warning",
+            "The model writes its tool calls as text, so edits are now asked for as "
+            "SEARCH/REPLACE blocks (editFormat auto; set editFormat to choose).",
+        )
+
+    def _edit_summary(self, prose: str) -> str:
+        text = prose.strip()
+        if text and "```" not in text and len(text) <= 400:
+            return text
+        return "Edited " + ", ".join(self.executor.ctx.changed_paths) + "."
+
+    def _done_after_change(self, why: str) -> RunResult:
+        files = ", ".join(self.executor.ctx.changed_paths)
+        summary = f"Changed {files}; stopped because the model {why} after the change."
+        self._emit("warning", summary)
+        return self._result(RunStatus.COMPLETED, summary)
 
     def _reply_reserve(self, num_ctx: int) -> int | None:
         predict = self.settings.options.get("num_predict")
@@ -265,6 +517,8 @@ class Agent:
             self.metrics.prompt_tokens += m.prompt_eval_count
             self.metrics.eval_tokens += m.eval_count
             self.metrics.eval_seconds += m.eval_duration / 1e9
+            self.metrics.cached_prompt_tokens += m.cached_prompt_tokens or 0
+            self.metrics.prefill_tokens += m.prefill_tokens
             self._emit(
                 "progress",
                 f"turn {turn}",
@@ -272,7 +526,10 @@ class Agent:
                 tokensPerSecond=round(m.tokens_per_second, 1),
             )
 
-    async def _call_tool(self, call: ToolCall) -> None:
+    async def _call_tool(
+        self, call: ToolCall, *, as_tool_message: bool
+    ) -> tuple[ToolOutcome, bool]:
+        """Run one call and report it; True when it brought something new (not a repeated read)."""
         summary = tool_call_summary(call.name, call.arguments)
         call_id = call.id or f"call_{uuid.uuid4().hex[:8]}"
         self._emit(
@@ -284,13 +541,41 @@ class Agent:
             turn=self.turns,
         )
         self._emit("progress", f"turn {self.turns}: {call.name}", turn=self.turns, tool=call.name)
-        outcome = await self.executor.execute(call)
+        ctx = self.executor.ctx
+        epoch = (len(ctx.changes), self._commands_run)
+        read_key = json.dumps([call.name, call.arguments], sort_keys=True)
+        earlier = self._reads.get(read_key) if call.name == "read_file" else None
+        fresh = True
+        if earlier is not None and earlier[0] == epoch and self._still_shown(earlier[2]):
+            fresh = False
+            outcome = ToolOutcome(
+                call.name,
+                call.arguments,
+                f"You already read this in turn {earlier[1]} and it has not changed since: use "
+                "that result. If the task is done, reply with a short summary and no tool call.",
+                ok=True,
+            )
+        else:
+            outcome = await self.executor.execute(call)
+            if call.name == "run_command":
+                self._commands_run += 1
+            elif call.name == "read_file" and outcome.ok:
+                self._reads[read_key] = (epoch, self.turns, len(self.messages))
+                self._read_paths.append(str(call.arguments.get("path", "")))
         self._emit(
             "toolResult", _preview(outcome.content), name=call.name, ok=outcome.ok, callId=call_id
         )
-        self.messages.append(
-            Message("tool", outcome.content, tool_name=call.name, tool_call_id=call.id)
-        )
+        if as_tool_message:
+            self.messages.append(
+                Message("tool", outcome.content, tool_name=call.name, tool_call_id=call.id)
+            )
+        return outcome, fresh
+
+    def _still_shown(self, index: int) -> bool:
+        """True when the message holding an earlier result was not elided to fit the context."""
+        if index >= len(self.messages):
+            return True
+        return self.messages[index].content != ELIDED_NOTE
 
 
 class _DeltaBatch:

@@ -7,6 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+SYSTEM_PROMPT_HEAD = """\
+You are a coding agent working in a project; paths are relative to the project root. Change \
+only what the task needs and keep the file's style."""
+"""The part every edit format shares (the text formats add their own rules)."""
+
 SYSTEM_PROMPT = """\
 You are a coding agent working in a project. Use the tools to read, search and change files; \
 paths are relative to the project root.

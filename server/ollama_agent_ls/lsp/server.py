@@ -33,9 +33,9 @@ if TYPE_CHECKING:
     # Imported when first needed: the agent, tools and HTTP stack add ~70 ms to start-up, and
     # pydantic (settings, command arguments) ~65 ms more; a client waits for initialize before
     # anything else, and answering it needs none of them.
+    from ollama_agent_ls.backend import ChatBackend
     from ollama_agent_ls.lsp.command_args import Range
     from ollama_agent_ls.lsp.runs import RunManager
-    from ollama_agent_ls.ollama.client import OllamaClient
     from ollama_agent_ls.settings import Settings
 
 # spec_runs is not among them: serve() imports it to register the spec lens and commands. yaml is
@@ -80,7 +80,7 @@ class AgentServer(LanguageServer):
         self._init_options: dict[str, Any] = {}
         self.log_level_flag: str | None = None
         """``serve --log-level``, in effect unless the logLevel setting is given."""
-        self._clients: dict[str, OllamaClient] = {}
+        self._clients: dict[str, ChatBackend] = {}
         self.configured = asyncio.Event()
         """Set once initialized has pulled workspace/configuration (runs wait for it)."""
         self.client_name: str | None = None
@@ -139,15 +139,16 @@ class AgentServer(LanguageServer):
             self._runs = RunManager(self)
         return self._runs
 
-    def ollama_client(self, settings: Settings) -> OllamaClient:
-        """A shared client for these connection settings."""
-        # Every setting but the model shapes requests (options, keep_alive, think, headers).
-        key = settings.model_dump_json(exclude={"model"})
+    def ollama_client(self, settings: Settings) -> ChatBackend:
+        """A shared client of the configured backend for these connection settings."""
+        # Every setting but the model shapes requests (options, keep_alive, think, headers); the
+        # dump masks apiKey, so the resolved key is part of the key too (it is never logged).
+        key = settings.model_dump_json(exclude={"model"}) + (settings.resolved_api_key() or "")
         client = self._clients.get(key)
         if client is None:
-            from ollama_agent_ls.ollama.client import OllamaClient
+            from ollama_agent_ls.backend import make_backend
 
-            client = self._clients[key] = OllamaClient(settings)
+            client = self._clients[key] = make_backend(settings)
         return client
 
     async def close_clients(self) -> None:

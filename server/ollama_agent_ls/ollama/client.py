@@ -86,6 +86,11 @@ class OllamaClient:
         """The Ollama base URL this client talks to."""
         return self._url
 
+    @property
+    def kind(self) -> str:
+        """The API this client speaks."""
+        return "ollama"
+
     async def __aenter__(self) -> OllamaClient:
         """Enter: the client is ready to use."""
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ollama_agent_ls.ollama.client import OllamaClient
+from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.ollama.errors import (
     TOOL_MODELS,
     ModelNotFound,
@@ -50,7 +50,7 @@ class SetupReport:
         }
 
 
-async def check_setup(client: OllamaClient, settings: Settings) -> SetupReport:
+async def check_setup(client: ChatBackend, settings: Settings) -> SetupReport:
     """Probe the server and the configured model."""
     report = SetupReport(ollama_url=settings.ollama_url, model=settings.model)
     try:
@@ -90,7 +90,7 @@ async def check_setup(client: OllamaClient, settings: Settings) -> SetupReport:
     return report
 
 
-async def list_models(client: OllamaClient) -> list[tuple[InstalledModel, ModelInfo | None]]:
+async def list_models(client: ChatBackend) -> list[tuple[InstalledModel, ModelInfo | None]]:
     """Installed models, each with what /api/show says about it (None when show failed)."""
     result: list[tuple[InstalledModel, ModelInfo | None]] = []
     for model in await client.tags():

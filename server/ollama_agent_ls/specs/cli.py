@@ -55,8 +55,8 @@ def _locate(raw: Path, root: Path) -> Path | str:
 
 async def run_spec_command(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     """Run the spec named by ``args.path``; the exit code follows the ``run`` command's."""
+    from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.headless import DiskRun, build_disk_run
-    from ollama_agent_ls.ollama.client import OllamaClient
     from ollama_agent_ls.terminal import TranscriptPrinter
     from ollama_agent_ls.tools.shell import TerminalApprover
 
@@ -77,7 +77,7 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
     quiet = bool(getattr(args, "quiet", False))
     printer = TranscriptPrinter(sys.stderr)
     disk: list[DiskRun] = []
-    async with OllamaClient(settings) as client:
+    async with contextlib.aclosing(make_backend(settings)) as client:
 
         def make_agent(tools: Sequence[ExtraTool]) -> Agent:
             run = build_disk_run(

@@ -1,0 +1,260 @@
+"""Edit formats beside native tool calls: what the model is asked to write, and how it is read.
+
+Small local models rarely produce reliable structured tool calls, but they can write a whole file
+or SEARCH/REPLACE blocks in one reply (aider's finding). In those formats the reply's blocks are
+turned into ordinary ``edit_file`` / ``write_file`` calls, so change records, editor edits,
+review and undo work exactly as for native calls.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ollama_agent_ls.agent.prompts import SYSTEM_PROMPT_HEAD, AgentTask
+from ollama_agent_ls.ollama.models import ModelInfo, ToolCall
+
+Format = Literal["tools", "search-replace", "whole"]
+
+TEXT_FORMATS: tuple[Format, ...] = ("search-replace", "whole")
+EDIT_TOOLS = frozenset({"write_file", "edit_file", "apply_patch"})
+"""Tools replaced by the reply's blocks in the text formats."""
+READ_ONLY_TOOLS = frozenset({"read_file", "list_files", "search"})
+
+SMALL_MODEL_BILLIONS = 4.0
+"""Below this size (parameters) ``auto`` asks for text blocks: such models fumble tool calls."""
+
+FILES_LISTED = 40
+"""Files named in a text-format task, so the model need not spend a turn listing them."""
+
+_SIZE = re.compile(r"(\d+(?:\.\d+)?)\s*([bm])\b", re.IGNORECASE)
+_NAME_SIZE = re.compile(r"(?<![\d.])(\d+(?:\.\d+)?)b(?![a-z])", re.IGNORECASE)
+_NUMBERED = re.compile(r"(?m)^ {0,5}\d+\t")
+
+
+def parameter_billions(info: ModelInfo) -> float | None:
+    """The model's size in billions of parameters, from the server's details or its name."""
+    if info.parameter_size:
+        match = _SIZE.search(info.parameter_size)
+        if match:
+            value = float(match.group(1))
+            return value / 1000 if match.group(2).lower() == "m" else value
+    match = _NAME_SIZE.search(info.name.rsplit("/", 1)[-1])
+    return float(match.group(1)) if match else None
+
+
+def choose_edit_format(setting: str, info: ModelInfo) -> tuple[Format, str]:
+    """The format a run starts in and why (``auto``: from the model's capabilities and size)."""
+    if setting in ("tools", "search-replace", "whole"):
+        return setting, f"editFormat={setting}"  # type: ignore[return-value]
+    if info.capabilities and not info.supports_tools:
+        return "search-replace", f"model '{info.name}' has no tools capability"
+    size = parameter_billions(info)
+    if size is not None and size < SMALL_MODEL_BILLIONS:
+        return "search-replace", f"model '{info.name}' is small ({size:g}B parameters)"
+    return "tools", "native tool calls"
+
+
+@dataclass
+class FormatMemory:
+    """What ``auto`` learned per model in this process: the format it switched to, and counts."""
+
+    switched: dict[str, Format] = field(default_factory=dict)
+    replies: dict[str, int] = field(default_factory=dict)
+    malformed: dict[str, int] = field(default_factory=dict)
+
+    def record(self, model: str, *, well_formed: bool) -> None:
+        """Count one reply that attempted a call or an edit."""
+        self.replies[model] = self.replies.get(model, 0) + 1
+        if not well_formed:
+            self.malformed[model] = self.malformed.get(model, 0) + 1
+
+    def well_formed_rate(self, model: str) -> float | None:
+        """Share of ``model``'s attempted calls and edits that could be read; None before any."""
+        total = self.replies.get(model, 0)
+        return None if total == 0 else 1 - self.malformed.get(model, 0) / total
+
+
+SESSION_FORMATS = FormatMemory()
+"""Shared by every run in this process (a language server's runs, a CLI's one run)."""
+
+
+SEARCH_REPLACE_RULES = """\
+Edit files with SEARCH/REPLACE blocks in your reply: the file's path on its own line, then
+```
+<<<<<<< SEARCH
+exact lines copied from the file
+=======
+the new lines
+>>>>>>> REPLACE
+```
+SEARCH must match the file exactly (indentation too); keep it short but unique. An empty SEARCH \
+creates a new file. Write every block of the change in one reply."""
+
+WHOLE_RULES = """\
+Edit files by writing each changed or new file in full: its path on its own line, then its \
+complete new content in one fenced block. Never leave out lines or write placeholders."""
+
+TEXT_TOOL_RULES = """\
+Other tools: write one JSON object per call inside <tool_call></tool_call>, e.g. \
+<tool_call>{{"name": "read_file", "arguments": {{"path": "app.py"}}}}</tool_call>, and wait for \
+the result. Tools:
+{tools}"""
+
+TEXT_DONE_RULE = """\
+When the task is done, reply with a one-line summary and no blocks."""
+
+SWITCH_NOTE = """\
+Your tool calls could not be read as tool calls, so from now on use plain text instead. {rules}
+{tools}"""
+
+
+def format_rules(fmt: Format) -> str:
+    """The instructions of one text format."""
+    return WHOLE_RULES if fmt == "whole" else SEARCH_REPLACE_RULES
+
+
+def describe_tools(tools: Sequence[dict[str, Any]]) -> str:
+    """One line per tool: name(arguments): description (the text formats' tool list)."""
+    lines = []
+    for tool in tools:
+        fn = tool["function"]
+        params = fn["parameters"]
+        args = ", ".join(
+            f"{name}{'' if name in params.get('required', ()) else '?'}: {spec.get('type', 'any')}"
+            for name, spec in params["properties"].items()
+        )
+        lines.append(f"- {fn['name']}({args}): {fn['description']}")
+    return "\n".join(lines)
+
+
+def text_tools(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tools still called in a text format: everything but the edit tools."""
+    return [t for t in tools if t["function"]["name"] not in EDIT_TOOLS]
+
+
+def text_system_prompt(fmt: Format, tools: Sequence[dict[str, Any]]) -> str:
+    """The system prompt of a text format (no tool schemas are sent: they cost prefill)."""
+    listed = describe_tools(text_tools(tools))
+    return "\n".join(
+        [
+            SYSTEM_PROMPT_HEAD,
+            format_rules(fmt),
+            TEXT_TOOL_RULES.format(tools=listed),
+            TEXT_DONE_RULE,
+        ]
+    )
+
+
+def switch_note(fmt: Format, tools: Sequence[dict[str, Any]]) -> str:
+    """Appended once (never spliced into the system prompt) when ``auto`` leaves native calls."""
+    listed = TEXT_TOOL_RULES.format(tools=describe_tools(text_tools(tools)))
+    return SWITCH_NOTE.format(rules=format_rules(fmt), tools=listed)
+
+
+def fenced(path: str, text: str) -> str:
+    """A file shown to the model as its path and a fence long enough for its content."""
+    longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
+    fence = "`" * max(3, longest + 1)
+    body = text if text.endswith("\n") or not text else text + "\n"
+    return f"{path}\n{fence}\n{body}{fence}"
+
+
+def strip_line_numbers(read_result: str) -> str:
+    """read_file's text without its line numbers, which the text formats must not copy."""
+    return _NUMBERED.sub("", read_result)
+
+
+def render_text_task(
+    task: AgentTask,
+    fmt: Format,
+    *,
+    file_text: str | None = None,
+    files: Sequence[str] = (),
+) -> str:
+    """The first user message of a text-format run: the task, the file in full, the file list."""
+    from ollama_agent_ls.agent.edit_blocks import REWRITE_LINES_INSTRUCTIONS
+
+    parts = [f"Task: {task.instruction.strip()}"]
+    sel = task.selection
+    if sel is not None:
+        lines = sel.text.split("\n")
+        start = max(1, sel.start_line)
+        end = min(len(lines), max(start, sel.end_line))
+        parts.append(f"File {sel.rel}:\n{fenced(sel.rel, sel.text)}")
+        selected = "\n".join(lines[start - 1 : end])
+        parts.append(f"Selected lines {start}-{end} of {sel.rel}:\n```\n{selected}\n```")
+        parts.append(REWRITE_LINES_INSTRUCTIONS)
+        return "\n\n".join(parts)
+    if task.file and file_text is not None:
+        parts.append(f"File {task.file}:\n{fenced(task.file, file_text)}")
+    if files:
+        shown = list(files[:FILES_LISTED])
+        more = f" (and {len(files) - len(shown)} more)" if len(files) > len(shown) else ""
+        parts.append("Files in the project: " + ", ".join(shown) + more)
+    parts.append(
+        "Reply with the "
+        + ("SEARCH/REPLACE blocks" if fmt == "search-replace" else "files")
+        + " that do the task; read a file first with read_file if you need to see it."
+    )
+    return "\n\n".join(parts)
+
+
+@dataclass
+class ReadEdits:
+    """The edits found in one reply, as tool calls, plus what could not be read."""
+
+    calls: list[ToolCall] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    prose: str = ""
+
+
+def read_edits(
+    reply: str, fmt: Format, task: AgentTask, known_paths: Sequence[str], turn: int
+) -> ReadEdits:
+    """The reply's edit blocks in ``fmt`` as edit_file/write_file calls (ids stable per turn)."""
+    from ollama_agent_ls.agent import edit_blocks as eb
+
+    found = ReadEdits()
+    parsed = eb.parse_search_replace(reply, known_paths)
+    if not parsed.edits and not parsed.errors and fmt == "whole" and task.selection is None:
+        parsed = eb.parse_whole_files(reply, known_paths)
+    found.errors.extend(parsed.errors)
+    found.prose = parsed.prose
+    for edit in parsed.edits:
+        if isinstance(edit, eb.WholeFile):
+            found.calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.content}))
+        elif edit.search == "":
+            found.calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.replace}))
+        else:
+            found.calls.append(
+                ToolCall(
+                    "edit_file",
+                    {"path": edit.path, "old_string": edit.search, "new_string": edit.replace},
+                )
+            )
+    if not found.calls and not found.errors and task.selection is not None:
+        rewritten = eb.parse_rewritten_lines(reply)
+        if rewritten is not None:
+            found.calls.append(rewrite_selection_call(task, rewritten))
+    for i, call in enumerate(found.calls):
+        call.id = f"edit_{turn}_{i}"
+    return found
+
+
+def rewrite_selection_call(task: AgentTask, new_lines: str) -> ToolCall:
+    """An edit_file call replacing the task's selected lines with ``new_lines``."""
+    sel = task.selection
+    assert sel is not None
+    lines = sel.text.split("\n")
+    start = max(1, sel.start_line)
+    end = min(len(lines), max(start, sel.end_line))
+    old = "\n".join(lines[start - 1 : end])
+    new = new_lines[:-1] if new_lines.endswith("\n") else new_lines
+    # Unique context makes the match exact: the lines before the selection pin it down.
+    before = "\n".join(lines[max(0, start - 4) : start - 1])
+    if before and sel.text.count(old) != 1:
+        old, new = before + "\n" + old, before + "\n" + new
+    return ToolCall("edit_file", {"path": sel.rel, "old_string": old, "new_string": new})
