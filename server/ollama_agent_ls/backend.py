@@ -43,6 +43,10 @@ class ChatBackend(Protocol):
         """The context window a run of ``model`` gets."""
         ...
 
+    async def prefix_cache(self) -> bool | None:
+        """Whether the server says it reuses the cached prompt prefix; None when it does not say."""
+        ...
+
     def chat_stream(
         self,
         *,

@@ -312,17 +312,30 @@ async def _doctor(settings: Settings) -> int:
     def line(ok: bool, text: str) -> None:
         out.write(f"{'✓' if ok else '✗'} {text}\n")
 
+    openai = report.backend == "openai"
     line(
         report.reachable,
-        f"Ollama at {report.ollama_url}"
+        ("OpenAI-compatible server" if openai else "Ollama")
+        + f" at {report.url}"
         + (f" (version {report.version})" if report.version else ""),
     )
     if report.reachable:
-        line(report.model_present, f"model {report.model} installed")
+        line(report.model_present, f"model {report.model} " + ("served" if openai else "installed"))
     if report.model_present:
         line(report.supports_tools, "model supports tools")
         ctx = report.context_length
-        line(True, f"trained context {ctx if ctx else 'unknown'}; num_ctx used: {report.num_ctx}")
+        if openai:
+            line(True, f"server context window {report.num_ctx}")
+        else:
+            line(
+                True, f"trained context {ctx if ctx else 'unknown'}; num_ctx used: {report.num_ctx}"
+            )
+        if report.prefix_cache is not None:
+            line(
+                report.prefix_cache,
+                "prefix caching "
+                + ("on: each turn re-evaluates only what is new" if report.prefix_cache else "off"),
+            )
     for problem in report.problems:
         out.write(f"  problem: {problem}\n")
     out.write("OK\n" if report.ok else f"{len(report.problems)} problem(s)\n")

@@ -4,8 +4,14 @@ export const section = "ollamaAgent";
 
 /** Keys of the server's settings model (camelCase, as the server validates them). */
 const serverSettingKeys = [
+    "backend",
     "ollamaUrl",
+    "baseUrl",
+    "apiKey",
+    "apiKeyEnv",
+    "contextLength",
     "model",
+    "editFormat",
     "numCtx",
     "maxNumCtx",
     "keepAlive",

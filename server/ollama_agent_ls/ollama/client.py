@@ -149,6 +149,10 @@ class OllamaClient:
             return self._settings.num_ctx
         return num_ctx_for(self._settings, await self.show(model))
 
+    async def prefix_cache(self) -> bool | None:
+        """Ollama always reuses the longest cached prefix of a loaded model."""
+        return True
+
     # -- chat ---------------------------------------------------------------------------------
 
     def chat_body(

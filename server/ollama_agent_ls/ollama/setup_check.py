@@ -22,12 +22,17 @@ class SetupReport:
 
     ollama_url: str
     model: str
+    backend: str = "ollama"
+    url: str = ""
+    """The URL of the backend in use (ollamaUrl, or baseUrl for an OpenAI-compatible server)."""
     reachable: bool = False
     version: str | None = None
     model_present: bool = False
     supports_tools: bool = False
     context_length: int | None = None
     num_ctx: int | None = None
+    prefix_cache: bool | None = None
+    """Whether the server says it reuses a cached prompt prefix (None: it does not say)."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -39,6 +44,8 @@ class SetupReport:
         """The ``ollamaAgent.checkSetup`` result shape."""
         return {
             "ollamaUrl": self.ollama_url,
+            "backend": self.backend,
+            "url": self.url,
             "reachable": self.reachable,
             "version": self.version,
             "model": self.model,
@@ -46,13 +53,17 @@ class SetupReport:
             "supportsTools": self.supports_tools,
             "contextLength": self.context_length,
             "numCtx": self.num_ctx,
+            "prefixCache": self.prefix_cache,
             "problems": list(self.problems),
         }
 
 
 async def check_setup(client: ChatBackend, settings: Settings) -> SetupReport:
     """Probe the server and the configured model."""
-    report = SetupReport(ollama_url=settings.ollama_url, model=settings.model)
+    report = SetupReport(
+        ollama_url=settings.ollama_url, model=settings.model, backend=client.kind, url=client.url
+    )
+    openai = client.kind == "openai"
     try:
         report.version = await client.version()
         report.reachable = True
@@ -60,9 +71,10 @@ async def check_setup(client: ChatBackend, settings: Settings) -> SetupReport:
         report.problems.append(str(exc))
         return report
     except OllamaError as exc:
-        report.problems.append(
-            f"{settings.ollama_url} answered, but not like Ollama ({exc}). Check ollamaUrl."
+        what, key = (
+            ("an OpenAI-compatible server", "baseUrl") if openai else ("Ollama", "ollamaUrl")
         )
+        report.problems.append(f"{client.url} answered, but not like {what} ({exc}). Check {key}.")
         return report
     try:
         info = await client.show(settings.model)
@@ -78,15 +90,23 @@ async def check_setup(client: ChatBackend, settings: Settings) -> SetupReport:
     report.supports_tools = info.supports_tools or not info.capabilities
     if not report.supports_tools:
         report.problems.append(
-            f"Model '{settings.model}' does not support tools; runs fall back to text tool calls, "
-            f"which are unreliable. Use a model with tools, e.g. {', '.join(TOOL_MODELS)}."
+            f"Model '{settings.model}' does not support tools; runs ask it for SEARCH/REPLACE "
+            "edits and text tool calls instead, which work less reliably. Use a model with "
+            f"tools, e.g. {', '.join(TOOL_MODELS)}."
         )
     report.num_ctx = await client.resolve_num_ctx(settings.model)
     if report.num_ctx < 8192:
+        fix = (
+            "Start the server with a larger context (llama-server -c 16384, vllm serve "
+            "--max-model-len 16384) or set contextLength if it does not report one."
+            if openai
+            else "Set numCtx to 8192 or more."
+        )
         report.problems.append(
             f"The context window is only {report.num_ctx} tokens: an agent needs room for the "
-            "tool definitions, files and replies. Set numCtx to 8192 or more."
+            f"tool definitions, files and replies. {fix}"
         )
+    report.prefix_cache = await client.prefix_cache()
     return report
 
 
