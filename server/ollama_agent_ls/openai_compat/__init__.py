@@ -1,0 +1,1 @@
+"""The OpenAI-compatible chat completions backend (llama.cpp's server, vLLM, SGLang, LM Studio)."""
