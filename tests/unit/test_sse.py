@@ -1,0 +1,137 @@
+"""The SSE decoder returns the same events however the byte stream is split and whatever line
+endings the server uses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ollama_agent_ls.openai_compat.sse import SSEDecoder, SSEEvent
+
+line_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30
+)
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One event to encode: its data lines, optional type, comment and field spacing."""
+
+    lines: tuple[str, ...]
+    event: str
+    comment: str | None
+    spaced: bool
+
+    def expected(self) -> SSEEvent:
+        return SSEEvent("\n".join(self.lines), self.event or "message")
+
+    def encode(self, eol: str) -> str:
+        out = []
+        if self.comment is not None:
+            out.append(":" + self.comment + eol)
+        if self.event:
+            out.append("event: " + self.event + eol)
+        for line in self.lines:
+            # Without the space the value must not start with one, or it would lose it.
+            spaced = self.spaced or line.startswith(" ")
+            out.append(("data: " if spaced else "data:") + line + eol)
+        return "".join(out) + eol
+
+
+specs = st.builds(
+    Spec,
+    lines=st.lists(line_text, min_size=1, max_size=4).map(tuple),
+    event=st.sampled_from(["", "message", "error", "completion"]),
+    comment=st.none() | line_text,
+    spaced=st.booleans(),
+)
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    """``data`` cut at every position in ``cuts`` (any byte, even inside a UTF-8 character)."""
+    points = sorted({min(c, len(data)) for c in cuts})
+    pieces, start = [], 0
+    for point in points:
+        pieces.append(data[start:point])
+        start = point
+    pieces.append(data[start:])
+    return pieces
+
+
+def decode_all(pieces: list[bytes]) -> list[SSEEvent]:
+    decoder = SSEDecoder()
+    out: list[SSEEvent] = []
+    for piece in pieces:
+        out.extend(decoder.feed(piece))
+    out.extend(decoder.close())
+    return out
+
+
+@settings(deadline=None)
+@given(
+    events=st.lists(specs, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=40),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+    bom=st.booleans(),
+)
+def test_any_split_and_any_line_ending_decode_to_the_same_events(
+    events: list[Spec], cuts: list[int], eol: str, bom: bool
+) -> None:
+    data = ("\ufeff" if bom else "").encode() + "".join(e.encode(eol) for e in events).encode()
+    expected = [e.expected() for e in events]
+    assert decode_all([data]) == expected
+    assert decode_all(split_at(data, cuts)) == expected
+
+
+@settings(deadline=None)
+@given(events=st.lists(specs, min_size=1, max_size=5), eol=st.sampled_from(["\n", "\r\n"]))
+def test_byte_at_a_time_decodes_the_same(events: list[Spec], eol: str) -> None:
+    data = "".join(e.encode(eol) for e in events).encode()
+    assert decode_all([data[i : i + 1] for i in range(len(data))]) == [e.expected() for e in events]
+
+
+def test_chat_completion_stream_with_pings_and_done() -> None:
+    stream = (
+        b": ping\n\n"
+        b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n'
+        b": ping - 2026-12-01 10:00:00\n\n"
+        b"data: [DONE]\n\n"
+    )
+    assert [e.data for e in decode_all([stream])] == [
+        '{"choices":[{"delta":{"content":"Hi"}}]}',
+        "[DONE]",
+    ]
+
+
+def test_cr_at_the_end_of_a_read_waits_for_a_possible_lf() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b"data: a\r") == []
+    # The LF completes a CRLF: one line end, not an empty line that would end the event early.
+    assert decoder.feed(b"\ndata: b\r\n") == []
+    assert decoder.feed(b"\r\n") == [SSEEvent("a\nb")]
+
+
+def test_multi_line_data_event_type_and_id() -> None:
+    stream = b"id: 7\nevent: error\ndata: first\ndata\ndata: third\n\n"
+    assert decode_all([stream]) == [SSEEvent("first\n\nthird", "error", "7")]
+
+
+def test_an_event_without_its_blank_line_still_counts_at_the_end() -> None:
+    assert decode_all([b"data: [DONE]\n"]) == [SSEEvent("[DONE]")]
+
+
+def test_a_line_cut_short_by_the_end_of_the_stream_is_dropped() -> None:
+    decoder = SSEDecoder()
+    assert decoder.feed(b'data: {"choices":[{"del') == []
+    assert decoder.pending > 0
+    assert decoder.close() == []
+
+
+def test_comments_and_fields_alone_dispatch_nothing() -> None:
+    assert decode_all([b": keep-alive\n\nevent: x\n\nretry: 100\n\n"]) == []
+
+
+def test_invalid_utf8_is_replaced_not_raised() -> None:
+    assert decode_all([b"data: caf\xe9\n\n"]) == [SSEEvent("caf\ufffd")]
