@@ -22,6 +22,12 @@ from .record import READ_FILE_TOOL, RECORDINGS, chat_body
 # Prefill runs at 9-30 tokens/s on one thread: a loaded machine needs minutes, not seconds.
 _TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 SAY_HI = [{"role": "user", "content": "Say hi."}]
+# What each model writes when asked to show src/app.py with a read_file tool (temperature 0).
+# The 0.5B really does put the path in "name": small models garble calls, not just format them.
+EXPECTED_CALL = {
+    "1.5b": {"name": "read_file", "arguments": {"path": "src/app.py"}},
+    "0.5b": {"name": "src/app.py", "arguments": {"path": "/path/to/workspace"}},
+}
 
 
 @pytest.fixture(scope="module")
@@ -150,8 +156,7 @@ def test_with_tools_the_model_writes_the_call_as_fenced_json_in_content(
     assert not any("tool_calls" in delta for delta in reply.deltas)
     fenced = re.search(r"```(?:json)?\s*\n(.*?)```", reply.content, re.DOTALL)
     assert fenced, reply.content
-    call = json.loads(fenced.group(1))
-    assert call == {"name": "read_file", "arguments": {"path": "src/app.py"}}
+    assert json.loads(fenced.group(1)) == EXPECTED_CALL[real_model.size]
 
 
 def test_prompt_longer_than_the_context_is_refused_before_prefill(
