@@ -478,11 +478,11 @@ class OpenAIClient:
         path = response.request.url.path
         if status in (401, 403):
             return AuthenticationFailed(status, message, self._url, key_sent=bool(self._key))
-        if kind == "html" and status != 404:
+        if kind == "html" and status < 500 and status != 404:
             return NotOpenAICompatible(str(response.request.url), f"{message} (HTTP {status})")
         if is_context_overflow(message):
             return ContextOverflow(message, self._url, status)
-        if model is not None and status in (400, 404) and "--jinja" in message:
+        if model is not None and "--jinja" in message:
             return ToolsNotEnabled(model, message)
         if model and status in (400, 404) and kind == "json" and _says_missing(message, model):
             return ServedModelNotFound(model, self._url)
@@ -732,9 +732,7 @@ class _ReplyState:
         if self.finished:
             return []
         if self.finish_reason is None and not self.done_marker:
-            raise ServerStreamDropped(
-                "the stream ended without a finish_reason or [DONE]: the server closed mid-reply"
-            )
+            raise ServerStreamDropped("it ended the stream with no finish_reason and no [DONE]")
         events = self._flush_calls()
         events.append(ChatDone(self._metrics()))
         self.finished = True
