@@ -1,0 +1,3 @@
+def reverse(text):
+    """Return text reversed."""
+    return text[::-1]

@@ -1,0 +1,7 @@
+def main():
+    """Print a greeting."""
+    print("weather station")
+
+
+if __name__ == "__main__":
+    main()
