@@ -149,7 +149,10 @@ _HEAD = re.compile(r"<{5,9} ?SEARCH>?", re.IGNORECASE)
 _DIVIDER = re.compile(r"={5,9}")
 _UPDATED = re.compile(r">{5,9} ?REPLACE<?", re.IGNORECASE)
 _FENCE = re.compile(r"(`{3,}|~{3,})(.*)")
-_LABEL = re.compile(r"^(?:file(?:name)?|path)\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(
+    r"^(?:(?:new|updated|modified|changed)\s+)?(?:file(?:name)?|path)\s*:\s*", re.IGNORECASE
+)
+_REMARK = re.compile(r"\s*\((?:new|new file|created|updated|modified|changed)\)$", re.IGNORECASE)
 _MAX_PATH = 250
 _MAX_LOOKBACK = 3
 """Non-blank lines examined above a SEARCH marker for its path (aider looks at three)."""
@@ -200,12 +203,12 @@ def _is_updated(line: str) -> bool:
 
 
 def _clean(text: str) -> str:
-    """A path candidate without the decoration models add: ``**``, backticks, quotes, #, colon."""
+    """A path candidate without what models add: ``**``, backticks, quotes, #, colon, labels."""
     value = text
     for _ in range(6):
         before = value
         value = value.strip().rstrip(":").strip().lstrip("#").strip()
-        value = _LABEL.sub("", value, count=1)
+        value = _REMARK.sub("", _LABEL.sub("", value, count=1))
         value = value.strip("`*'\"").strip()
         if value == before:
             break
@@ -570,7 +573,7 @@ class _WholeFileParser:
             if close is None:
                 label = f"the listing for {path}" if path else "the fenced block"
                 errors.append(
-                    f"{label.capitalize()} at line {opener + 1} has no closing fence. End the "
+                    f"{label.capitalize()} at line {first_line + 1} has no closing fence. End the "
                     f"file's content with a line {fence.char * fence.count} and send the whole "
                     "file again."
                 )
