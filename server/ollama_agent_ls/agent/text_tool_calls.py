@@ -1,130 +1,379 @@
 """Fallback for small models that write their tool calls as text instead of structured calls.
 
-Some models (custom GGUF imports whose template lacks tools, AWQ builds, Llama-3 style prompts)
-answer with ``<tool_call>{...}</tool_call>``, a fenced JSON block or a bare
-``{"name": ..., "arguments": {...}}`` in ``content`` and no ``tool_calls``. The agent loop calls
-:func:`extract_text_tool_calls` on such a reply and runs what it finds.
+Real small models (Qwen2.5-Coder 0.5B/1.5B through llama.cpp, custom GGUF imports, AWQ builds)
+answer with the call in ``content`` and no ``tool_calls``: a fenced JSON block, a bare
+``{"name": ..., "arguments": {...}}``, ``<tool_call>{...}</tool_call>`` (Qwen, Hermes),
+``<function=name><parameter=p>v</parameter></function>`` (Qwen3-Coder), or gpt-oss harmony tokens
+(``<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{...}<|call|>``).
+The agent loop calls :func:`scan_text_tool_calls` on such a reply: it runs ``calls`` and tells the
+model each entry of ``malformed``, so a reply that plainly tries to call a tool never ends the run
+as if it were the final answer.
 
-To keep ordinary prose and code from being executed, a JSON value counts as a call only when its
-name is one of the known tools and its arguments are a JSON object (possibly JSON-encoded in a
-string). An echoed tool *definition* (a JSON schema under ``parameters`` next to a
-``description``) is not a call.
+Small models often write almost-JSON (Python triple-quoted strings, single quotes, trailing
+commas, raw newlines in strings, True/None, a missing closing brace). That is repaired with
+``json_repair``, but only inside a call container (a fence, ``<tool_call>``, ``<function=...>``,
+a harmony call) or where the text plainly starts a call (``{"name": "<known tool>"``): arbitrary
+prose and code are never turned into calls.
+
+To keep ordinary prose and code from being executed, a value counts as a call only when its name
+is one of the known tools and its arguments are an object (possibly JSON-encoded in a string).
+An echoed tool *definition* (a JSON schema under ``parameters`` next to a ``description``) is not
+a call.
 """
 
 from __future__ import annotations
 
+import bisect
 import json
 import logging
 import re
+from collections import Counter
 from collections.abc import Collection
+from dataclasses import dataclass, field
 from typing import Any
+
+import json_repair
 
 from ollama_agent_ls.ollama.models import ToolCall
 
 logger = logging.getLogger(__name__)
 
+
+@dataclass(frozen=True)
+class TextToolScan:
+    """What a reply's text holds: calls to run, and a message for each call that was unreadable."""
+
+    calls: list[ToolCall] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)
+    """One message per unreadable or unknown call, naming it, why, and how to resend it."""
+
+
 _ARGUMENT_KEYS = ("arguments", "parameters", "args", "input")
 _WRAPPER_KEYS = ("tool_calls", "tool_call", "function_call", "action")
-# A reply is a few kilobytes; the cap only stops pathological inputs (thousands of unbalanced
-# brackets) from costing seconds, since each failed attempt may scan to the end of the text.
+# A reply is a few kilobytes; the caps only stop pathological inputs (thousands of unbalanced
+# brackets or fences) from costing seconds, since each failed attempt may scan to the end.
 _MAX_ATTEMPTS = 5000
+_MAX_CONTAINERS = 200
+_MAX_CANDIDATES = 100
+# json_repair is pure Python and slow on deep nesting ("{" * 16000 takes ~2 s): bound what it
+# is given per reply, and never hand it deeply nested text.
+_REPAIR_BUDGET = 64_000
+_MAX_REPAIRS = 32
+_MAX_DEPTH = 64
+_WALK_BUDGET = 256_000
+_MAX_NESTING = 8
+# Fence languages that announce data rather than code; other fences hold a call only when their
+# body is an object naming a known tool.
+_CALL_FENCE_LANGS = frozenset(
+    {"", "json", "json5", "jsonc", "jsonl", "tool_call", "tool_calls", "tool_code", "tool"}
+    | {"tools", "function", "function_call", "functions", "call"}
+)
+# Argument names a repair may produce; anything else means a string swallowed the structure.
+_PLAIN_KEY = re.compile(r"[A-Za-z_$@][\w.\-$@]{0,63}")
 
 _DECODER = json.JSONDecoder()
 _START = re.compile(r"[\[{]")
-# Prefixes that name the function outside the JSON, followed by the arguments object:
-# Llama-3.1 ``<function=name>{...}</function>`` and Mistral ``[TOOL_CALLS]name[ARGS]{...}``.
-_NAMED_PREFIX = re.compile(
-    r"<function=(?P<fn>[\w.\-]+)>\s*|\[TOOL_CALLS\]\s*(?P<mistral>[\w.\-]+)\s*\[ARGS\]\s*"
+_MISTRAL_PREFIX = re.compile(r"\[TOOL_CALLS\]\s*([\w.\-]+)\s*\[ARGS\]\s*")
+_FUNCTION_OPEN = re.compile(r"<function=([^>\s]{1,200})>")
+_FUNCTION_END = re.compile(r"</function>|<function=|</tool_call>")
+_PARAMETER_OPEN = re.compile(r"<parameter=([^>\s]{1,200})>")
+_PARAMETER_END = re.compile(r"</parameter>|<parameter=")
+_TOOL_CALL_OPEN = re.compile(r"<tool_call>")
+_TOOL_CALL_END = re.compile(r"</tool_call>|<tool_call>")
+_FENCE = re.compile(r"```")
+_FENCE_LANG = re.compile(r"[A-Za-z0-9_+.#\-]*")
+_WALK_TOKEN = re.compile(r"\"\"\"|'''|[\"'{}\[\]]")
+_ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"'\\/bfnrt])")
+_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_LAYOUT = frozenset("\"',:{}[]\\")
+_PYTHON_NONE = re.compile(r"\bNone\b")
+
+_HARMONY = re.compile(r"<\|(start|end|message|channel|constrain|call|return)\|>")
+_CONTROL_TOKEN = re.compile(r"<\|[a-z_]{1,32}\|>")
+_RECIPIENT = re.compile(r"\bto=([^\s<]+)")
+_ROLE_BEFORE_CHANNEL = re.compile(r"\b(?:assistant|user|system|developer|tool)[ \t]*$")
+_HARMONY_WORDS = frozenset(
+    {"assistant", "user", "system", "developer", "tool", "analysis", "commentary", "final"}
+    | {"json", "code"}
 )
+# The form servers leave once they drop the tokens: "commentary to=functions.x json{...}".
+_LOOSE_HARMONY = re.compile(
+    r"\bto=functions\.([\w.\-]+)(?:\s|<\|constrain\|>|<\|message\|>|\b(?:json|code)\b)*(?=\{)"
+)
+
+
+def scan_text_tool_calls(content: str, known_tools: Collection[str]) -> TextToolScan:
+    """The tool calls written as text in ``content``, and messages for attempts it cannot read."""
+    try:
+        return _Scanner(content, frozenset(known_tools)).run()
+    except Exception:  # never let a parsing surprise break the agent loop
+        logger.exception("scanning reply text for tool calls failed; treating it as prose")
+        return TextToolScan()
 
 
 def extract_text_tool_calls(content: str, known_tools: Collection[str]) -> list[ToolCall]:
     """Tool calls written as text in ``content``, in order; only known names with object args."""
-    try:
-        return _find(content, frozenset(known_tools))
-    except Exception:  # never let a parsing surprise break the agent loop
-        logger.exception("scanning reply text for tool calls failed; treating it as prose")
-        return []
+    return scan_text_tool_calls(content, known_tools).calls
 
 
-def _find(content: str, known: frozenset[str]) -> list[ToolCall]:
-    if not known or not content:
-        return []
-    results: list[ToolCall] = []
+def clean_tool_name(name: str) -> str:
+    """``name`` without leaked harmony tokens, channels or a ``functions.`` prefix."""
+    text = name.strip()
+    if "to=" in text:
+        text = text.rsplit("to=", 1)[1]
+    words = [piece.split()[0] for piece in _CONTROL_TOKEN.split(text) if piece.strip()]
+    # A half-written token ("read_file<|channel") leaves "<|" in a piece.
+    words = [word.split("<|", 1)[0] for word in words]
+    words = [word for word in words if word]
+    if not words:
+        return ""
+    chosen = next((word for word in words if word not in _HARMONY_WORDS), words[0])
+    while chosen.startswith("functions."):
+        chosen = chosen[len("functions.") :]
+    return chosen
+
+
+def strip_harmony(content: str) -> str:
+    """``content`` without harmony control tokens and analysis-channel (reasoning) text.
+
+    A harmony call message is kept as ``to=functions.NAME {args}``, the form
+    :func:`scan_text_tool_calls` reads, so scanning before or after stripping finds the same calls.
+    """
+    if "<|" not in content:
+        return content
+    pieces: list[str] = []
+    for part in _harmony_parts(content):
+        if part.kind == "text":
+            pieces.append(content[part.start : part.end])
+        elif part.kind == "message":
+            body = content[part.body_start : part.body_end]
+            if part.recipient is not None:
+                name = clean_tool_name(part.recipient)
+                pieces.append(f"\nto=functions.{name} {body.strip()}\n")
+            elif part.channel != "analysis":
+                pieces.append(body)
+    return _CONTROL_TOKEN.sub("", "".join(pieces))
+
+
+# --- messages for the model -------------------------------------------------------------------
+
+
+def _unreadable(name: str | None, why: str) -> str:
+    who = f"Your {name} call" if name else "A tool call in your reply"
+    shown = name or "TOOL_NAME"
+    return (
+        f"{who} could not be read: {why}. Resend it as one JSON object: "
+        f'{{"name": "{shown}", "arguments": {{...}}}} with strings in double quotes, '
+        'newlines as \\n and quotes inside strings as \\".'
+    )
+
+
+def _unknown(name: str, known: frozenset[str]) -> str:
+    return (
+        f"Unknown tool {name!r}; available: {', '.join(sorted(known))}. Resend the call as one "
+        'JSON object with one of these names: {"name": "...", "arguments": {...}}.'
+    )
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string that is not a JSON object"
+    if isinstance(value, list):
+        return "a list"
+    return "an object with non-text keys"
+
+
+# --- reading JSON and almost-JSON -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reading:
+    values: list[Any]
+    repaired: bool = False
+    error: str | None = None
+    """Why nothing could be read (then ``values`` is empty)."""
+
+
+def _strict_prefix(text: str) -> tuple[list[Any], int, str | None]:
+    """JSON values at the start of ``text`` (whitespace or commas between), where reading stopped,
+    and the error that stopped it before the end."""
+    values: list[Any] = []
     position = 0
-    attempts = 0
-    length = len(content)
-    while position < length:
-        match = _START.search(content, position)
+    length = len(text)
+    while True:
+        while position < length and (text[position].isspace() or text[position] == ","):
+            position += 1
+        if position >= length:
+            return values, position, None
+        try:
+            value, position = _DECODER.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            why = f"it is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+            return values, position, why
+        except (ValueError, RecursionError):
+            return values, position, "it is not valid JSON (nested too deeply)"
+        values.append(value)
+
+
+def _strict_values(text: str) -> tuple[list[Any] | None, str | None]:
+    values, _, error = _strict_prefix(text)
+    if error is None and values:
+        return values, None
+    return None, error or "it is empty"
+
+
+def _string_end(text: str, start: int, end: int, quote: str) -> int:
+    """The index after the quote closing a string whose body starts at ``start``."""
+    position = start
+    while True:
+        found = text.find(quote, position, end)
+        if found < 0:
+            return end
+        backslashes = 0
+        while found - backslashes - 1 >= start and text[found - backslashes - 1] == "\\":
+            backslashes += 1
+        if backslashes % 2 == 0:
+            return found + 1
+        position = found + 1
+
+
+def _triple_close(text: str, start: int, end: int, quote: str) -> tuple[int, int]:
+    """Where a triple-quoted string starting at ``start`` ends: (body end, index after it).
+
+    Python ends it at the first triple quote, but the file text inside often holds its own
+    (docstrings), so the first run of quotes followed by JSON structure (``,``, ``}``, ``]`` or
+    the end) wins; in a run of more than three quotes the last three close it.
+    """
+    position = start
+    first: int | None = None
+    for _ in range(64):
+        found = text.find(quote, position, end)
+        if found < 0:
+            break
+        run_end = found
+        while run_end < end and text[run_end] == quote[0]:
+            run_end += 1
+        if first is None:
+            first = run_end
+        after = run_end
+        while after < end and text[after].isspace():
+            after += 1
+        if after >= end or text[after] in ",}]":
+            return run_end - 3, run_end
+        position = run_end
+    if first is not None:
+        return first - 3, first
+    return end, end
+
+
+def _decode_escapes(body: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code.startswith("u"):
+            return chr(int(code[1:], 16))
+        return _ESCAPES.get(code, code)
+
+    return _ESCAPE.sub(replace, body)
+
+
+def _triple_value(body: str) -> str:
+    """The text a model meant by a Python triple-quoted string.
+
+    A multi-line one is file text written as it should appear, so backslashes stay as written
+    (``print("a\\n")`` must reach the file unchanged); only an escaped triple quote is undone. A
+    one-line one uses escapes the way JSON does. The newline right after the opening quotes is
+    layout, not content.
+    """
+    multiline = "\n" in body
+    if body.startswith("\r\n"):
+        body = body[2:]
+    elif body.startswith("\n"):
+        body = body[1:]
+    if multiline:
+        return body.replace('\\"\\"\\"', '"""').replace("\\'\\'\\'", "'''")
+    return _decode_escapes(body)
+
+
+def _walk(text: str, start: int, end: int, one_value: bool) -> tuple[str, int, int]:
+    """``text[start:stop]`` with Python triple-quoted strings rewritten as JSON strings, the
+    deepest bracket nesting outside strings, and ``stop``: the end of the first balanced value
+    when ``one_value`` (else ``end``)."""
+    out: list[str] = []
+    emitted = position = start
+    depth = deepest = 0
+    stop = end
+    while True:
+        match = _WALK_TOKEN.search(text, position, end)
         if match is None:
             break
-        start = match.start()
-        attempts += 1
-        if attempts > _MAX_ATTEMPTS:
-            logger.debug("gave up scanning for text tool calls after %d attempts", attempts)
-            break
-        value, end = _decode_at(content, start)
-        if end is None:
-            position = start + 1
+        token = match.group()
+        if len(token) == 3:
+            body_end, after = _triple_close(text, match.end(), end, token)
+            literal_start = match.start()
+            # A Python prefix (r"""...""", f"""...""") is not part of the JSON string.
+            if (
+                literal_start > start
+                and text[literal_start - 1] in "rRbBfFuU"
+                and (literal_start - 1 == start or not text[literal_start - 2].isalnum())
+            ):
+                literal_start -= 1
+            out.append(text[emitted:literal_start])
+            out.append(json.dumps(_triple_value(text[match.end() : body_end]), ensure_ascii=False))
+            emitted = position = after
             continue
-        # A decoded value is skipped whole either way: a non-call's inner braces are data.
-        name = _named_prefix_before(content, start)
-        if name is None:
-            results.extend(_calls_from(value, known))
+        if token in "\"'":
+            position = _string_end(text, match.end(), end, token)
+            continue
+        position = match.end()
+        if token in "{[":
+            depth += 1
+            deepest = max(deepest, depth)
         else:
-            results.extend(_calls_from_args(name, value, known))
-        position = end
-    return results
+            depth -= 1
+            if one_value and depth <= 0:
+                stop = position
+                break
+    out.append(text[emitted:stop])
+    return "".join(out), deepest, stop
 
 
-def _decode_at(content: str, start: int) -> tuple[Any, int | None]:
-    try:
-        value, end = _DECODER.raw_decode(content, start)
-    except (ValueError, RecursionError):
-        return None, None
-    return value, end
+# --- which values are calls -------------------------------------------------------------------
 
 
-def _named_prefix_before(content: str, start: int) -> str | None:
-    """The function name of a prefix ending right at ``start``."""
-    offset = max(0, start - 200)
-    window = content[offset:start]
-    match = None
-    for candidate in _NAMED_PREFIX.finditer(window):
-        match = candidate
-    if match is None or match.end() != len(window):
-        return None
-    return match.group("fn") or match.group("mistral")
-
-
-def _calls_from(value: Any, known: frozenset[str]) -> list[ToolCall]:
+def _call_items(value: Any, nesting: int = 0) -> list[dict[str, Any]]:
+    """The objects in ``value`` that stand for one call each (lists and wrappers unwrapped)."""
+    if nesting > _MAX_NESTING:
+        return []
     if isinstance(value, list):
-        calls: list[ToolCall] = []
-        for item in value:
-            call = _call_from(item, known)
-            if call is not None:
-                calls.append(call)
-        return calls
+        return [item for item in value if isinstance(item, dict)]
     if isinstance(value, dict):
-        call = _call_from(value, known)
-        if call is not None:
-            return [call]
+        if "name" in value or isinstance(value.get("function"), dict):
+            return [value]
         # Wrappers models invent around a call: {"thought": ..., "tool_call": {...}} and the like.
         for key in _WRAPPER_KEYS:
-            calls = _calls_from(value.get(key), known)
-            if calls:
-                return calls
+            items = _call_items(value.get(key), nesting + 1)
+            if items:
+                return items
     return []
 
 
-def _call_from(value: Any, known: frozenset[str]) -> ToolCall | None:
-    if not isinstance(value, dict):
+def _call_from(value: Any, known: frozenset[str], nesting: int = 0) -> ToolCall | None:
+    if not isinstance(value, dict) or nesting > _MAX_NESTING:
         return None
     function = value.get("function")
     if isinstance(function, dict):
-        return _call_from(function, known)
-    name = value.get("name")
-    if not isinstance(name, str) or name not in known:
+        return _call_from(function, known, nesting + 1)
+    raw_name = value.get("name")
+    if not isinstance(raw_name, str):
+        return None
+    name = clean_tool_name(raw_name)
+    if name not in known:
         return None
     for key in _ARGUMENT_KEYS:
         if key in value:
@@ -135,11 +384,35 @@ def _call_from(value: Any, known: frozenset[str]) -> ToolCall | None:
     return None
 
 
-def _calls_from_args(name: str, value: Any, known: frozenset[str]) -> list[ToolCall]:
+def _explain(
+    value: dict[str, Any], known: frozenset[str], explicit: bool, nesting: int = 0
+) -> str | None:
+    """Why a call-shaped object is not a call, for the model; None when it is no call attempt."""
+    function = value.get("function")
+    if isinstance(function, dict) and nesting < _MAX_NESTING:
+        return _explain(function, known, explicit, nesting + 1)
+    raw_name = value.get("name")
+    if not isinstance(raw_name, str):
+        return _unreadable(None, 'it has no "name" of a tool') if explicit else None
+    name = clean_tool_name(raw_name)
+    argument_key = next((key for key in _ARGUMENT_KEYS if key in value), None)
     if name not in known:
-        return []
-    arguments = _as_object(value)
-    return [ToolCall(name=name, arguments=arguments)] if arguments is not None else []
+        return _unknown(name or raw_name, known) if explicit or argument_key else None
+    if argument_key is None:
+        return _unreadable(name, 'it has no "arguments" object')
+    arguments = value[argument_key]
+    if isinstance(arguments, dict) and _is_tool_definition(value, arguments):
+        return None
+    return _unreadable(
+        name,
+        f'its "{argument_key}" must be a JSON object of argument names and values, '
+        f"not {_kind(arguments)}",
+    )
+
+
+def _calls_from(value: Any, known: frozenset[str]) -> list[ToolCall]:
+    calls = [_call_from(item, known) for item in _call_items(value)]
+    return [call for call in calls if call is not None]
 
 
 def _as_object(arguments: Any) -> dict[str, Any] | None:
@@ -162,3 +435,567 @@ def _is_tool_definition(value: dict[str, Any], arguments: dict[str, Any]) -> boo
         and arguments.get("type") == "object"
         and isinstance(arguments.get("properties"), dict)
     )
+
+
+def _odd_keys(arguments: dict[str, Any]) -> list[str]:
+    return [key for key in arguments if not _PLAIN_KEY.fullmatch(key)]
+
+
+# --- harmony (gpt-oss) ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _HarmonyPart:
+    kind: str
+    """"text" (outside any message), "message", or "header" (a header with no message)."""
+    start: int
+    end: int
+    channel: str = ""
+    recipient: str | None = None
+    body_start: int = 0
+    body_end: int = 0
+
+
+def _harmony_parts(content: str) -> list[_HarmonyPart]:
+    """``content`` cut into plain text and harmony messages (header, channel, recipient, body)."""
+    parts: list[_HarmonyPart] = []
+    state = "text"
+    segment_start = header_start = header_from = body_start = 0
+    header_pieces: list[tuple[str, str]] = []
+
+    def message(end: int, body_end: int) -> _HarmonyPart:
+        channel = ""
+        for token, text in header_pieces:
+            if token == "channel" and text.split():
+                channel = text.split()[0]
+                break
+        recipient = _RECIPIENT.search(" ".join(text for _, text in header_pieces))
+        return _HarmonyPart(
+            "message",
+            header_start,
+            end,
+            channel,
+            recipient.group(1) if recipient else None,
+            body_start,
+            body_end,
+        )
+
+    token = ""
+    for match in _HARMONY.finditer(content):
+        kind = match.group(1)
+        if state == "body" and kind in ("end", "call", "return", "start", "channel"):
+            closes = kind in ("end", "call", "return")
+            parts.append(message(match.end() if closes else match.start(), match.start()))
+            state = "text"
+            segment_start = match.end() if closes else match.start()
+            if closes:
+                continue
+        if state == "text":
+            if kind in ("end", "call", "return"):  # a stray terminator
+                parts.append(_HarmonyPart("text", segment_start, match.start()))
+                segment_start = match.end()
+                continue
+            text_end = match.start()
+            if kind == "channel":
+                # "assistant<|channel|>..." without <|start|>: the role belongs to the header.
+                role = _ROLE_BEFORE_CHANNEL.search(content, segment_start, match.start())
+                if role is not None:
+                    text_end = role.start()
+            parts.append(_HarmonyPart("text", segment_start, text_end))
+            header_start = text_end
+            header_pieces = []
+            state = "header"
+        elif state == "header":
+            header_pieces.append((token, content[header_from : match.start()]))
+        if state == "header":
+            if kind == "message":
+                state = "body"
+                body_start = match.end()
+            elif kind in ("end", "call", "return"):
+                parts.append(_HarmonyPart("header", header_start, match.end()))
+                state = "text"
+                segment_start = match.end()
+            else:
+                token = kind
+                header_from = match.end()
+    if state == "text":
+        parts.append(_HarmonyPart("text", segment_start, len(content)))
+    elif state == "header":
+        parts.append(_HarmonyPart("header", header_start, len(content)))
+    else:
+        parts.append(message(len(content), len(content)))
+    return parts
+
+
+# --- the scan ---------------------------------------------------------------------------------
+
+
+class _Spans:
+    """Sorted, merged ``[start, end)`` ranges of the reply already accounted for."""
+
+    def __init__(self) -> None:
+        self._starts: list[int] = []
+        self._ends: list[int] = []
+
+    def add(self, start: int, end: int) -> None:
+        if end <= start:
+            return
+        first = bisect.bisect_left(self._ends, start)
+        last = first
+        while last < len(self._starts) and self._starts[last] <= end:
+            start = min(start, self._starts[last])
+            end = max(end, self._ends[last])
+            last += 1
+        self._starts[first:last] = [start]
+        self._ends[first:last] = [end]
+
+    def end_of(self, position: int) -> int | None:
+        """The end of the range holding ``position``, if one does."""
+        index = bisect.bisect_right(self._starts, position) - 1
+        if index >= 0 and position < self._ends[index]:
+            return self._ends[index]
+        return None
+
+    def overlaps(self, start: int, end: int) -> bool:
+        index = bisect.bisect_left(self._starts, end) - 1
+        return index >= 0 and self._ends[index] > start
+
+
+class _Scanner:
+    """One reply's scan: each finder claims the text it read so later finders skip it."""
+
+    def __init__(self, content: str, known: frozenset[str]) -> None:
+        self.content = content
+        self.known = known
+        self.claimed = _Spans()
+        self.code = _Spans()
+        self.found: list[tuple[int, ToolCall | str]] = []
+        self.repair_left = _REPAIR_BUDGET
+        self.repairs = 0
+        self.walk_left = _WALK_BUDGET
+        self.attempts = 0
+        names = "|".join(re.escape(name) for name in sorted(known, key=len, reverse=True))
+        quote = "[\"']"
+        name_is = rf"{quote}name{quote}\s*:\s*{quote}(?:functions\.)?(?:{names}){quote}"
+        argument_key = "|".join(_ARGUMENT_KEYS)
+        self.call_start = re.compile(rf"\{{\s*{name_is}")
+        self.call_middle = re.compile(rf"{name_is}\s*,\s*{quote}(?:{argument_key}){quote}\s*:")
+        self.mentions_call = re.compile(
+            rf"{quote}?\bname{quote}?\s*[:=]\s*{quote}?(?:functions\.)?({names})(?![\w.\-])"
+        )
+
+    def run(self) -> TextToolScan:
+        content = self.content
+        if not self.known or not content:
+            return TextToolScan()
+        if "<|" in content:
+            self._harmony()
+        if "to=functions." in content:
+            self._loose_harmony()
+        if "```" in content:
+            self._fences()
+        if "<function=" in content:
+            self._function_tags()
+        if "<tool_call>" in content:
+            self._tool_call_tags()
+        self._bare(0, len(content))
+        self.found.sort(key=lambda item: item[0])  # stable: one container keeps its order
+        calls = [item for _, item in self.found if isinstance(item, ToolCall)]
+        messages = [item for _, item in self.found if isinstance(item, str)]
+        return TextToolScan(calls=calls, malformed=list(dict.fromkeys(messages)))
+
+    # Results.
+
+    def _call(self, position: int, call: ToolCall) -> None:
+        self.found.append((position, call))
+
+    def _problem(self, position: int, message: str) -> None:
+        self.found.append((position, message))
+
+    # Reading.
+
+    def _read(self, text: str) -> _Reading:
+        """The JSON values in ``text``, repaired when it is almost-JSON, or why it cannot be."""
+        values, error = _strict_values(text)
+        if values is not None:
+            return _Reading(values)
+        if len(text) > self.walk_left:
+            return _Reading([], error=f"{error}, and it is too long to repair")
+        self.walk_left -= len(text)
+        normalized, depth, _ = _walk(text, 0, len(text), one_value=False)
+        if depth > _MAX_DEPTH:
+            return _Reading([], error=f"{error}, and it is nested too deeply to repair")
+        if normalized != text:
+            values, _ = _strict_values(normalized)
+            if values is not None:  # only triple-quoted strings were wrong: an exact rewrite
+                return _Reading(values)
+        opening = _START.search(normalized)
+        if opening is None:
+            return _Reading([], error=error)
+        normalized = normalized[opening.start() :]  # prose before the call is not part of it
+        if len(normalized) > self.repair_left or self.repairs >= _MAX_REPAIRS:
+            return _Reading([], error=f"{error}, and it is too long to repair")
+        self.repair_left -= len(normalized)
+        self.repairs += 1
+        try:
+            value: Any = json_repair.repair_json(normalized, return_objects=True)
+        except Exception:  # RecursionError, ValueError on hopeless input
+            return _Reading([], error=error)
+        if value is None or isinstance(value, str):  # "" is json_repair's "nothing here"
+            return _Reading([], error=error)
+        lost = _lost_text(normalized, value)
+        if lost:
+            return _Reading([], error=f"{error}, and repairing it would drop {lost!r}")
+        return _Reading([value], repaired=True)
+
+    def _read_arguments(self, text: str) -> tuple[dict[str, Any] | None, str]:
+        stripped = text.strip()
+        if not stripped:
+            return {}, ""
+        reading = self._read(stripped)
+        if reading.error is not None:
+            return None, reading.error
+        if len(reading.values) != 1:
+            return None, "it holds several JSON values where one object of arguments belongs"
+        arguments = _as_object(reading.values[0])
+        if arguments is None:
+            return None, f"its arguments must be a JSON object, not {_kind(reading.values[0])}"
+        odd = _odd_keys(arguments) if reading.repaired else []
+        if odd:
+            return None, _swallowed(odd)
+        return arguments, ""
+
+    def _interpret(self, position: int, reading: _Reading, explicit: bool) -> bool:
+        """Record the calls (and call-shaped mistakes) in ``reading``; whether any object in it
+        was shaped like a call (an echoed definition is, and is rightly ignored)."""
+        seen = False
+        for value in reading.values:
+            for item in _call_items(value):
+                seen = True
+                call = _call_from(item, self.known)
+                if call is not None:
+                    odd = _odd_keys(call.arguments) if reading.repaired else []
+                    if odd:
+                        self._problem(position, _unreadable(call.name, _swallowed(odd)))
+                    else:
+                        self._call(position, call)
+                    continue
+                message = _explain(item, self.known, explicit)
+                if message is not None:
+                    self._problem(position, message)
+        return seen
+
+    def _args_call(self, position: int, name: str, text: str) -> None:
+        if name not in self.known:
+            self._problem(position, _unknown(name, self.known))
+            return
+        arguments, why = self._read_arguments(text)
+        if arguments is None:
+            self._problem(position, _unreadable(name, why))
+        else:
+            self._call(position, ToolCall(name=name, arguments=arguments))
+
+    def _value_end(self, start: int, limit: int) -> int:
+        """The end of the object starting at ``start``: exact for JSON, else bracket-matched."""
+        try:
+            return _DECODER.raw_decode(self.content, start)[1]
+        except (ValueError, RecursionError):
+            pass
+        span = min(limit, start + _REPAIR_BUDGET)
+        if span - start > self.walk_left:
+            return span
+        self.walk_left -= span - start
+        return _walk(self.content, start, span, one_value=True)[2]
+
+    def _in_code(self, position: int) -> bool:
+        return self.code.end_of(position) is not None
+
+    # Finders, in the order run() calls them.
+
+    def _harmony(self) -> None:
+        for part in _harmony_parts(self.content):
+            if part.kind == "header":
+                self.claimed.add(part.start, part.end)
+            elif part.kind == "message":
+                if part.recipient is not None:
+                    body = self.content[part.body_start : part.body_end]
+                    self._args_call(part.start, clean_tool_name(part.recipient), body)
+                    self.claimed.add(part.start, part.end)
+                elif part.channel == "analysis":  # reasoning: a call it mentions is not made
+                    self.claimed.add(part.start, part.end)
+
+    def _loose_harmony(self) -> None:
+        content = self.content
+        for match in _LOOSE_HARMONY.finditer(content):
+            if self.claimed.end_of(match.start()) is not None:
+                continue
+            limit = content.find("<|", match.end())
+            end = self._value_end(match.end(), len(content) if limit < 0 else limit)
+            name = clean_tool_name(match.group(1))
+            self._args_call(match.start(), name, content[match.end() : end])
+            self.claimed.add(match.start(), end)
+
+    def _fences(self) -> None:
+        content = self.content
+        for start, lang, body_start, body_end, end in _fences(content)[:_MAX_CONTAINERS]:
+            if self.claimed.end_of(start) is not None:
+                continue
+            body = content[body_start:body_end]
+            lead = body_start + len(body) - len(body.lstrip())
+            if content.startswith(("<tool_call>", "<function=", "<|"), lead):
+                continue  # the tag finders read it
+            call_lang = lang.lower() in _CALL_FENCE_LANGS
+            mentions = self.mentions_call.search(content, body_start, body_end) is not None
+            starts_value = content.startswith(("{", "["), lead)
+            if (starts_value and (call_lang or mentions)) or (call_lang and mentions):
+                self._container(start, body_start, body_end, end, explicit=False)
+            elif not call_lang:
+                # Ordinary code: almost-JSON in it is data, never repaired into a call.
+                self.code.add(body_start, body_end)
+
+    def _function_tags(self) -> None:
+        content = self.content
+        for count, match in enumerate(_FUNCTION_OPEN.finditer(content)):
+            if count >= _MAX_CONTAINERS:
+                break
+            start = match.start()
+            if self.claimed.end_of(start) is not None or self._in_code(start):
+                continue
+            closing = _FUNCTION_END.search(content, match.end())
+            body_end = closing.start() if closing else len(content)
+            end = closing.end() if closing and closing.group() == "</function>" else body_end
+            body = content[match.end() : body_end]
+            name = clean_tool_name(match.group(1))
+            self.claimed.add(start, end)
+            if name not in self.known:
+                self._problem(start, _unknown(name, self.known))
+            elif "<parameter=" in body:
+                self._call(start, ToolCall(name=name, arguments=_xml_parameters(body)))
+            else:  # Llama-3.1 style: <function=name>{"path": "a"}</function>
+                arguments, why = self._read_arguments(body)
+                if arguments is None:
+                    why = (
+                        f"its body has neither <parameter=NAME>value</parameter> tags nor a JSON "
+                        f"object of arguments ({why})"
+                    )
+                    self._problem(start, _unreadable(name, why))
+                else:
+                    self._call(start, ToolCall(name=name, arguments=arguments))
+
+    def _tool_call_tags(self) -> None:
+        content = self.content
+        for count, match in enumerate(_TOOL_CALL_OPEN.finditer(content)):
+            if count >= _MAX_CONTAINERS:
+                break
+            start = match.start()
+            if self.claimed.end_of(start) is not None or self._in_code(start):
+                continue
+            closing = _TOOL_CALL_END.search(content, match.end())
+            body_end = closing.start() if closing else len(content)
+            end = closing.end() if closing and closing.group() == "</tool_call>" else body_end
+            if self.claimed.overlaps(match.end(), body_end):
+                self.claimed.add(start, end)  # a <function=...> block or fence inside was read
+                continue
+            body = content[match.end() : body_end]
+            if not (
+                body.lstrip().startswith(("{", "["))
+                or self.mentions_call.search(content, match.end(), body_end)
+            ):
+                continue  # prose about the tag, not a call
+            self._container(start, match.end(), body_end, end, explicit=True)
+
+    def _container(
+        self, start: int, body_start: int, body_end: int, end: int, explicit: bool
+    ) -> None:
+        """Read a fence or <tool_call> body; ``explicit`` when the container itself says "call"."""
+        content = self.content
+        body = content[body_start:body_end]
+        values, stop, _ = _strict_prefix(body)
+        if values:
+            seen = self._interpret(start, _Reading(values), explicit)
+            if body[stop:].strip():  # a readable call, then more: maybe a broken second call
+                self._bare(body_start + stop, body_end)
+            error = None
+        else:
+            reading = self._read(body.strip())
+            seen = reading.error is None and self._interpret(start, reading, explicit)
+            error = reading.error
+        self.claimed.add(start, end)
+        if seen:
+            return
+        mention = self.mentions_call.search(content, body_start, body_end)
+        if explicit or mention is not None:
+            why = error or 'it is not a JSON object with the tool\'s "name" and "arguments"'
+            self._problem(start, _unreadable(mention.group(1) if mention else None, why))
+
+    def _bare(self, start: int, end: int) -> None:
+        """Calls in plain text: objects that start like a call to a known tool (repaired when
+        needed), then any strict JSON call (wrappers, lists, Mistral prefixes)."""
+        content = self.content
+        begins: set[int] = set()
+        for count, match in enumerate(self.call_start.finditer(content, start, end)):
+            if count >= _MAX_CANDIDATES:
+                break
+            begins.add(match.start())
+        for count, match in enumerate(self.call_middle.finditer(content, start, end)):
+            if count >= _MAX_CANDIDATES:
+                break
+            begin = _open_brace_before(content, match.start(), start)
+            if begin is not None:
+                begins.add(begin)
+        for begin in sorted(begins)[:_MAX_CANDIDATES]:
+            if self.claimed.end_of(begin) is not None or self._in_code(begin):
+                continue
+            stop = self._value_end(begin, end)
+            reading = self._read(content[begin:stop])
+            if reading.error is None:
+                self._interpret(begin, reading, explicit=False)
+            else:
+                mention = self.mentions_call.search(content, begin, stop)
+                name = mention.group(1) if mention else None
+                self._problem(begin, _unreadable(name, reading.error))
+            self.claimed.add(begin, stop)
+        self._strict(start, end)
+
+    def _strict(self, start: int, end: int) -> None:
+        content = self.content
+        position = start
+        while position < end:
+            match = _START.search(content, position, end)
+            if match is None:
+                break
+            begin = match.start()
+            claimed_end = self.claimed.end_of(begin)
+            if claimed_end is not None:
+                position = claimed_end
+                continue
+            self.attempts += 1
+            if self.attempts > _MAX_ATTEMPTS:
+                logger.debug(
+                    "gave up scanning for text tool calls after %d attempts", _MAX_ATTEMPTS
+                )
+                break
+            try:
+                value, stop = _DECODER.raw_decode(content, begin)
+            except (ValueError, RecursionError):
+                position = begin + 1
+                continue
+            if stop > end or self.claimed.overlaps(begin, stop):
+                # It wraps calls read already (a list or {"function": ...} around them).
+                position = begin + 1
+                continue
+            # A decoded value is skipped whole either way: a non-call's inner braces are data.
+            name = _mistral_name_before(content, begin)
+            if name is None:
+                calls = _calls_from(value, self.known)
+            else:
+                arguments = _as_object(value) if name in self.known else None
+                calls = [ToolCall(name=name, arguments=arguments)] if arguments is not None else []
+            for call in calls:
+                self._call(begin, call)
+            position = stop
+
+
+def _lost_text(source: str, value: Any) -> str:
+    """Letters, digits and symbols of ``source`` missing from the repaired ``value``.
+
+    A faithful repair only adds or moves quotes, brackets, commas, colons, backslashes and
+    whitespace (and spells Python literals the JSON way); json_repair also drops what it cannot
+    place (``"content": <<<EOF``), and a call built from that would write the wrong text.
+    """
+    source = _PYTHON_NONE.sub("null", source)
+    rendered = json.dumps(value, ensure_ascii=False)
+    missing = _significant(source) - _significant(rendered)
+    return "".join(sorted(missing.elements()))[:20]
+
+
+def _significant(text: str) -> Counter[str]:
+    return Counter(char for char in text.lower() if not char.isspace() and char not in _LAYOUT)
+
+
+def _swallowed(odd: list[str]) -> str:
+    shown = ", ".join(repr(key[:40]) for key in odd[:3])
+    return (
+        f"repairing its JSON gave argument names like {shown}, so a string was probably left "
+        "open or held an unescaped quote"
+    )
+
+
+def _xml_parameters(body: str) -> dict[str, Any]:
+    """Qwen3-Coder's ``<parameter=p>value</parameter>`` pairs; values stay raw text.
+
+    Values are not parsed as JSON: without the schema a "42" meant as file text would become a
+    number, while the executor's argument models already accept "42" or "true" for number and
+    boolean parameters.
+    """
+    arguments: dict[str, Any] = {}
+    for match in _PARAMETER_OPEN.finditer(body):
+        closing = _PARAMETER_END.search(body, match.end())
+        value = body[match.end() : closing.start() if closing else len(body)]
+        for newline in ("\r\n", "\n"):
+            if value.startswith(newline):
+                value = value[len(newline) :]
+                break
+        for newline in ("\r\n", "\n"):
+            if value.endswith(newline):
+                value = value[: -len(newline)]
+                break
+        arguments[match.group(1)] = value
+    return arguments
+
+
+def _fences(content: str) -> list[tuple[int, str, int, int, int]]:
+    """Markdown fences: (start, language, body start, body end, end); an unclosed one runs to the
+    end. A fence closes at ``` that starts a line or follows a closing bracket."""
+    fences: list[tuple[int, str, int, int, int]] = []
+    opened: tuple[int, str, int] | None = None
+    for match in _FENCE.finditer(content):
+        position = match.start()
+        if opened is None:
+            lang_match = _FENCE_LANG.match(content, match.end())
+            lang = lang_match.group() if lang_match else ""
+            lang_end = match.end() + len(lang)
+            newline = content.find("\n", lang_end)
+            line_end = len(content) if newline < 0 else newline
+            # "```json{...}```" has its body on the opening line.
+            body_start = line_end + 1 if not content[lang_end:line_end].strip() else lang_end
+            opened = (position, lang, min(body_start, len(content)))
+        elif position >= opened[2] and _closes_fence(content, position):
+            fences.append((opened[0], opened[1], opened[2], position, match.end()))
+            opened = None
+    if opened is not None:
+        fences.append((opened[0], opened[1], opened[2], len(content), len(content)))
+    return fences
+
+
+def _closes_fence(content: str, position: int) -> bool:
+    before = position - 1
+    while before >= 0 and content[before] in " \t":
+        before -= 1
+    return before < 0 or content[before] in "\n}]"
+
+
+def _open_brace_before(content: str, position: int, floor: int) -> int | None:
+    """The ``{`` that opens the object holding ``position`` (brackets counted, strings not)."""
+    depth = 0
+    for index in range(position - 1, max(floor, position - 2000) - 1, -1):
+        char = content[index]
+        if char == "}":
+            depth += 1
+        elif char == "{":
+            if depth == 0:
+                return index
+            depth -= 1
+    return None
+
+
+def _mistral_name_before(content: str, start: int) -> str | None:
+    """The function name of a ``[TOOL_CALLS]name[ARGS]`` prefix ending right at ``start``."""
+    offset = max(0, start - 200)
+    window = content[offset:start]
+    match = None
+    for candidate in _MISTRAL_PREFIX.finditer(window):
+        match = candidate
+    if match is None or match.end() != len(window):
+        return None
+    return match.group(1)
