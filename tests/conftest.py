@@ -1,3 +1,3 @@
 """Shared fixtures: the fake Ollama server for every test that talks to a model."""
 
-pytest_plugins = ["tests.fake_ollama.fixtures"]
+pytest_plugins = ["tests.fake_ollama.fixtures", "tests.realmodel.fixtures"]

@@ -380,7 +380,9 @@ class Agent:
             return read
         if self.edit_format != "tools":
             task = self._task or AgentTask("")
-            found = read_edits(visible, self.edit_format, task, self._known_paths(), self.turns)
+            found = read_edits(
+                visible, self.edit_format, task, self._known_paths(), self.turns, self._file_text
+            )
             read.edits, read.errors, read.prose = found.calls, list(found.errors), found.prose
             callable_names = [n for n in names if n not in EDIT_TOOLS]
         else:

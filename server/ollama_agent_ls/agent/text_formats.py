@@ -9,7 +9,7 @@ review and undo work exactly as for native calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -212,9 +212,18 @@ class ReadEdits:
 
 
 def read_edits(
-    reply: str, fmt: Format, task: AgentTask, known_paths: Sequence[str], turn: int
+    reply: str,
+    fmt: Format,
+    task: AgentTask,
+    known_paths: Sequence[str],
+    turn: int,
+    current_text: Callable[[str], str | None] = lambda path: None,
 ) -> ReadEdits:
-    """The reply's edit blocks in ``fmt`` as edit_file/write_file calls (ids stable per turn)."""
+    """The reply's edit blocks in ``fmt`` as edit_file/write_file calls (ids stable per turn).
+
+    ``current_text`` gives a file's text (None when it does not exist): an empty SEARCH on a file
+    with content appends to it, as aider does, instead of replacing it.
+    """
     from ollama_agent_ls.agent import edit_blocks as eb
 
     found = ReadEdits()
@@ -227,7 +236,11 @@ def read_edits(
         if isinstance(edit, eb.WholeFile):
             found.calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.content}))
         elif edit.search == "":
-            found.calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.replace}))
+            existing = current_text(edit.path) or ""
+            if existing and not existing.endswith("\n"):
+                existing += "\n"
+            content = existing + edit.replace
+            found.calls.append(ToolCall("write_file", {"path": edit.path, "content": content}))
         else:
             found.calls.append(
                 ToolCall(
