@@ -1,13 +1,15 @@
 """A fake OpenAI-compatible server: real HTTP/1.1 on loopback, in llama.cpp's or vLLM's dialect.
 
-Both flavours answer what their real server answers (llama.cpp tools/server and vLLM's OpenAI
-entrypoint, as of late 2026): the routes, which of them need the API key, the JSON error bodies
-(llama.cpp ``{"error": {"code", "message", "type"}}``, vLLM ``{"error": {"message", "type",
-"param", "code"}}`` and FastAPI's ``{"detail": "Not Found"}``), compact JSON SSE chunks sent with
-chunked transfer encoding, the usage chunk for ``stream_options.include_usage``, llama.cpp's
-``timings`` and ``/props``, vLLM's ``max_model_len``. The prompt cache is simulated: the common
-prefix of this request's prompt with the previous one counts as cached tokens. Every request is
-recorded for assertions.
+The llama.cpp flavour follows llama.cpp's own server as run from the xllamacpp 2026.10 wheel
+(the realmodel tests' engine; compared by hand: routes, which need the API key, error bodies,
+chunk shapes and key order, /v1/models, /props); the vLLM flavour follows vLLM's OpenAI
+entrypoint source. Error bodies: llama.cpp ``{"error": {"message", "type", "code"}}`` from its
+HTTP layer and ``{"error": {"code", "message", "type", ...}}`` for request errors; vLLM
+``{"error": {"message", "type", "param", "code"}}`` and FastAPI's ``{"detail": "Not Found"}``.
+Streams are compact JSON SSE chunks with chunked transfer encoding, the usage chunk when
+``stream_options.include_usage`` asks, llama.cpp's ``timings`` on the last chunk. The prompt
+cache is simulated: the common prefix of this request's prompt with the previous one counts as
+cached tokens. Every request is recorded for assertions.
 """
 
 from __future__ import annotations
@@ -141,7 +143,17 @@ class FakeOpenAI:
         self.chat_template_caps: dict[str, Any] | None = (
             dict(chat_template_caps)
             if chat_template_caps is not None
-            else {"supports_tools": True, "supports_tool_calls": True, "supports_system_role": True}
+            else {
+                "supports_object_arguments": True,
+                "supports_parallel_tool_calls": True,
+                "supports_preserve_reasoning": False,
+                "supports_reasoning_effort": False,
+                "supports_string_content": True,
+                "supports_system_role": True,
+                "supports_tool_calls": True,
+                "supports_tools": True,
+                "supports_typed_content": False,
+            }
         )
         self.cache_prompt = cache_prompt
         """Reported in /props default_generation_settings.params when not None."""
@@ -377,8 +389,8 @@ class _Server(ThreadingHTTPServer):
             logger.exception("fake OpenAI failed on a request from %s", client_address)
 
 
-# Routes that need no API key (llama.cpp's public endpoints; vLLM guards only /v1).
-_LLAMA_PUBLIC = {"/health", "/v1/health", "/models", "/v1/models", "/"}
+# Routes that need no API key (llama.cpp's real server guards /v1/models too; vLLM guards /v1).
+_LLAMA_PUBLIC = {"/health", "/v1/health", "/"}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -438,8 +450,11 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _error(self, status: int, message: str, kind: str, **extra: Any) -> None:
         """The flavour's JSON error body."""
-        if self.fake.flavor == "llamacpp":
-            error: dict[str, Any] = {"code": status, "message": message, "type": kind, **extra}
+        if self.fake.flavor == "llamacpp" and status in (401, 404):
+            # The HTTP layer's errors, in that order; request errors put the code first.
+            error: dict[str, Any] = {"message": message, "type": kind, "code": status}
+        elif self.fake.flavor == "llamacpp":
+            error = {"code": status, "message": message, "type": kind, **extra}
         else:
             error = {"message": message, "type": kind, "param": extra.get("param"), "code": status}
         self._send_json(status, {"error": error})
@@ -580,16 +595,24 @@ class _Handler(BaseHTTPRequestHandler):
                 "data": [
                     {
                         "id": model.id,
+                        "aliases": [model.id],
+                        "tags": [],
                         "object": "model",
+                        "architecture": {
+                            "input_modalities": ["text"],
+                            "output_modalities": ["text"],
+                        },
                         "created": _CREATED,
                         "owned_by": "llamacpp",
                         "meta": {
                             "vocab_type": 2,
                             "n_vocab": 151936,
+                            "n_ctx": self.fake.n_ctx,
                             "n_ctx_train": model.n_ctx_train,
                             "n_embd": 1536,
                             "n_params": model.n_params,
                             "size": model.size,
+                            "ftype": "Q4_K - Medium",
                         },
                     }
                 ],
@@ -646,31 +669,34 @@ class _Handler(BaseHTTPRequestHandler):
             "timings_per_token": False,
         }
         if fake.cache_prompt is not None:
+            # The real server does not report it (its --cache-prompt default is on); others may.
             params["cache_prompt"] = fake.cache_prompt
         props: dict[str, Any] = {
-            "default_generation_settings": {
-                "id": 0,
-                "id_task": -1,
-                "n_ctx": fake.n_ctx,
-                "speculative": False,
-                "is_processing": False,
-                "params": params,
-            },
+            "default_generation_settings": {"n_ctx": fake.n_ctx, "params": params},
             "total_slots": 1,
             "model_alias": model.id,
+            "model_ftype": "Q4_K - Medium",
             "model_path": f"/models/{model.id}.gguf",
-            "modalities": {"vision": False, "audio": False},
+            "modalities": {"vision": False, "video": False, "audio": False},
+            "media_marker": "<__media_0000000000000000000000000000000__>",
             "endpoint_slots": True,
             "endpoint_props": False,
             "endpoint_metrics": False,
+            "ui": True,
+            "ui_settings": {},
             "chat_template": "{%- if tools %}...{%- endif %}",
-            "bos_token": "<|endoftext|>",
-            "eos_token": "<|im_end|>",
-            "build_info": BUILD_INFO,
-            "is_sleeping": False,
         }
         if fake.jinja and fake.chat_template_caps is not None:
             props["chat_template_caps"] = fake.chat_template_caps
+        props.update(
+            {
+                "bos_token": "<|endoftext|>",
+                "eos_token": "<|im_end|>",
+                "build_info": BUILD_INFO,
+                "is_sleeping": False,
+                "cors_proxy_enabled": False,
+            }
+        )
         return props
 
     # -- chat ---------------------------------------------------------------------------------
@@ -880,10 +906,12 @@ class _Player:
     def _usage(self, overrides: Mapping[str, Any] | None) -> dict[str, Any]:
         completion = max(1, self.generated // 4)
         usage: dict[str, Any] = {
-            "prompt_tokens": self.prompt_tokens,
             "completion_tokens": completion,
+            "prompt_tokens": self.prompt_tokens,
             "total_tokens": self.prompt_tokens + completion,
         }
+        if not self.llama:
+            usage = {"prompt_tokens": self.prompt_tokens, **usage}
         if self.fake.prompt_tokens_details:
             usage["prompt_tokens_details"] = {"cached_tokens": self.cached_tokens}
         elif not self.llama:
@@ -921,6 +949,7 @@ class _Player:
                 "created": self.created,
                 "id": self.id,
                 "model": self.model,
+                **({"system_fingerprint": BUILD_INFO} if self.llama else {}),
                 "object": "chat.completion.chunk",
                 "usage": usage,
             }

@@ -613,7 +613,7 @@ async def test_llamacpp_serves_its_model_under_any_name(llama: FakeOpenAI) -> No
     async with client_for(llama) as client:
         info = await client.show("gpt-4o")
         events = await collect(client, model="gpt-4o")
-    assert info.context_length == llama.n_ctx
+    assert (info.context_length, info.parameter_size) == (llama.n_ctx, "1.5B")
     assert text_of(events) == "done"
 
 
@@ -705,6 +705,7 @@ async def test_llamacpp_show_props_version_and_tags(llama: FakeOpenAI) -> None:
         num_ctx = await client.resolve_num_ctx(MODEL)
     assert info is again, "show is cached per model"
     assert (info.context_length, info.supports_tools, info.parameter_size) == (8192, True, "1.5B")
+    assert info.quantization == "Q4_K - Medium"
     assert props is not None and props["default_generation_settings"]["n_ctx"] == 8192
     assert version == BUILD_INFO
     assert [(t.name, t.size) for t in tags] == [(MODEL, 1_117_320_768)]

@@ -289,22 +289,27 @@ class OpenAIClient:
         if cached is not None:
             return cached
         entries = await self._model_entries()
-        entry = next((e for e in entries if e.get("id") == model), None)
+        entry = next((e for e in entries if _names(e, model)), None)
         props = await self.props(model)
         if entry is None:
             if props is None:
                 raise ServedModelNotFound(model, self._url, [str(e.get("id")) for e in entries])
             # llama-server answers every request with its one model, whatever name is sent.
             logger.info("llama.cpp at %s serves its loaded model under any name", self._url)
+            entry = entries[0] if len(entries) == 1 else None
+        meta = entry.get("meta") if entry is not None else None
+        meta = meta if isinstance(meta, dict) else {}
         info = ModelInfo(
             name=model,
             context_length=(
                 _props_context(props)
+                or _positive_int(meta.get("n_ctx"))
                 or _positive_int((entry or {}).get("max_model_len"))
                 or self._settings.context_length
             ),
             capabilities=_capabilities(props),
-            parameter_size=_parameter_size(entry),
+            parameter_size=_parameter_size(meta.get("n_params")),
+            quantization=meta.get("ftype") if isinstance(meta.get("ftype"), str) else None,
         )
         self._show_cache[model] = info
         return info
@@ -577,9 +582,14 @@ def _capabilities(props: Mapping[str, Any] | None) -> tuple[str, ...]:
     return ("completion", "tools")
 
 
-def _parameter_size(entry: Mapping[str, Any] | None) -> str | None:
-    meta = entry.get("meta") if entry is not None else None
-    count = meta.get("n_params") if isinstance(meta, dict) else None
+def _names(entry: Mapping[str, Any], model: str) -> bool:
+    """True when a /models entry is ``model`` by its id or one of llama.cpp's aliases."""
+    aliases = entry.get("aliases")
+    return entry.get("id") == model or (isinstance(aliases, list) and model in aliases)
+
+
+def _parameter_size(count: Any) -> str | None:
+    """llama.cpp's ``meta.n_params`` the way Ollama writes sizes, e.g. ``1.5B``."""
     if not isinstance(count, int) or isinstance(count, bool) or count <= 0:
         return None
     if count >= 1_000_000_000:
