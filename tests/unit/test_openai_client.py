@@ -588,6 +588,17 @@ async def test_wrong_api_key_names_the_settings_and_never_the_key(
     assert secret not in caplog.text
 
 
+async def test_a_server_echoing_the_key_in_an_error_gets_it_masked() -> None:
+    secret = "sk-echoed-9911"
+    with FakeOpenAI("llamacpp", api_key=secret) as fake:
+        fake.enqueue(Reply().error_event(f"token {secret} has no quota left"))
+        async with client_for(fake, api_key=SecretStr(secret)) as client:
+            with pytest.raises(OllamaStreamError) as info:
+                await collect(client)
+    assert secret not in str(info.value)
+    assert "token *** has no quota left" in str(info.value)
+
+
 async def test_missing_api_key_says_none_was_sent() -> None:
     with FakeOpenAI("vllm", api_key="sk-right") as fake:
         async with client_for(fake) as client:

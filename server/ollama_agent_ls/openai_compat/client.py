@@ -7,7 +7,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from types import TracebackType
@@ -361,7 +361,7 @@ class OpenAIClient:
         """Stream one reply as events; wrap in ``contextlib.aclosing`` to stop early cleanly."""
         content = self.encode_body(model=model, messages=messages, tools=tools, num_ctx=num_ctx)
         self._check_url()
-        reply = _ReplyState(time.monotonic_ns())
+        reply = _ReplyState(time.monotonic_ns(), self._redact)
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
         try:
             async with self._http.stream(
@@ -394,7 +394,8 @@ class OpenAIClient:
                 if not reply.finished:
                     if not reply.seen_events and head.strip():
                         raise NotOpenAICompatible(
-                            str(response.request.url), f"{_preview(bytes(head))} (not SSE)"
+                            str(response.request.url),
+                            self._redact(f"{_preview(bytes(head))} (not SSE)"),
                         )
                     for event in reply.at_end():
                         yield event
@@ -450,7 +451,7 @@ class OpenAIClient:
         try:
             data = response.json()
         except ValueError as exc:
-            raise NotOpenAICompatible(url, _preview(response.content)) from exc
+            raise NotOpenAICompatible(url, self._redact(_preview(response.content))) from exc
         if not isinstance(data, dict):
             raise NotOpenAICompatible(url, f"a JSON {type(data).__name__} instead of an object")
         return data
@@ -654,8 +655,9 @@ class _PartialCall:
 class _ReplyState:
     """Turns the chunks of one streamed reply into events, the tool calls once at the end."""
 
-    def __init__(self, started_ns: int) -> None:
+    def __init__(self, started_ns: int, redact: Callable[[str], str]) -> None:
         self.started = started_ns
+        self.redact = redact
         self.first_token: int | None = None
         self.last_token: int | None = None
         self.calls: dict[int, _PartialCall] = {}
@@ -682,15 +684,19 @@ class _ReplyState:
             chunk = json.loads(data)
         except ValueError as exc:
             raise ServerProtocolError(
-                f"The server sent an event that is not JSON ({exc}): {data[:_PREVIEW]!r}. "
-                "Check that baseUrl points at an OpenAI-compatible server."
+                self.redact(
+                    f"The server sent an event that is not JSON ({exc}): {data[:_PREVIEW]!r}. "
+                    "Check that baseUrl points at an OpenAI-compatible server."
+                )
             ) from exc
         if not isinstance(chunk, dict):
             raise ServerProtocolError(
-                f"The server sent {data[:_PREVIEW]!r} where a JSON object was expected."
+                self.redact(
+                    f"The server sent {data[:_PREVIEW]!r} where a JSON object was expected."
+                )
             )
-        if "error" in chunk or sse.event == "error":
-            raise ServerStreamError(_error_text(chunk.get("error", chunk)))
+        if chunk.get("error") is not None or sse.event == "error":
+            raise ServerStreamError(self.redact(_error_text(chunk.get("error", chunk))))
         return self.on_chunk(chunk)
 
     def on_chunk(self, chunk: Mapping[str, Any]) -> list[ChatEvent]:
@@ -719,8 +725,8 @@ class _ReplyState:
 
     def whole(self, body: Mapping[str, Any]) -> list[ChatEvent]:
         """The events of a non-streamed ``chat.completion`` (a server that ignored stream)."""
-        if "error" in body:
-            raise ServerStreamError(_error_text(body["error"]))
+        if body.get("error") is not None:
+            raise ServerStreamError(self.redact(_error_text(body["error"])))
         choices = body.get("choices")
         if not isinstance(choices, list):
             raise ServerProtocolError(
