@@ -177,12 +177,16 @@ async def test_text_tool_calls_are_run(client, fake_ollama, workspace, style) ->
     assert any("fallback" in e.text for e in rec.kinds("warning"))
 
 
-async def test_unknown_tool_in_text_is_an_answer(client, fake_ollama, workspace) -> None:
-    fake_ollama.enqueue(Reply.text_tool_call("format_disk", {"path": "/"}))
+async def test_unknown_tool_in_a_text_call_is_told_to_the_model_and_never_run(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(Reply.text_tool_call("format_disk", {"path": "/"}), Reply.say("sorry"))
     result = await run(make_run(client, fake_ollama, workspace, Recorder()))
     assert result.status is RunStatus.COMPLETED
-    assert result.turns == 1
+    assert result.turns == 2
     assert (workspace / "app.py").read_text() == APP
+    told = fake_ollama.chat_requests[1].body["messages"]
+    assert any("format_disk" in m["content"] and m["role"] == "user" for m in told[2:])
 
 
 async def test_bad_arguments_go_back_to_the_model_and_the_loop_goes_on(
@@ -361,6 +365,8 @@ async def test_selection_prompt_has_numbered_lines_and_context(
 
 class _ReadByRead:
     """Stands in for the HTTP client: yields the events of one network read, then waits."""
+
+    kind = "ollama"
 
     def __init__(self, reads: list[list[Any]]) -> None:
         self.reads = reads

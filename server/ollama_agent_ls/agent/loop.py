@@ -15,9 +15,7 @@ from ollama_agent_ls.agent.events import AgentEvent, EventCallback
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import (
-    EDIT_TOOLS,
     READ_ONLY_TOOLS,
-    SESSION_FORMATS,
     Format,
     FormatMemory,
     choose_edit_format,
@@ -115,7 +113,8 @@ class Agent:
         """Budget (with its num_ctx) and tools sent of the conversation, kept for follow-ups."""
         self.metrics = RunMetrics()
         self.turns = 0
-        self.format_memory = format_memory if format_memory is not None else SESSION_FORMATS
+        self.format_memory = format_memory if format_memory is not None else FormatMemory()
+        """What auto learned per model; a language server shares one across its runs."""
         self.edit_format: Format = "tools"
         self._can_switch = False
         self._task: AgentTask | None = None
@@ -384,10 +383,8 @@ class Agent:
                 visible, self.edit_format, task, self._known_paths(), self.turns, self._file_text
             )
             read.edits, read.errors, read.prose = found.calls, list(found.errors), found.prose
-            callable_names = [n for n in names if n not in EDIT_TOOLS]
-        else:
-            callable_names = names
-        scan = scan_text_tool_calls(visible, callable_names)
+        # Edit tools stay callable in the text formats: a readable edit_file call is an edit.
+        scan = scan_text_tool_calls(visible, names)
         for i, call in enumerate(scan.calls):
             call.id = call.id or f"call_{self.turns}_{i}"
         read.calls = scan.calls

@@ -77,10 +77,6 @@ class FormatMemory:
         return None if total == 0 else 1 - self.malformed.get(model, 0) / total
 
 
-SESSION_FORMATS = FormatMemory()
-"""Shared by every run in this process (a language server's runs, a CLI's one run)."""
-
-
 SEARCH_REPLACE_RULES = """\
 Edit files with SEARCH/REPLACE blocks in your reply: the file's path on its own line, then
 ```

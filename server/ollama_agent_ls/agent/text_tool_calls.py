@@ -80,7 +80,11 @@ _PARAMETER_OPEN = re.compile(r"<parameter=([^>\s]{1,200})>")
 _PARAMETER_END = re.compile(r"</parameter>|<parameter=")
 _TOOL_CALL_OPEN = re.compile(r"<tool_call>")
 _TOOL_CALL_END = re.compile(r"</tool_call>|<tool_call>")
-_FENCE = re.compile(r"```")
+_FENCE_AFTER = re.compile(r"\s*```")
+_TAG_AFTER = re.compile(r"\s*</tool_call>")
+_FUNCTION_AFTER = re.compile(r"\s*</function>")
+# Where a broken call-like object in plain text must end at the latest: a container boundary.
+_BOUNDARY = re.compile(r"</?tool_call>|</?function[=>]|<\|[a-z_]{1,32}\|>|^[ \t]*```", re.MULTILINE)
 _FENCE_LANG = re.compile(r"[A-Za-z0-9_+.#\-]*")
 _WALK_TOKEN = re.compile(r"\"\"\"|'''|[\"'{}\[\]]")
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"'\\/bfnrt])")
@@ -562,18 +566,27 @@ class _Spans:
 
 
 class _Scanner:
-    """One reply's scan: each finder claims the text it read so later finders skip it."""
+    """One reply's scan.
+
+    Strict JSON calls are found first, then harmony messages, then containers (fences, tags,
+    ``<function=...>`` blocks) outermost first, then call-like objects in the remaining text. What
+    starts inside a strict call is text of that call and skipped; a finder that reads something
+    supersedes the strict calls inside it (an example call in a file being written is not made),
+    and claims what it read so later finders skip it.
+    """
 
     def __init__(self, content: str, known: frozenset[str]) -> None:
         self.content = content
         self.known = known
         self.claimed = _Spans()
-        self.code = _Spans()
+        self.superseded = _Spans()
+        self.strict_spans = _Spans()
+        self.strict_ends: dict[int, int] = {}
+        self.strict_calls: list[tuple[int, ToolCall]] = []
         self.found: list[tuple[int, ToolCall | str]] = []
         self.repair_left = _REPAIR_BUDGET
         self.repairs = 0
         self.walk_left = _WALK_BUDGET
-        self.attempts = 0
         names = "|".join(re.escape(name) for name in sorted(known, key=len, reverse=True))
         quote = "[\"']"
         name_is = rf"{quote}name{quote}\s*:\s*{quote}(?:functions\.)?(?:{names}){quote}"
@@ -588,20 +601,21 @@ class _Scanner:
         content = self.content
         if not self.known or not content:
             return TextToolScan()
+        self._strict()
         if "<|" in content:
             self._harmony()
         if "to=functions." in content:
             self._loose_harmony()
-        if "```" in content:
-            self._fences()
-        if "<function=" in content:
-            self._function_tags()
-        if "<tool_call>" in content:
-            self._tool_call_tags()
-        self._bare(0, len(content))
-        self.found.sort(key=lambda item: item[0])  # stable: one container keeps its order
-        calls = [item for _, item in self.found if isinstance(item, ToolCall)]
-        messages = [item for _, item in self.found if isinstance(item, str)]
+        self._containers()
+        self._candidates(0, len(content))
+        found = self.found + [
+            (position, call)
+            for position, call in self.strict_calls
+            if self.superseded.end_of(position) is None
+        ]
+        found.sort(key=lambda item: item[0])  # stable: one container keeps its order
+        calls = [item for _, item in found if isinstance(item, ToolCall)]
+        messages = [item for _, item in found if isinstance(item, str)]
         return TextToolScan(calls=calls, malformed=list(dict.fromkeys(messages)))
 
     # Results.
@@ -611,6 +625,19 @@ class _Scanner:
 
     def _problem(self, position: int, message: str) -> None:
         self.found.append((position, message))
+
+    def _claim(self, start: int, end: int, found_before: int) -> None:
+        """Mark ``[start, end)`` read; if reading it found anything, strict calls inside it were
+        part of its text."""
+        self.claimed.add(start, end)
+        if len(self.found) > found_before:
+            self.superseded.add(start, end)
+
+    def _taken(self, position: int) -> bool:
+        return (
+            self.claimed.end_of(position) is not None
+            or self.strict_spans.end_of(position) is not None
+        )
 
     # Reading.
 
@@ -707,130 +734,69 @@ class _Scanner:
         self.walk_left -= span - start
         return _walk(self.content, start, span, one_value=True)[2]
 
-    def _in_code(self, position: int) -> bool:
-        return self.code.end_of(position) is not None
+    # Finders.
 
-    # Finders, in the order run() calls them.
+    def _strict(self) -> None:
+        """Every strict JSON call: objects, lists, wrappers, Mistral ``[TOOL_CALLS]`` prefixes."""
+        content = self.content
+        position = 0
+        attempts = 0
+        length = len(content)
+        while position < length:
+            match = _START.search(content, position)
+            if match is None:
+                break
+            begin = match.start()
+            attempts += 1
+            if attempts > _MAX_ATTEMPTS:
+                logger.debug("gave up scanning for text tool calls after %d attempts", attempts)
+                break
+            try:
+                value, stop = _DECODER.raw_decode(content, begin)
+            except (ValueError, RecursionError):
+                position = begin + 1
+                continue
+            # A decoded value is skipped whole either way: a non-call's inner braces are data.
+            name = _mistral_name_before(content, begin)
+            if name is None:
+                calls = _calls_from(value, self.known)
+            else:
+                arguments = _as_object(value) if name in self.known else None
+                calls = [ToolCall(name=name, arguments=arguments)] if arguments is not None else []
+            if calls:
+                self.strict_spans.add(begin, stop)
+                self.strict_ends[begin] = stop
+                self.strict_calls.extend((begin, call) for call in calls)
+            position = stop
 
     def _harmony(self) -> None:
         for part in _harmony_parts(self.content):
-            if part.kind == "header":
+            if part.kind == "text" or self.strict_spans.end_of(part.start) is not None:
+                continue  # plain text, or harmony tokens inside a call's strings
+            before = len(self.found)
+            if part.kind == "message" and part.recipient is not None:
+                body = self.content[part.body_start : part.body_end]
+                self._args_call(part.start, clean_tool_name(part.recipient), body)
+                self._claim(part.start, part.end, before)
+            elif part.kind == "header" or part.channel == "analysis":
+                # Reasoning: a call it only mentions is not made.
                 self.claimed.add(part.start, part.end)
-            elif part.kind == "message":
-                if part.recipient is not None:
-                    body = self.content[part.body_start : part.body_end]
-                    self._args_call(part.start, clean_tool_name(part.recipient), body)
-                    self.claimed.add(part.start, part.end)
-                elif part.channel == "analysis":  # reasoning: a call it mentions is not made
-                    self.claimed.add(part.start, part.end)
+                self.superseded.add(part.start, part.end)
 
     def _loose_harmony(self) -> None:
         content = self.content
         for match in _LOOSE_HARMONY.finditer(content):
-            if self.claimed.end_of(match.start()) is not None:
+            if self._taken(match.start()):
                 continue
             limit = content.find("<|", match.end())
             end = self._value_end(match.end(), len(content) if limit < 0 else limit)
+            before = len(self.found)
             name = clean_tool_name(match.group(1))
             self._args_call(match.start(), name, content[match.end() : end])
-            self.claimed.add(match.start(), end)
+            self._claim(match.start(), end, before)
 
-    def _fences(self) -> None:
-        content = self.content
-        for start, lang, body_start, body_end, end in _fences(content)[:_MAX_CONTAINERS]:
-            if self.claimed.end_of(start) is not None:
-                continue
-            body = content[body_start:body_end]
-            lead = body_start + len(body) - len(body.lstrip())
-            if content.startswith(("<tool_call>", "<function=", "<|"), lead):
-                continue  # the tag finders read it
-            call_lang = lang.lower() in _CALL_FENCE_LANGS
-            mentions = self.mentions_call.search(content, body_start, body_end) is not None
-            starts_value = content.startswith(("{", "["), lead)
-            if (starts_value and (call_lang or mentions)) or (call_lang and mentions):
-                self._container(start, body_start, body_end, end, explicit=False)
-            elif not call_lang:
-                # Ordinary code: almost-JSON in it is data, never repaired into a call.
-                self.code.add(body_start, body_end)
-
-    def _function_tags(self) -> None:
-        content = self.content
-        for count, match in enumerate(_FUNCTION_OPEN.finditer(content)):
-            if count >= _MAX_CONTAINERS:
-                break
-            start = match.start()
-            if self.claimed.end_of(start) is not None or self._in_code(start):
-                continue
-            closing = _FUNCTION_END.search(content, match.end())
-            body_end = closing.start() if closing else len(content)
-            end = closing.end() if closing and closing.group() == "</function>" else body_end
-            body = content[match.end() : body_end]
-            name = clean_tool_name(match.group(1))
-            self.claimed.add(start, end)
-            if name not in self.known:
-                self._problem(start, _unknown(name, self.known))
-            elif "<parameter=" in body:
-                self._call(start, ToolCall(name=name, arguments=_xml_parameters(body)))
-            else:  # Llama-3.1 style: <function=name>{"path": "a"}</function>
-                arguments, why = self._read_arguments(body)
-                if arguments is None:
-                    why = (
-                        f"its body has neither <parameter=NAME>value</parameter> tags nor a JSON "
-                        f"object of arguments ({why})"
-                    )
-                    self._problem(start, _unreadable(name, why))
-                else:
-                    self._call(start, ToolCall(name=name, arguments=arguments))
-
-    def _tool_call_tags(self) -> None:
-        content = self.content
-        for count, match in enumerate(_TOOL_CALL_OPEN.finditer(content)):
-            if count >= _MAX_CONTAINERS:
-                break
-            start = match.start()
-            if self.claimed.end_of(start) is not None or self._in_code(start):
-                continue
-            closing = _TOOL_CALL_END.search(content, match.end())
-            body_end = closing.start() if closing else len(content)
-            end = closing.end() if closing and closing.group() == "</tool_call>" else body_end
-            if self.claimed.overlaps(match.end(), body_end):
-                self.claimed.add(start, end)  # a <function=...> block or fence inside was read
-                continue
-            body = content[match.end() : body_end]
-            if not (
-                body.lstrip().startswith(("{", "["))
-                or self.mentions_call.search(content, match.end(), body_end)
-            ):
-                continue  # prose about the tag, not a call
-            self._container(start, match.end(), body_end, end, explicit=True)
-
-    def _container(
-        self, start: int, body_start: int, body_end: int, end: int, explicit: bool
-    ) -> None:
-        """Read a fence or <tool_call> body; ``explicit`` when the container itself says "call"."""
-        content = self.content
-        body = content[body_start:body_end]
-        values, stop, _ = _strict_prefix(body)
-        if values:
-            seen = self._interpret(start, _Reading(values), explicit)
-            if body[stop:].strip():  # a readable call, then more: maybe a broken second call
-                self._bare(body_start + stop, body_end)
-            error = None
-        else:
-            reading = self._read(body.strip())
-            seen = reading.error is None and self._interpret(start, reading, explicit)
-            error = reading.error
-        self.claimed.add(start, end)
-        if seen:
-            return
-        mention = self.mentions_call.search(content, body_start, body_end)
-        if explicit or mention is not None:
-            why = error or 'it is not a JSON object with the tool\'s "name" and "arguments"'
-            self._problem(start, _unreadable(mention.group(1) if mention else None, why))
-
-    def _bare(self, start: int, end: int) -> None:
-        """Calls in plain text: objects that start like a call to a known tool (repaired when
-        needed), then any strict JSON call (wrappers, lists, Mistral prefixes)."""
+    def _candidates(self, start: int, end: int) -> None:
+        """Objects in plain text that start like a call to a known tool, repaired when needed."""
         content = self.content
         begins: set[int] = set()
         for count, match in enumerate(self.call_start.finditer(content, start, end)):
@@ -844,9 +810,11 @@ class _Scanner:
             if begin is not None:
                 begins.add(begin)
         for begin in sorted(begins)[:_MAX_CANDIDATES]:
-            if self.claimed.end_of(begin) is not None or self._in_code(begin):
+            if self._taken(begin):
                 continue
-            stop = self._value_end(begin, end)
+            boundary = _BOUNDARY.search(content, begin + 1, end)
+            stop = self._value_end(begin, boundary.start() if boundary else end)
+            before = len(self.found)
             reading = self._read(content[begin:stop])
             if reading.error is None:
                 self._interpret(begin, reading, explicit=False)
@@ -854,46 +822,149 @@ class _Scanner:
                 mention = self.mentions_call.search(content, begin, stop)
                 name = mention.group(1) if mention else None
                 self._problem(begin, _unreadable(name, reading.error))
-            self.claimed.add(begin, stop)
-        self._strict(start, end)
+            self._claim(begin, stop, before)
 
-    def _strict(self, start: int, end: int) -> None:
+    def _containers(self) -> None:
+        """Fences, <tool_call> tags and <function=...> blocks, outermost first: one that starts
+        inside a container already read (or inside a strict call's strings) is its text."""
         content = self.content
-        position = start
-        while position < end:
-            match = _START.search(content, position, end)
-            if match is None:
-                break
-            begin = match.start()
-            claimed_end = self.claimed.end_of(begin)
-            if claimed_end is not None:
-                position = claimed_end
+        openings: list[tuple[int, str]] = []
+        if "```" in content:
+            position = 0
+            while len(openings) < _MAX_CONTAINERS:
+                start = content.find("```", position)
+                if start < 0:
+                    break
+                inside = self.claimed.end_of(start) or self.strict_spans.end_of(start)
+                if inside is not None:
+                    position = inside
+                    continue
+                openings.append((start, "fence"))
+                position = max(_fence_at(content, start)[3], start + 3)
+        for kind, pattern in (("tag", _TOOL_CALL_OPEN), ("function", _FUNCTION_OPEN)):
+            for count, match in enumerate(pattern.finditer(content)):
+                if count >= _MAX_CONTAINERS:
+                    break
+                openings.append((match.start(), kind))
+        for start, kind in sorted(openings):
+            if self._taken(start):
                 continue
-            self.attempts += 1
-            if self.attempts > _MAX_ATTEMPTS:
-                logger.debug(
-                    "gave up scanning for text tool calls after %d attempts", _MAX_ATTEMPTS
-                )
-                break
-            try:
-                value, stop = _DECODER.raw_decode(content, begin)
-            except (ValueError, RecursionError):
-                position = begin + 1
-                continue
-            if stop > end or self.claimed.overlaps(begin, stop):
-                # It wraps calls read already (a list or {"function": ...} around them).
-                position = begin + 1
-                continue
-            # A decoded value is skipped whole either way: a non-call's inner braces are data.
-            name = _mistral_name_before(content, begin)
-            if name is None:
-                calls = _calls_from(value, self.known)
+            if kind == "fence":
+                self._fence(start)
+            elif kind == "tag":
+                self._tool_call_tag(start)
             else:
-                arguments = _as_object(value) if name in self.known else None
-                calls = [ToolCall(name=name, arguments=arguments)] if arguments is not None else []
-            for call in calls:
-                self._call(begin, call)
-            position = stop
+                self._function_tag(start)
+
+    def _fence(self, start: int) -> None:
+        content = self.content
+        lang, body_start, body_end, end = _fence_at(content, start)
+        body = content[body_start:body_end]
+        lead = body_start + len(body) - len(body.lstrip())
+        call_end = self.strict_ends.get(lead)
+        if call_end is not None and call_end > body_end:
+            # The call's own strings hold a fence; this one closes after the call.
+            body_end = call_end
+            closing = _FENCE_AFTER.match(content, call_end)
+            end = closing.end() if closing else call_end
+        if content.startswith(("<tool_call>", "<function=", "<|"), lead):
+            return  # transparent: the container inside is read on its own
+        call_lang = lang.lower() in _CALL_FENCE_LANGS
+        mentions = self.mentions_call.search(content, body_start, body_end) is not None
+        starts_value = content.startswith(("{", "["), lead)
+        if (starts_value and (call_lang or mentions)) or (call_lang and mentions):
+            self._container(start, body_start, body_end, end, explicit=False)
+        elif not call_lang:
+            # Ordinary code: almost-JSON and tags in it are data, never turned into calls.
+            self.claimed.add(start, end)
+
+    def _tool_call_tag(self, start: int) -> None:
+        content = self.content
+        body_start = start + len("<tool_call>")
+        closing = _TOOL_CALL_END.search(content, body_start)
+        body_end = closing.start() if closing else len(content)
+        end = closing.end() if closing and closing.group() == "</tool_call>" else body_end
+        body = content[body_start:body_end]
+        lead = body_start + len(body) - len(body.lstrip())
+        call_end = self.strict_ends.get(lead)
+        if call_end is not None and call_end > body_end:
+            # The call's own strings hold a tag; this one closes after the call.
+            body_end = call_end
+            after = _TAG_AFTER.match(content, call_end)
+            end = after.end() if after else call_end
+        if content.startswith(("```", "<function=", "<|"), lead):
+            return  # transparent: the container inside is read on its own
+        if not (
+            content.startswith(("{", "["), lead)
+            or self.mentions_call.search(content, body_start, body_end)
+        ):
+            return  # prose about the tag, not a call
+        self._container(start, body_start, body_end, end, explicit=True)
+
+    def _function_tag(self, start: int) -> None:
+        content = self.content
+        match = _FUNCTION_OPEN.match(content, start)
+        if match is None:
+            return
+        closing = _FUNCTION_END.search(content, match.end())
+        body_end = closing.start() if closing else len(content)
+        end = closing.end() if closing and closing.group() == "</function>" else body_end
+        body = content[match.end() : body_end]
+        lead = match.end() + len(body) - len(body.lstrip())
+        if content.startswith("{", lead):
+            try:
+                json_end = _DECODER.raw_decode(content, lead)[1]
+            except (ValueError, RecursionError):
+                json_end = lead
+            if json_end > body_end:  # the arguments' strings hold a closing tag
+                body_end = json_end
+                after = _FUNCTION_AFTER.match(content, json_end)
+                end = after.end() if after else json_end
+                body = content[match.end() : body_end]
+        name = clean_tool_name(match.group(1))
+        before = len(self.found)
+        if name not in self.known:
+            self._problem(start, _unknown(name, self.known))
+        elif "<parameter=" in body:
+            self._call(start, ToolCall(name=name, arguments=_xml_parameters(body)))
+        else:  # Llama-3.1 style: <function=name>{"path": "a"}</function>
+            arguments, why = self._read_arguments(body)
+            if arguments is None:
+                why = (
+                    "its body has neither <parameter=NAME>value</parameter> tags nor a JSON "
+                    f"object of arguments ({why})"
+                )
+                self._problem(start, _unreadable(name, why))
+            else:
+                self._call(start, ToolCall(name=name, arguments=arguments))
+        self._claim(start, end, before)
+
+    def _container(
+        self, start: int, body_start: int, body_end: int, end: int, explicit: bool
+    ) -> None:
+        """Read a fence or <tool_call> body; ``explicit`` when the container itself says "call"."""
+        content = self.content
+        body = content[body_start:body_end]
+        before = len(self.found)
+        values, stop, _ = _strict_prefix(body)
+        if values:
+            seen = self._interpret(start, _Reading(values), explicit)
+            self._claim(start, body_start + stop, before)
+            if body[stop:].strip():  # a readable call, then more: maybe a broken second call
+                self._candidates(body_start + stop, body_end)
+            self.claimed.add(start, end)
+            if not seen and explicit and len(self.found) == before:
+                self._problem(start, _unreadable(None, 'it has no "name" of a known tool'))
+            return
+        reading = self._read(body.strip())
+        seen = reading.error is None and self._interpret(start, reading, explicit)
+        error = reading.error
+        if not seen:
+            mention = self.mentions_call.search(content, body_start, body_end)
+            if explicit or mention is not None:
+                why = error or 'it is not a JSON object with the tool\'s "name" and "arguments"'
+                self._problem(start, _unreadable(mention.group(1) if mention else None, why))
+        self._claim(start, end, before)
 
 
 def _lost_text(source: str, value: Any) -> str:
@@ -944,28 +1015,25 @@ def _xml_parameters(body: str) -> dict[str, Any]:
     return arguments
 
 
-def _fences(content: str) -> list[tuple[int, str, int, int, int]]:
-    """Markdown fences: (start, language, body start, body end, end); an unclosed one runs to the
-    end. A fence closes at ``` that starts a line or follows a closing bracket."""
-    fences: list[tuple[int, str, int, int, int]] = []
-    opened: tuple[int, str, int] | None = None
-    for match in _FENCE.finditer(content):
-        position = match.start()
-        if opened is None:
-            lang_match = _FENCE_LANG.match(content, match.end())
-            lang = lang_match.group() if lang_match else ""
-            lang_end = match.end() + len(lang)
-            newline = content.find("\n", lang_end)
-            line_end = len(content) if newline < 0 else newline
-            # "```json{...}```" has its body on the opening line.
-            body_start = line_end + 1 if not content[lang_end:line_end].strip() else lang_end
-            opened = (position, lang, min(body_start, len(content)))
-        elif position >= opened[2] and _closes_fence(content, position):
-            fences.append((opened[0], opened[1], opened[2], position, match.end()))
-            opened = None
-    if opened is not None:
-        fences.append((opened[0], opened[1], opened[2], len(content), len(content)))
-    return fences
+def _fence_at(content: str, start: int) -> tuple[str, int, int, int]:
+    """The markdown fence opening at ``start``: (language, body start, body end, end). It closes
+    at the next ``` that starts a line or follows a closing bracket; unclosed, at the end."""
+    lang_match = _FENCE_LANG.match(content, start + 3)
+    lang = lang_match.group() if lang_match else ""
+    lang_end = start + 3 + len(lang)
+    newline = content.find("\n", lang_end)
+    line_end = len(content) if newline < 0 else newline
+    # "```json{...}```" has its body on the opening line.
+    body_start = line_end + 1 if not content[lang_end:line_end].strip() else lang_end
+    body_start = min(body_start, len(content))
+    position = body_start
+    while True:
+        found = content.find("```", position)
+        if found < 0:
+            return lang, body_start, len(content), len(content)
+        if _closes_fence(content, found):
+            return lang, body_start, found, found + 3
+        position = found + 3
 
 
 def _closes_fence(content: str, position: int) -> bool:

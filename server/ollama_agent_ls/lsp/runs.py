@@ -20,6 +20,7 @@ from ollama_agent_ls.agent.events import TRANSCRIPT_KINDS, AgentEvent
 from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
+from ollama_agent_ls.agent.text_formats import FormatMemory
 from ollama_agent_ls.lsp.approvals import EditorApprover
 from ollama_agent_ls.lsp.editor import (
     APPLY_TIMEOUT,
@@ -86,6 +87,8 @@ class RunManager:
         self._ids = itertools.count(1)
         self._idle = asyncio.Event()
         self._idle.set()
+        self.formats = FormatMemory()
+        """What editFormat auto learned per model, kept for the server's later runs."""
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -120,7 +123,9 @@ class RunManager:
             run_id, self._send_transcript, 1 / settings.transcript_updates_per_second
         )
         executor = ToolExecutor(ctx, extra_tools)
-        agent = Agent(server.ollama_client(settings), settings, executor)
+        agent = Agent(
+            server.ollama_client(settings), settings, executor, format_memory=self.formats
+        )
         run = Run(run_id, label, settings, ctx, agent, transcript, staging)
         agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
