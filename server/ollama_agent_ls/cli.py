@@ -366,7 +366,10 @@ async def _models(settings: Settings, as_json: bool) -> int:
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
         return EXIT_OK
     if not rows:
-        sys.stdout.write("No models installed. Pull one with `ollama pull qwen3:8b`.\n")
+        if settings.backend == "openai":
+            sys.stdout.write(f"The server at {settings.base_url} lists no models.\n")
+        else:
+            sys.stdout.write("No models installed. Pull one with `ollama pull qwen3:8b`.\n")
         return EXIT_OK
     width = max(len(name) for name, _, _ in rows)
     for name, ctx, caps in rows:

@@ -759,7 +759,8 @@ async def test_template_without_tools_means_no_tools_capability() -> None:
     assert not info.supports_tools
 
 
-@pytest.mark.parametrize(("cache_prompt", "expected"), [(True, True), (False, False), (None, None)])
+# llama.cpp caches unless told otherwise, and its real /props does not list the flag.
+@pytest.mark.parametrize(("cache_prompt", "expected"), [(True, True), (False, False), (None, True)])
 async def test_prefix_cache_is_what_props_says(
     cache_prompt: bool | None, expected: bool | None
 ) -> None:

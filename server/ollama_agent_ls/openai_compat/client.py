@@ -247,7 +247,9 @@ class OpenAIClient:
         for place in (settings, settings.get("params") if isinstance(settings, dict) else None):
             if isinstance(place, dict) and isinstance(place.get("cache_prompt"), bool):
                 return bool(place["cache_prompt"])
-        return None
+        # llama.cpp's server caches the prompt unless a request says cache_prompt: false (its
+        # default since 2024), and its /props does not list the flag; timings.cache_n shows it.
+        return True
 
     async def version(self) -> str:
         """llama.cpp's build_info or vLLM's version ('' when the server does not say)."""
