@@ -72,6 +72,8 @@ _CALL_FENCE_LANGS = frozenset(
 _PLAIN_KEY = re.compile(r"[A-Za-z_$@][\w.\-$@]{0,63}")
 
 _DECODER = json.JSONDecoder()
+# Raw newlines and tabs inside strings are the commonest slip; they mean what they look like.
+_LENIENT = json.JSONDecoder(strict=False)
 _START = re.compile(r"[\[{]")
 _MISTRAL_PREFIX = re.compile(r"\[TOOL_CALLS\]\s*([\w.\-]+)\s*\[ARGS\]\s*")
 _FUNCTION_OPEN = re.compile(r"<function=([^>\s]{1,200})>")
@@ -86,9 +88,14 @@ _FUNCTION_AFTER = re.compile(r"\s*</function>")
 # Where a broken call-like object in plain text must end at the latest: a container boundary.
 _BOUNDARY = re.compile(r"</?tool_call>|</?function[=>]|<\|[a-z_]{1,32}\|>|^[ \t]*```", re.MULTILINE)
 _FENCE_LANG = re.compile(r"[A-Za-z0-9_+.#\-]*")
-_WALK_TOKEN = re.compile(r"\"\"\"|'''|[\"'{}\[\]]")
+_WALK_TOKEN = re.compile(r"\"\"\"|'''|[\"'{}\[\],]|\b(?:True|False|None)\b")
+_JSON_LITERALS = {"True": "true", "False": "false", "None": "null"}
 _ESCAPE = re.compile(r"\\(u[0-9a-fA-F]{4}|[\"'\\/bfnrt])")
+_PYTHON_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|.)", re.DOTALL)
+# Single-quoted keys mean the model wrote a Python dict: its '...' strings use Python escapes.
+_PYTHON_STYLE = re.compile(r"^\s*[\[{]\s*'|[{,]\s*'name'\s*:")
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+_PYTHON_ESCAPES = {**_ESCAPES, "a": "\a", "v": "\v", "0": "\0", "\n": ""}
 _LAYOUT = frozenset("\"',:{}[]\\")
 _PYTHON_NONE = re.compile(r"\bNone\b")
 
@@ -204,7 +211,9 @@ class _Reading:
     """Why nothing could be read (then ``values`` is empty)."""
 
 
-def _strict_prefix(text: str) -> tuple[list[Any], int, str | None]:
+def _strict_prefix(
+    text: str, decoder: json.JSONDecoder = _DECODER
+) -> tuple[list[Any], int, str | None]:
     """JSON values at the start of ``text`` (whitespace or commas between), where reading stopped,
     and the error that stopped it before the end."""
     values: list[Any] = []
@@ -216,7 +225,7 @@ def _strict_prefix(text: str) -> tuple[list[Any], int, str | None]:
         if position >= length:
             return values, position, None
         try:
-            value, position = _DECODER.raw_decode(text, position)
+            value, position = decoder.raw_decode(text, position)
         except json.JSONDecodeError as exc:
             why = f"it is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
             return values, position, why
@@ -225,8 +234,10 @@ def _strict_prefix(text: str) -> tuple[list[Any], int, str | None]:
         values.append(value)
 
 
-def _strict_values(text: str) -> tuple[list[Any] | None, str | None]:
-    values, _, error = _strict_prefix(text)
+def _strict_values(
+    text: str, decoder: json.JSONDecoder = _DECODER
+) -> tuple[list[Any] | None, str | None]:
+    values, _, error = _strict_prefix(text, decoder)
     if error is None and values:
         return values, None
     return None, error or "it is empty"
@@ -304,20 +315,47 @@ def _triple_value(body: str) -> str:
     return _decode_escapes(body)
 
 
-def _walk(text: str, start: int, end: int, one_value: bool) -> tuple[str, int, int]:
-    """``text[start:stop]`` with Python triple-quoted strings rewritten as JSON strings, the
-    deepest bracket nesting outside strings, and ``stop``: the end of the first balanced value
-    when ``one_value`` (else ``end``)."""
+def _python_string_value(body: str) -> str:
+    def replace(match: re.Match[str]) -> str:
+        code = match.group(1)
+        if code[0] in "xu" and len(code) > 1:
+            return chr(int(code[1:], 16))
+        if code in "\\'\"":
+            return code
+        return _PYTHON_ESCAPES.get(code, "\\" + code)  # Python keeps unknown escapes
+
+    return _PYTHON_ESCAPE.sub(replace, body)
+
+
+@dataclass(frozen=True)
+class _Walked:
+    text: str
+    """The walked text rewritten as JSON where that is certain (see :func:`_walk`)."""
+    depth: int
+    stop: int
+    cut_off: bool
+    """It ends inside a string that never closes: the reply was cut off mid-call."""
+
+
+def _walk(text: str, start: int, end: int, one_value: bool, python: bool = False) -> _Walked:
+    """Walk ``text[start:end]`` knowing where strings are, and rewrite what is certain: Python
+    triple-quoted strings (and, when ``python``, single-quoted ones) as JSON strings, True/False/
+    None as JSON literals, no trailing commas, and brackets still open at the end closed.
+
+    With ``one_value`` the walk stops after the first balanced value (``stop``).
+    """
     out: list[str] = []
     emitted = position = start
-    depth = deepest = 0
+    closers: list[str] = []
+    deepest = 0
     stop = end
+    cut_off = False
     while True:
         match = _WALK_TOKEN.search(text, position, end)
         if match is None:
             break
         token = match.group()
-        if len(token) == 3:
+        if len(token) == 3 and token[0] in "\"'":
             body_end, after = _triple_close(text, match.end(), end, token)
             literal_start = match.start()
             # A Python prefix (r"""...""", f"""...""") is not part of the JSON string.
@@ -330,21 +368,44 @@ def _walk(text: str, start: int, end: int, one_value: bool) -> tuple[str, int, i
             out.append(text[emitted:literal_start])
             out.append(json.dumps(_triple_value(text[match.end() : body_end]), ensure_ascii=False))
             emitted = position = after
+            cut_off = body_end == end and not text.endswith(token, 0, end)
             continue
         if token in "\"'":
             position = _string_end(text, match.end(), end, token)
+            closed = text[position - 1 : position] == token and position > match.end()
+            cut_off = not closed
+            if python and token == "'" and closed:
+                # json_repair mangles escapes inside a dict written with Python quotes.
+                body = _python_string_value(text[match.end() : position - 1])
+                out.append(text[emitted : match.start()])
+                out.append(json.dumps(body, ensure_ascii=False))
+                emitted = position
             continue
         position = match.end()
-        if token in "{[":
-            depth += 1
-            deepest = max(deepest, depth)
+        if token in _JSON_LITERALS:
+            out.append(text[emitted : match.start()])
+            out.append(_JSON_LITERALS[token])
+            emitted = position
+        elif token == ",":
+            after = position
+            while after < end and text[after].isspace():
+                after += 1
+            if after < end and text[after] in "}]":  # a trailing comma
+                out.append(text[emitted : match.start()])
+                emitted = position
+        elif token in "{[":
+            closers.append("}" if token == "{" else "]")
+            deepest = max(deepest, len(closers))
         else:
-            depth -= 1
-            if one_value and depth <= 0:
+            if closers:
+                closers.pop()
+            if one_value and not closers:
                 stop = position
                 break
     out.append(text[emitted:stop])
-    return "".join(out), deepest, stop
+    if not one_value and closers and not cut_off:
+        out.extend(reversed(closers))  # the reply ended before the call's closing brackets
+    return _Walked("".join(out), deepest, stop, cut_off)
 
 
 # --- which values are calls -------------------------------------------------------------------
@@ -649,13 +710,17 @@ class _Scanner:
         if len(text) > self.walk_left:
             return _Reading([], error=f"{error}, and it is too long to repair")
         self.walk_left -= len(text)
-        normalized, depth, _ = _walk(text, 0, len(text), one_value=False)
-        if depth > _MAX_DEPTH:
+        python = _PYTHON_STYLE.search(text) is not None
+        walked = _walk(text, 0, len(text), one_value=False, python=python)
+        if walked.depth > _MAX_DEPTH:
             return _Reading([], error=f"{error}, and it is nested too deeply to repair")
-        if normalized != text:
-            values, _ = _strict_values(normalized)
-            if values is not None:  # only triple-quoted strings were wrong: an exact rewrite
-                return _Reading(values)
+        if walked.cut_off:
+            # Closing the string would run a truncated call (half a file written).
+            return _Reading([], error="it ends inside a string, so the reply was cut off")
+        normalized = walked.text
+        values, _ = _strict_values(normalized, _LENIENT)
+        if values is not None:  # the walk's rewrites were all it needed: an exact reading
+            return _Reading(values)
         opening = _START.search(normalized)
         if opening is None:
             return _Reading([], error=error)
@@ -728,11 +793,10 @@ class _Scanner:
             return _DECODER.raw_decode(self.content, start)[1]
         except (ValueError, RecursionError):
             pass
-        span = min(limit, start + _REPAIR_BUDGET)
-        if span - start > self.walk_left:
-            return span
-        self.walk_left -= span - start
-        return _walk(self.content, start, span, one_value=True)[2]
+        span = min(limit, start + _REPAIR_BUDGET, start + self.walk_left)
+        stop = _walk(self.content, start, span, one_value=True).stop
+        self.walk_left -= stop - start
+        return stop
 
     # Finders.
 
@@ -921,6 +985,9 @@ class _Scanner:
                 after = _FUNCTION_AFTER.match(content, json_end)
                 end = after.end() if after else json_end
                 body = content[match.end() : body_end]
+        closed = closing is not None and closing.group() in ("</function>", "</tool_call>")
+        if not body.strip() and not closed:
+            return  # "<function=a><function=b>...": an empty, unclosed tag is no call
         name = clean_tool_name(match.group(1))
         before = len(self.found)
         if name not in self.known:
@@ -1003,14 +1070,8 @@ def _xml_parameters(body: str) -> dict[str, Any]:
     for match in _PARAMETER_OPEN.finditer(body):
         closing = _PARAMETER_END.search(body, match.end())
         value = body[match.end() : closing.start() if closing else len(body)]
-        for newline in ("\r\n", "\n"):
-            if value.startswith(newline):
-                value = value[len(newline) :]
-                break
-        for newline in ("\r\n", "\n"):
-            if value.endswith(newline):
-                value = value[: -len(newline)]
-                break
+        # The model puts the value on its own lines; exactly one newline each side is layout.
+        value = value.removeprefix("\n").removesuffix("\n")
         arguments[match.group(1)] = value
     return arguments
 
