@@ -97,7 +97,6 @@ _PYTHON_STYLE = re.compile(r"^\s*[\[{]\s*'|[{,]\s*'name'\s*:")
 _ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 _PYTHON_ESCAPES = {**_ESCAPES, "a": "\a", "v": "\v", "0": "\0", "\n": ""}
 _LAYOUT = frozenset("\"',:{}[]\\")
-_PYTHON_NONE = re.compile(r"\bNone\b")
 
 _HARMONY = re.compile(r"<\|(start|end|message|channel|constrain|call|return)\|>")
 _CONTROL_TOKEN = re.compile(r"<\|[a-z_]{1,32}\|>")
@@ -1038,10 +1037,9 @@ def _lost_text(source: str, value: Any) -> str:
     """Letters, digits and symbols of ``source`` missing from the repaired ``value``.
 
     A faithful repair only adds or moves quotes, brackets, commas, colons, backslashes and
-    whitespace (and spells Python literals the JSON way); json_repair also drops what it cannot
+    whitespace (Python literals were respelled before it); json_repair also drops what it cannot
     place (``"content": <<<EOF``), and a call built from that would write the wrong text.
     """
-    source = _PYTHON_NONE.sub("null", source)
     rendered = json.dumps(value, ensure_ascii=False)
     missing = _significant(source) - _significant(rendered)
     return "".join(sorted(missing.elements()))[:20]
