@@ -457,7 +457,8 @@ def test_each_prompts_example_is_accepted_by_its_parser() -> None:
         [],
         parse_whole_files(WHOLE_FILE_INSTRUCTIONS).prose,
     )
-    assert parse_rewritten_lines(REWRITE_LINES_INSTRUCTIONS) == "    total = sum(items)\n"
+    # The rewrite prompt has no example: small models copied it over the selection.
+    assert parse_rewritten_lines(REWRITE_LINES_INSTRUCTIONS) is None
 
 
 @pytest.mark.parametrize(

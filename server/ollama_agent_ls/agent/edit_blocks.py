@@ -60,11 +60,11 @@ def add(a, b):
 Write every line of the file; never "..." or "rest unchanged". If the content contains ```, \
 fence it with ```` instead."""
 
+# No example code here: a 1.5B model given "total = sum(items)" as the example wrote exactly that
+# over the user's selection (seen with Qwen2.5-Coder-1.5B on llama.cpp).
 REWRITE_LINES_INSTRUCTIONS = """\
-Reply with only the rewritten selected lines in one fenced block, same indentation:
-```python
-    total = sum(items)
-```"""
+Reply with the selected lines rewritten to do the task, in one fenced code block, with the \
+same indentation. Write only those lines: no other code, no explanation."""
 
 
 @dataclass(frozen=True)

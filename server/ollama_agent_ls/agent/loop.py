@@ -311,6 +311,13 @@ class Agent:
                 if cut:
                     self.messages.append(Message("user", _CUT_NOTE))
                     continue
+                if nudged and not self.executor.ctx.changes:
+                    message = (
+                        "No change made: asked again for the edit, the model still changed no "
+                        "file. Try a larger model or another editFormat."
+                    )
+                    self._emit("error", message)
+                    return self._result(RunStatus.FAILED, message)
                 if "```" in visible and not self.executor.ctx.changes:
                     if not nudged:
                         nudged = True

@@ -78,20 +78,27 @@ class FormatMemory:
 
 
 SEARCH_REPLACE_RULES = """\
-Edit files with SEARCH/REPLACE blocks in your reply: the file's path on its own line, then
+To change a file, reply with SEARCH/REPLACE blocks in exactly this format:
+path/to/file.py
 ```
 <<<<<<< SEARCH
-exact lines copied from the file
+lines copied exactly from the file
 =======
-the new lines
+the lines to put in their place
 >>>>>>> REPLACE
 ```
-SEARCH must match the file exactly (indentation too); keep it short but unique. An empty SEARCH \
-creates a new file. Write every block of the change in one reply."""
+The first line is just the file's path. SEARCH must match the file exactly, indentation \
+included; keep it to a few unique lines. An empty SEARCH creates a new file. Write all the \
+blocks the task needs in one reply."""
 
 WHOLE_RULES = """\
-Edit files by writing each changed or new file in full: its path on its own line, then its \
-complete new content in one fenced block. Never leave out lines or write placeholders."""
+To change or create a file, reply with its entire new content in exactly this format:
+path/to/file.py
+```
+the entire content of the file
+```
+The first line is just the file's path. Write every line of the file, never "..." or a \
+placeholder. Write all the files the task needs in one reply."""
 
 TEXT_TOOL_RULES = """\
 Other tools: write one JSON object per call inside <tool_call></tool_call>, e.g. \
@@ -190,10 +197,14 @@ def render_text_task(
         shown = list(files[:FILES_LISTED])
         more = f" (and {len(files) - len(shown)} more)" if len(files) > len(shown) else ""
         parts.append("Files in the project: " + ", ".join(shown) + more)
+    what = (
+        "SEARCH/REPLACE blocks"
+        if fmt == "search-replace"
+        else "entire new content of each file you change"
+    )
     parts.append(
-        "Reply with the "
-        + ("SEARCH/REPLACE blocks" if fmt == "search-replace" else "files")
-        + " that do the task; read a file first with read_file if you need to see it."
+        f"Do the task now: reply with the {what}, in the format described. To see a file that "
+        "is not shown here, call read_file first."
     )
     return "\n\n".join(parts)
 
@@ -230,6 +241,10 @@ def read_edits(
     found.prose = parsed.prose
     for edit in parsed.edits:
         if isinstance(edit, eb.WholeFile):
+            problem = _truncated_listing(edit, current_text(edit.path))
+            if problem:
+                found.errors.append(problem)
+                continue
             found.calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.content}))
         elif edit.search == "":
             existing = current_text(edit.path) or ""
@@ -251,6 +266,29 @@ def read_edits(
     for i, call in enumerate(found.calls):
         call.id = f"edit_{turn}_{i}"
     return found
+
+
+def _truncated_listing(edit: Any, old: str | None) -> str | None:
+    """Why a whole-file listing looks like a fragment rather than the file; None when it is fine.
+
+    A 1.5B model answered a whole-format task with a fence holding only the file's name, which
+    would have replaced the file. Listings much shorter than the file are refused, not written.
+    """
+    new_lines = [line for line in edit.content.split("\n") if line.strip()]
+    if edit.content.strip() == edit.path:
+        return (
+            f"Your listing of {edit.path} holds only its name. Write the file's path on one line, "
+            "then its entire new content in a fenced block."
+        )
+    if old is None:
+        return None
+    old_lines = [line for line in old.split("\n") if line.strip()]
+    if len(old_lines) >= 4 and len(new_lines) < len(old_lines) / 2:
+        return (
+            f"Your listing of {edit.path} has {len(new_lines)} lines where the file has "
+            f"{len(old_lines)}; it was not written. Write the entire file, every line of it."
+        )
+    return None
 
 
 def rewrite_selection_call(task: AgentTask, new_lines: str) -> ToolCall:
