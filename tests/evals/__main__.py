@@ -9,11 +9,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.evals import results as res
-from tests.evals.catalog import TaskError, load_tasks
+from tests.evals.catalog import TaskError, load_tasks, snapshot_agent
 from tests.evals.endpoint import (
     SIZES,
     Endpoint,
     EndpointError,
+    behind_meter,
     openai_url,
     served_model,
     started_server,
@@ -45,8 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--api",
         choices=("openai", "ollama"),
-        default="openai",
-        help="the --base-url server's API (default openai: llama.cpp's server)",
+        help="the server's API: openai (llama.cpp's server; the default with --base-url) or "
+        "ollama (the default with --scripted)",
     )
     p.add_argument(
         "--faces",
@@ -67,12 +68,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-turns", type=int, default=10, help="maxTurns for our faces")
     p.add_argument("--aider-venv", type=Path, default=DEFAULT_AIDER_VENV)
     p.add_argument("--keep", action="store_true", help="keep each run's workspace")
+    p.add_argument(
+        "--snapshot",
+        action="store_true",
+        help="run a copy of the package taken at the start (others may edit the tree meanwhile)",
+    )
+    p.add_argument(
+        "--no-meter",
+        action="store_true",
+        help="talk to the server directly; token figures are then each face's own",
+    )
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
     p.add_argument(
         "--scripted",
         choices=("solution", "nothing"),
         help="check the harness: a fake model that writes the reference solution (every run "
-        "must pass) or nothing (every run must fail); no real model is used",
+        "must pass) or nothing (every run must fail); no real model is used. --api picks the "
+        "fake: ollama or openai (llama.cpp's dialect, through the meter)",
     )
     return p
 
@@ -83,7 +95,7 @@ def endpoint_for(args: argparse.Namespace, log_dir: Path) -> Iterator[Endpoint]:
     if args.scripted:
         from tests.evals.scripted import scripted_endpoint
 
-        with scripted_endpoint(args.scripted) as scripted:
+        with scripted_endpoint(args.scripted, args.api or "ollama") as scripted:
             yield scripted
         return
     if args.base_url:
@@ -93,13 +105,26 @@ def endpoint_for(args: argparse.Namespace, log_dir: Path) -> Iterator[Endpoint]:
             return
         url = openai_url(args.base_url)
         model = args.model if args.model and args.model not in SIZES else served_model(url)
-        yield Endpoint("openai", url, model, model)
+        with _maybe_metered(Endpoint("openai", url, model, model), args.no_meter) as endpoint:
+            yield endpoint
         return
     size = args.model or "1.5b"
     if size not in SIZES:
         raise EndpointError(f"--model {size}: without --base-url use one of {', '.join(SIZES)}")
-    with started_server(size, log_dir / "llama-server.log") as endpoint:
+    with (
+        started_server(size, log_dir / "llama-server.log") as served,
+        _maybe_metered(served, args.no_meter) as endpoint,
+    ):
         yield endpoint
+
+
+@contextlib.contextmanager
+def _maybe_metered(endpoint: Endpoint, off: bool) -> Iterator[Endpoint]:
+    if off:
+        yield endpoint
+        return
+    with behind_meter(endpoint) as through_meter:
+        yield through_meter
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -118,6 +143,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.fresh:
         results.clear()
     log_dir = args.results.with_suffix(".logs")
+    if args.snapshot:
+        copy = snapshot_agent(log_dir / "agent-snapshot")
+        sys.stdout.write(f"agent package snapshot: {copy}\n")
     plan = Plan(
         tasks=tasks,
         faces=args.faces,

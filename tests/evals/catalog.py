@@ -193,12 +193,32 @@ def install_hidden(task: Task, workspace: Path) -> None:
         shutil.copytree(task.hidden, workspace, dirs_exist_ok=True)
 
 
+AGENT_SNAPSHOT: list[Path] = []
+"""Set by --snapshot: a frozen copy of the package that every run imports instead of the tree."""
+
+
+def snapshot_agent(dest: Path) -> Path:
+    """Copy the package as it is now, so edits others make during a long run do not leak in."""
+    import ollama_agent_ls
+
+    source = Path(ollama_agent_ls.__file__).resolve().parent
+    target = dest / "ollama_agent_ls"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+    AGENT_SNAPSHOT[:] = [dest]
+    return target
+
+
 def check_env() -> dict[str, str]:
     """The environment checks and agents run in: ``python`` is this interpreter."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("PYTHONPATH", None)
+    if AGENT_SNAPSHOT:
+        # Ahead of the editable install's finder, so `-m ollama_agent_ls` loads the copy.
+        env["PYTHONPATH"] = str(AGENT_SNAPSHOT[0])
     return env
 
 

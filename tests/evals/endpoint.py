@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.evals.meter import Meter, metered
+
 SIZES = ("0.5b", "1.5b")
 """Models the realmodel fixtures can fetch and serve (Qwen2.5-Coder-Instruct, GGUF Q4_K_M)."""
 
@@ -32,9 +34,13 @@ class Endpoint:
     url: str
     model: str
     label: str
+    meter: Meter | None = None
+    """The metering proxy the url points at, when the server's own figures are read."""
 
     def prepare(self, task: Any, face: str, fmt: str) -> None:
-        """Called before each run; a scripted endpoint queues that run's replies here."""
+        """Called before each run: start the meter afresh (a scripted one queues replies)."""
+        if self.meter is not None:
+            self.meter.take()
 
     @property
     def root(self) -> str:
@@ -97,3 +103,10 @@ def started_server(size: str, log_path: Path | None = None) -> Iterator[Endpoint
     name = f"qwen2.5-coder-{size}"
     with LlamaServer(weights, alias=name, log_path=log_path) as server:
         yield Endpoint("openai", openai_url(server.base_url), name, name)
+
+
+@contextlib.contextmanager
+def behind_meter(endpoint: Endpoint) -> Iterator[Endpoint]:
+    """The endpoint reached through a metering proxy, so every face is measured alike."""
+    with metered(endpoint.root) as meter:
+        yield Endpoint(endpoint.api, meter.url, endpoint.model, endpoint.label, meter)

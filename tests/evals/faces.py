@@ -290,7 +290,6 @@ def aider_command(task: Task, workspace: Path, cfg: RunConfig) -> tuple[list[str
         "--map-tokens",
         "0",
         "--no-pretty",
-        "--no-stream",
         "--no-fancy-input",
         "--chat-history-file",
         str(logs / "chat.md"),
@@ -348,7 +347,7 @@ def run_aider(task: Task, workspace: Path, cfg: RunConfig) -> Outcome:
         outcome.status = f"exit {done.exit_code}"
     if outcome.turns is None:
         tail = (done.stdout + done.stderr).strip().splitlines()[-3:]
-        outcome.error = "aider made no model request: " + " / ".join(tail)[:300]
+        outcome.error = "aider got no model reply: " + " / ".join(tail)[:300]
     return outcome
 
 

@@ -40,8 +40,8 @@ class ResultsFile:
         return out
 
     def done(self) -> set[tuple[str, str, str, str]]:
-        """Keys of the runs already recorded."""
-        return {key_of(r) for r in self.records()}
+        """Keys of the runs already recorded; a run the harness or setup broke is tried again."""
+        return {key_of(r) for r in self.records() if not r.get("error")}
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one record as one line, flushed at once so a crash keeps it."""

@@ -56,6 +56,7 @@ def run_one(task: Task, face: str, fmt: str, endpoint: Endpoint, plan: Plan) -> 
     except TaskError as exc:
         outcome = Outcome(status="not run", error=str(exc))
     wall = time.monotonic() - started
+    server = endpoint.meter.take() if endpoint.meter is not None else None
     check_output = ""
     passed = False
     if not outcome.timed_out and not outcome.error:
@@ -83,6 +84,17 @@ def run_one(task: Task, face: str, fmt: str, endpoint: Endpoint, plan: Plan) -> 
         "log": str(cfg.log_path(task)),
         **outcome.extra,
     }
+    if server is not None:
+        # The server's own count, the same for every face; the face's count is kept beside it.
+        record["faceReported"] = {
+            k: record[k] for k in ("promptTokens", "cachedPromptTokens", "prefillTokens")
+        }
+        record["server"] = server.to_json()
+        record["promptTokens"] = server.prompt_tokens
+        record["cachedPromptTokens"] = server.cached_prompt_tokens
+        record["prefillTokens"] = server.prefill_tokens
+        if record["turns"] is None:
+            record["turns"] = server.requests
     if plan.keep_workspaces:
         record["workspace"] = str(workspace)
     else:
@@ -106,4 +118,8 @@ def run_plan(
         results.append(record)
         out.write(res.row(record) + "\n")
         out.flush()
-    return [r for r in results.records() if res.key_of(r) in wanted]
+    latest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+    for record in results.records():
+        if res.key_of(record) in wanted:
+            latest[res.key_of(record)] = record  # a retried run replaces its broken one
+    return list(latest.values())

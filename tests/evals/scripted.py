@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
+import tests.fake_ollama as ollama_fake
+import tests.fake_openai as openai_fake
 from tests.evals.catalog import Task, solution_files
 from tests.evals.endpoint import Endpoint
-from tests.fake_ollama import FakeOllama, Reply, call
+from tests.evals.meter import metered
 
 MODES = ("solution", "nothing")
-MODEL = "qwen3:8b"
+APIS = ("ollama", "openai")
 
 
-def agent_reply(task: Task) -> Reply:
+def agent_reply(task: Task, fake: ModuleType) -> Any:
     """Our agent's tool calls that write the solution (and tick a spec's boxes)."""
+    call = fake.call
     calls = [
         call("write_file", {"path": rel, "content": text})
         for rel, text in solution_files(task).items()
@@ -35,10 +40,10 @@ def agent_reply(task: Task) -> Reply:
             call("check_criterion", {"index": c.index, "evidence": "the scripted solution"})
             for c in spec.criteria
         ]
-    return Reply.calls(*calls)
+    return fake.Reply.calls(*calls)
 
 
-def aider_reply(task: Task, edit_format: str) -> Reply:
+def aider_reply(task: Task, edit_format: str, fake: ModuleType) -> Any:
     """aider's reply format: each file whole, or one SEARCH/REPLACE block per file."""
     parts = []
     for rel, text in solution_files(task).items():
@@ -49,32 +54,40 @@ def aider_reply(task: Task, edit_format: str) -> Reply:
             old = old_path.read_text(encoding="utf-8") if old_path.is_file() else ""
             block = f"<<<<<<< SEARCH\n{old}=======\n{text}>>>>>>> REPLACE\n"
             parts.append(f"{rel}\n```python\n{block}```\n")
-    return Reply.say("\n".join(parts))
+    return fake.Reply.say("\n".join(parts))
 
 
+@dataclass
 class ScriptedEndpoint(Endpoint):
-    """The fake Ollama, with each run's replies queued just before the run starts."""
+    """A fake server, with each run's replies queued just before the run starts."""
 
-    def __init__(self, fake: FakeOllama, mode: str) -> None:
-        super().__init__("ollama", fake.url, MODEL, f"scripted-{mode}")
-        self.fake = fake
-        self.mode = mode
+    fake: Any = None
+    replies: ModuleType = ollama_fake
+    mode: str = "nothing"
 
     def prepare(self, task: Any, face: str, fmt: str) -> None:
         """Forget the last run's replies and queue this run's."""
+        super().prepare(task, face, fmt)
         self.fake.reset()
         if self.mode != "solution":
             return
         if face.startswith("aider-"):
-            self.fake.enqueue(aider_reply(task, fmt))
+            self.fake.enqueue(aider_reply(task, fmt, self.replies))
         else:
-            self.fake.enqueue(agent_reply(task))
+            self.fake.enqueue(agent_reply(task, self.replies))
 
 
 @contextlib.contextmanager
-def scripted_endpoint(mode: str) -> Iterator[ScriptedEndpoint]:
-    """A started fake Ollama that plays ``mode`` for every run."""
-    if mode not in MODES:
-        raise ValueError(f"unknown scripted mode {mode!r}; use one of {MODES}")
-    with FakeOllama() as fake:
-        yield ScriptedEndpoint(fake, mode)
+def scripted_endpoint(mode: str, api: str = "ollama") -> Iterator[ScriptedEndpoint]:
+    """A started fake server (Ollama's API, or llama.cpp's behind the meter) playing ``mode``."""
+    if mode not in MODES or api not in APIS:
+        raise ValueError(f"scripted {mode!r} on {api!r}: use a mode of {MODES}, an api of {APIS}")
+    label = f"scripted-{mode}-{api}"
+    if api == "ollama":
+        with ollama_fake.FakeOllama() as fake:
+            model = "qwen3:8b"
+            yield ScriptedEndpoint("ollama", fake.url, model, label, None, fake, ollama_fake, mode)
+        return
+    with openai_fake.FakeOpenAI("llamacpp") as fake, metered(fake.root_url) as meter:
+        model = openai_fake.DEFAULT_MODEL
+        yield ScriptedEndpoint("openai", meter.url, model, label, meter, fake, openai_fake, mode)
