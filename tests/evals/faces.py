@@ -124,11 +124,11 @@ def cli_command(task: Task, workspace: Path, cfg: RunConfig) -> list[str]:
         instruction, (start, end) = todo_prompt(task, workspace)
         head = [*base, "run", instruction, "--file", str(task.file), "--lines", f"{start}-{end}"]
     else:
-        head = [*base, "run", task.instruction]
-        if task.file:
-            head += ["--file", task.file]
-            if task.kind == "selection" and task.lines:
-                head += ["--lines", f"{task.lines[0]}-{task.lines[1]}"]
+        # A plain task names its files in the instruction; --file gives the first one's text,
+        # as aider gets the files it is handed.
+        head = [*base, "run", task.instruction, "--file", task.anchor_file()]
+        if task.kind == "selection" and task.lines:
+            head += ["--lines", f"{task.lines[0]}-{task.lines[1]}"]
     return [
         *head,
         "-w",
