@@ -65,20 +65,55 @@ def messages(fake: FakeOllama, n: int) -> list[dict[str, Any]]:
     return list(fake.chat_requests[n].body["messages"])
 
 
-async def test_small_model_gets_search_replace_and_one_reply_fixes_the_file(
+async def test_small_model_with_small_files_rewrites_them_whole_in_one_reply(
     client, fake_ollama, workspace
 ) -> None:
-    fake_ollama.enqueue(Reply.say(SEARCH_REPLACE_FIX))
+    fake_ollama.enqueue(Reply.say(f"app.py\n```python\n{FIXED}```\n"))
     rec = Recorder()
     result = await go(make_run(client, fake_ollama, workspace, rec, model=SMALL.name), "fix add")
     assert (workspace / "app.py").read_text() == FIXED
     assert result.status is RunStatus.COMPLETED
     assert result.turns == 1
-    assert result.metrics.edit_format == "search-replace"
+    assert result.metrics.edit_format == "whole"
     body = fake_ollama.chat_requests[0].body
     assert "tools" not in body  # no schemas: they cost prefill and the model cannot use them
-    assert "<<<<<<< SEARCH" in body["messages"][0]["content"]
+    assert APP in body["messages"][1]["content"]  # a tiny project is shown in full
     assert [e.text for e in rec.kinds("edit")] == ["modify app.py"]
+
+
+async def test_small_model_with_a_large_file_gets_search_replace_blocks(
+    client, fake_ollama, workspace
+) -> None:
+    big = APP + "".join(f"\n\ndef f{i}(x):\n    return x * {i}\n" for i in range(200))
+    (workspace / "app.py").write_text(big)
+    fake_ollama.enqueue(Reply.say(SEARCH_REPLACE_FIX))
+    result = await go(make_run(client, fake_ollama, workspace, Recorder(), model=SMALL.name))
+    assert result.metrics.edit_format == "search-replace"
+    assert (workspace / "app.py").read_text() == big.replace(APP, FIXED)
+    assert "<<<<<<< SEARCH" in fake_ollama.chat_requests[0].body["messages"][0]["content"]
+
+
+async def test_a_whole_listing_of_a_file_the_model_never_saw_is_refused(
+    client, fake_ollama, workspace
+) -> None:
+    for i in range(8):
+        (workspace / f"m{i}.py").write_text(f"X = {i}\n")
+    fake_ollama.enqueue(Reply.say("m3.py\n```python\nX = 99\n```\n"), Reply.say("ok"))
+    run = make_run(client, fake_ollama, workspace, Recorder(), model=BIG.name, editFormat="whole")
+    result = await go(run, "change X")
+    assert (workspace / "m3.py").read_text() == "X = 3\n"
+    assert "have not seen m3.py" in messages(fake_ollama, 1)[-1]["content"]
+    assert result.changed_files == []
+
+
+async def test_the_prompts_placeholder_path_is_mapped_to_the_real_file(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(Reply.say(f"path/to/app.py\n```python\n{FIXED}```\n"))
+    result = await go(make_run(client, fake_ollama, workspace, Recorder(), model=SMALL.name))
+    assert result.changed_files == ["app.py"]
+    assert (workspace / "app.py").read_text() == FIXED
+    assert not (workspace / "path").exists()
 
 
 async def test_a_block_that_does_not_match_goes_back_to_the_model(
@@ -146,8 +181,9 @@ async def test_a_malformed_text_call_is_told_to_the_model_not_taken_as_the_answe
     assert result.status is RunStatus.COMPLETED
     assert (workspace / "app.py").read_text() == FIXED
     assert result.metrics.format_errors == 1
-    told = messages(fake_ollama, 1)[-1]
-    assert told["role"] == "user" and "edit_file" in told["content"]
+    told = messages(fake_ollama, 1)[-1]  # repaired into a call the executor refuses, or not
+    assert told["role"] in ("user", "tool")
+    assert "edit_file" in told["content"] and "rror" in told["content"]
 
 
 _FIX_CALL = call(

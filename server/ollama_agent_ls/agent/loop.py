@@ -20,7 +20,9 @@ from ollama_agent_ls.agent.text_formats import (
     FormatMemory,
     choose_edit_format,
     fenced,
+    files_to_show,
     format_rules,
+    prefer_whole,
     read_edits,
     render_text_task,
     strip_line_numbers,
@@ -121,6 +123,8 @@ class Agent:
         self._reads: dict[str, tuple[tuple[int, int], int, int]] = {}
         """read_file calls seen: (changes, commands) epoch, turn, index of the result message."""
         self._read_paths: list[str] = []
+        """Files the model has seen: shown in the task or read with read_file."""
+        self._project_files: list[str] = []
         self._commands_run = 0
         executor.ctx.on_change = self._on_change
 
@@ -204,6 +208,12 @@ class Agent:
         remembered = self.format_memory.switched.get(self.settings.model)
         if setting == "auto" and remembered is not None:
             fmt, why = remembered, "the model's tool calls were unreadable earlier in this session"
+        shown: dict[str, str] = {}
+        if fmt != "tools":
+            self._project_files = await self._file_list()
+            shown = files_to_show(task, self._project_files, self._file_text)
+            if setting == "auto":
+                fmt = prefer_whole(fmt, shown)
         self.edit_format = fmt
         self._can_switch = setting == "auto" and fmt == "tools"
         no_tools = bool(info.capabilities) and not info.supports_tools
@@ -228,9 +238,8 @@ class Agent:
             first = render_task(task)
         else:
             system = text_system_prompt(fmt, tools)
-            first = render_text_task(
-                task, fmt, file_text=self._file_text(task.file), files=await self._file_list()
-            )
+            self._read_paths.extend(shown)
+            first = render_text_task(task, fmt, shown=shown, files=self._project_files)
         self.messages = [Message("system", system), Message("user", first)]
         self._session = (budget, sent_tools)
 
@@ -356,7 +365,7 @@ class Agent:
             if feedback:
                 self.messages.append(Message("user", feedback))
             if self._can_switch and (read.from_text or read.errors):
-                self._switch_to_text(sent_tools)
+                await self._switch_to_text(sent_tools)
             edits_ok = all(o.ok for c, o in results if c in read.edits)
             if text_turn and read.edits and edits_ok and not read.calls and not read.errors:
                 return self._result(RunStatus.COMPLETED, self._edit_summary(read.prose))
@@ -387,7 +396,13 @@ class Agent:
         if self.edit_format != "tools":
             task = self._task or AgentTask("")
             found = read_edits(
-                visible, self.edit_format, task, self._known_paths(), self.turns, self._file_text
+                visible,
+                self.edit_format,
+                task,
+                self._known_paths(),
+                self.turns,
+                self._file_text,
+                self._project_files,
             )
             read.edits, read.errors, read.prose = found.calls, list(found.errors), found.prose
         # Edit tools stay callable in the text formats: a readable edit_file call is an edit.
@@ -447,8 +462,9 @@ class Agent:
             parts.append("Fix what failed and reply again.")
         return "\n\n".join(parts)
 
-    def _switch_to_text(self, tools: list[dict[str, Any]]) -> None:
+    async def _switch_to_text(self, tools: list[dict[str, Any]]) -> None:
         fmt: Format = "search-replace"
+        self._project_files = await self._file_list()
         self.edit_format = fmt
         self._can_switch = False
         self.format_memory.switched[self.settings.model] = fmt

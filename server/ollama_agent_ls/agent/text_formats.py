@@ -9,7 +9,7 @@ review and undo work exactly as for native calls.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +55,18 @@ def choose_edit_format(setting: str, info: ModelInfo) -> tuple[Format, str]:
     if size is not None and size < SMALL_MODEL_BILLIONS:
         return "search-replace", f"model '{info.name}' is small ({size:g}B parameters)"
     return "tools", "native tool calls"
+
+
+WHOLE_MAX_CHARS = 4000
+"""Files up to this size a small model rewrites whole (one reply, no text to match exactly);
+larger ones cost too much output on a CPU, so they get SEARCH/REPLACE blocks."""
+
+
+def prefer_whole(fmt: Format, shown: dict[str, str]) -> Format:
+    """``auto``'s text format once the task's files are known: whole for small files."""
+    if fmt == "search-replace" and shown and all(len(t) <= WHOLE_MAX_CHARS for t in shown.values()):
+        return "whole"
+    return fmt
 
 
 @dataclass
@@ -170,14 +182,43 @@ def strip_line_numbers(read_result: str) -> str:
     return _NUMBERED.sub("", read_result)
 
 
+SHOWN_FILES_MAX_CHARS = 16_000
+"""Most file text a text-format task shows up front (files the instruction names, or a tiny
+project in full), so a small model edits what it has seen instead of guessing."""
+TINY_PROJECT_FILES = 6
+
+
+def files_to_show(
+    task: AgentTask, files: Sequence[str], read_text: Callable[[str], str | None]
+) -> dict[str, str]:
+    """The files a text-format task shows in full: the task's file, files its instruction names,
+    or every file of a tiny project; at most ``SHOWN_FILES_MAX_CHARS`` in all."""
+    wanted: list[str] = [task.file] if task.file else []
+    words = set(re.findall(r"[\w./-]+", task.instruction))
+    for path in files:
+        if path in words or path.rsplit("/", 1)[-1] in words:
+            wanted.append(path)
+    if not wanted and len(files) <= TINY_PROJECT_FILES:
+        wanted = list(files)
+    shown: dict[str, str] = {}
+    total = 0
+    for path in dict.fromkeys(wanted):
+        text = read_text(path)
+        if text is None or total + len(text) > SHOWN_FILES_MAX_CHARS:
+            continue
+        shown[path] = text
+        total += len(text)
+    return shown
+
+
 def render_text_task(
     task: AgentTask,
     fmt: Format,
     *,
-    file_text: str | None = None,
+    shown: dict[str, str] | None = None,
     files: Sequence[str] = (),
 ) -> str:
-    """The first user message of a text-format run: the task, the file in full, the file list."""
+    """The first user message of a text-format run: the task, files in full, the file list."""
     from ollama_agent_ls.agent.edit_blocks import REWRITE_LINES_INSTRUCTIONS
 
     parts = [f"Task: {task.instruction.strip()}"]
@@ -191,12 +232,12 @@ def render_text_task(
         parts.append(f"Selected lines {start}-{end} of {sel.rel}:\n```\n{selected}\n```")
         parts.append(REWRITE_LINES_INSTRUCTIONS)
         return "\n\n".join(parts)
-    if task.file and file_text is not None:
-        parts.append(f"File {task.file}:\n{fenced(task.file, file_text)}")
+    for path, text in (shown or {}).items():
+        parts.append(f"File {path}:\n{fenced(path, text)}")
     if files:
-        shown = list(files[:FILES_LISTED])
-        more = f" (and {len(files) - len(shown)} more)" if len(files) > len(shown) else ""
-        parts.append("Files in the project: " + ", ".join(shown) + more)
+        listed = list(files[:FILES_LISTED])
+        more = f" (and {len(files) - len(listed)} more)" if len(files) > len(listed) else ""
+        parts.append("Files in the project: " + ", ".join(listed) + more)
     what = (
         "SEARCH/REPLACE blocks"
         if fmt == "search-replace"
@@ -207,6 +248,19 @@ def render_text_task(
         "is not shown here, call read_file first."
     )
     return "\n\n".join(parts)
+
+
+def fix_path(path: str, project_files: Collection[str]) -> str:
+    """The project file a model meant: without the prompt's ``path/to/`` placeholder, and a
+    missing path mapped to the one project file with its name."""
+    cleaned = path.strip().removeprefix("./")
+    if cleaned.startswith("path/to/"):
+        cleaned = cleaned[len("path/to/") :]
+    if cleaned in project_files:
+        return cleaned
+    name = cleaned.rsplit("/", 1)[-1]
+    same_name = [f for f in project_files if f.rsplit("/", 1)[-1] == name]
+    return same_name[0] if len(same_name) == 1 else cleaned
 
 
 @dataclass
@@ -225,11 +279,13 @@ def read_edits(
     known_paths: Sequence[str],
     turn: int,
     current_text: Callable[[str], str | None] = lambda path: None,
+    project_files: Collection[str] = (),
 ) -> ReadEdits:
     """The reply's edit blocks in ``fmt`` as edit_file/write_file calls (ids stable per turn).
 
-    ``current_text`` gives a file's text (None when it does not exist): an empty SEARCH on a file
-    with content appends to it, as aider does, instead of replacing it.
+    ``known_paths`` are the files the model has seen; ``current_text`` gives a file's text (None
+    when it does not exist): an empty SEARCH on a file with content appends to it, as aider does,
+    and a whole listing of an existing file the model never saw is refused (it was guessed).
     """
     from ollama_agent_ls.agent import edit_blocks as eb
 
@@ -240,23 +296,30 @@ def read_edits(
     found.errors.extend(parsed.errors)
     found.prose = parsed.prose
     for edit in parsed.edits:
+        path = fix_path(edit.path, project_files)
         if isinstance(edit, eb.WholeFile):
-            problem = _truncated_listing(edit, current_text(edit.path))
+            old = current_text(path)
+            problem = _truncated_listing(eb.WholeFile(path, edit.content), old)
+            if problem is None and old is not None and path not in known_paths:
+                problem = (
+                    f"You have not seen {path}, so your listing of it was not written: read it "
+                    "with read_file first, then write the whole file."
+                )
             if problem:
                 found.errors.append(problem)
                 continue
-            found.calls.append(ToolCall("write_file", {"path": edit.path, "content": edit.content}))
+            found.calls.append(ToolCall("write_file", {"path": path, "content": edit.content}))
         elif edit.search == "":
-            existing = current_text(edit.path) or ""
+            existing = current_text(path) or ""
             if existing and not existing.endswith("\n"):
                 existing += "\n"
             content = existing + edit.replace
-            found.calls.append(ToolCall("write_file", {"path": edit.path, "content": content}))
+            found.calls.append(ToolCall("write_file", {"path": path, "content": content}))
         else:
             found.calls.append(
                 ToolCall(
                     "edit_file",
-                    {"path": edit.path, "old_string": edit.search, "new_string": edit.replace},
+                    {"path": path, "old_string": edit.search, "new_string": edit.replace},
                 )
             )
     if not found.calls and not found.errors and task.selection is not None:
