@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
     p.add_argument(
+        "--report", action="store_true", help="print the results file's rows and totals and exit"
+    )
+    p.add_argument(
         "--scripted",
         choices=("solution", "nothing"),
         help="check the harness: a fake model that writes the reference solution (every run "
@@ -140,6 +143,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(f"{task.id:<26} {task.kind:<9} {task.category}\n")
         return 0
     results = res.ResultsFile(args.results)
+    if args.report:
+        records = results.records()
+        sys.stdout.write(res.HEADER + "\n" + "".join(res.row(r) + "\n" for r in records))
+        res.print_totals(records, sys.stdout)
+        return 0
     if args.fresh:
         results.clear()
     log_dir = args.results.with_suffix(".logs")
