@@ -328,19 +328,10 @@ class Agent:
                     self._emit("error", message)
                     return self._result(RunStatus.FAILED, message)
                 if "```" in visible and not self.executor.ctx.changes:
-                    if not nudged:
-                        nudged = True
-                        self._emit(
-                            "warning", "The reply had code but changed nothing; asked again."
-                        )
-                        self.messages.append(Message("user", self._nudge()))
-                        continue
-                    message = (
-                        "No change made: the model answered with code but did not edit any file "
-                        "(asked twice). Try a larger model or editFormat=whole."
-                    )
-                    self._emit("error", message)
-                    return self._result(RunStatus.FAILED, message)
+                    nudged = True
+                    self._emit("warning", "The reply had code but changed nothing; asked again.")
+                    self.messages.append(Message("user", self._nudge()))
+                    continue
                 return self._result(RunStatus.COMPLETED, visible.strip() or "Done.")
             changes_before = len(self.executor.ctx.changes)
             results: list[tuple[ToolCall, ToolOutcome]] = []
