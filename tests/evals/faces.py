@@ -162,6 +162,8 @@ def parse_cli(stdout: str, stderr: str) -> Outcome:
     if isinstance(data, dict) and "status" in data:
         metrics = data.get("metrics") or {}
         extra = {k: data[k] for k in ("specStatus", "ticked", "verify") if k in data}
+        if metrics.get("editFormat"):
+            extra["editFormatUsed"] = metrics["editFormat"]  # what auto chose, or a fallback
         return Outcome(
             status=str(data.get("specStatus") or data["status"]),
             turns=data.get("turns"),

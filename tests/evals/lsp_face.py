@@ -189,6 +189,8 @@ def outcome_of(result: Any) -> Outcome:
         return Outcome(status="no result", error=f"unexpected result {result!r:.200}")
     metrics = result.get("metrics") or {}
     extra = {k: result[k] for k in ("specStatus", "ticked", "todoRemoved") if k in result}
+    if metrics.get("editFormat"):
+        extra["editFormatUsed"] = metrics["editFormat"]
     return Outcome(
         status=str(result.get("specStatus") or result.get("status")),
         turns=result.get("turns"),
