@@ -60,20 +60,25 @@ class AgentTask:
     """A file the task is about when there is no selection."""
 
 
+def describe_tools(tools: Sequence[dict[str, Any]]) -> str:
+    """One line per tool, ``- name(arg: type, opt?: type): description``, for text formats."""
+    lines = []
+    for tool in tools:
+        fn = tool["function"]
+        params = fn["parameters"]
+        args = ", ".join(
+            f"{name}{'' if name in params.get('required', ()) else '?'}: {spec.get('type', 'any')}"
+            for name, spec in params["properties"].items()
+        )
+        lines.append(f"- {fn['name']}({args}): {fn['description']}")
+    return "\n".join(lines)
+
+
 def system_prompt(text_tools: Sequence[dict[str, Any]] | None = None) -> str:
     """The system prompt; with ``text_tools`` it also teaches the text tool-call format."""
     if not text_tools:
         return SYSTEM_PROMPT
-    lines = []
-    for tool in text_tools:
-        fn = tool["function"]
-        params = fn["parameters"]
-        args = ", ".join(
-            f"{name}{'' if name in params['required'] else '?'}: {spec['type']}"
-            for name, spec in params["properties"].items()
-        )
-        lines.append(f"- {fn['name']}({args}): {fn['description']}")
-    return SYSTEM_PROMPT + TEXT_TOOLS_ADDENDUM.format(tools="\n".join(lines))
+    return SYSTEM_PROMPT + TEXT_TOOLS_ADDENDUM.format(tools=describe_tools(text_tools))
 
 
 def render_task(task: AgentTask) -> str:

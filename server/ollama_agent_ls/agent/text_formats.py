@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ollama_agent_ls.agent.prompts import SYSTEM_PROMPT_HEAD, AgentTask
+from ollama_agent_ls.agent.prompts import SYSTEM_PROMPT_HEAD, AgentTask, describe_tools
 from ollama_agent_ls.ollama.models import ModelInfo, ToolCall
 
 Format = Literal["tools", "search-replace", "whole"]
@@ -129,20 +129,6 @@ Your tool calls could not be read as tool calls, so from now on use plain text i
 def format_rules(fmt: Format) -> str:
     """The instructions of one text format."""
     return WHOLE_RULES if fmt == "whole" else SEARCH_REPLACE_RULES
-
-
-def describe_tools(tools: Sequence[dict[str, Any]]) -> str:
-    """One line per tool: name(arguments): description (the text formats' tool list)."""
-    lines = []
-    for tool in tools:
-        fn = tool["function"]
-        params = fn["parameters"]
-        args = ", ".join(
-            f"{name}{'' if name in params.get('required', ()) else '?'}: {spec.get('type', 'any')}"
-            for name, spec in params["properties"].items()
-        )
-        lines.append(f"- {fn['name']}({args}): {fn['description']}")
-    return "\n".join(lines)
 
 
 def text_tools(tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
