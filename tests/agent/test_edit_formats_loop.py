@@ -181,6 +181,7 @@ async def test_a_malformed_text_call_is_told_to_the_model_not_taken_as_the_answe
     assert result.status is RunStatus.COMPLETED
     assert (workspace / "app.py").read_text() == FIXED
     assert result.metrics.format_errors == 1
+    assert result.metrics.call_replies == 2  # the broken call and the good one: 50% well formed
     told = messages(fake_ollama, 1)[-1]  # repaired into a call the executor refuses, or not
     assert told["role"] in ("user", "tool")
     assert "edit_file" in told["content"] and "rror" in told["content"]

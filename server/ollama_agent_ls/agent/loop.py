@@ -300,6 +300,7 @@ class Agent:
             text_turn = self.edit_format != "tools" or (not reply.calls and bool(read.edits))
             attempted = bool(read.calls or read.edits or read.errors)
             if attempted:
+                self.metrics.call_replies += 1
                 well_formed = not read.errors and (
                     self.edit_format != "tools" or not read.from_text
                 )

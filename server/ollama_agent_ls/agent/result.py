@@ -31,6 +31,8 @@ class RunMetrics:
     """Prompt tokens the server said it reused from its cache (0 where it does not say)."""
     prefill_tokens: int = 0
     """Prompt tokens the server evaluated: the cost that dominates on a CPU."""
+    call_replies: int = 0
+    """Replies that asked for a tool call or an edit (the well-formed rate's denominator)."""
     format_errors: int = 0
     """Replies whose tool calls or edit blocks could not be read (malformed or missing)."""
     edit_format: str = ""
@@ -51,6 +53,7 @@ class RunMetrics:
             "requests": self.requests,
             "cachedPromptTokens": self.cached_prompt_tokens,
             "prefillTokens": self.prefill_tokens,
+            "callReplies": self.call_replies,
             "formatErrors": self.format_errors,
             "editFormat": self.edit_format,
         }
