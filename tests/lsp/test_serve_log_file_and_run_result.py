@@ -96,7 +96,9 @@ async def test_run_result_has_the_documented_fields_and_metrics(
     assert {"runId", "status", "summary", "changedFiles", "turns", "metrics"} <= set(result)
     assert result["status"] == "completed"
     metrics = result["metrics"]
-    assert {"promptTokens", "evalTokens", "tokensPerSecond", "numCtx", "requests"} <= set(metrics)
+    documented = {"promptTokens", "evalTokens", "tokensPerSecond", "numCtx", "requests"}
+    documented |= {"cachedPromptTokens", "prefillTokens", "callReplies", "formatErrors"}
+    assert documented | {"editFormat"} <= set(metrics)
     assert metrics["requests"] == 2
     assert metrics["promptTokens"] >= 300
     assert metrics["evalTokens"] >= 20
