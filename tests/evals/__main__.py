@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from tests.evals import results as res
-from tests.evals.catalog import TaskError, load_tasks, snapshot_agent
+from tests.evals.catalog import TaskError, agent_version, load_tasks, snapshot_agent
 from tests.evals.endpoint import (
     SIZES,
     Endpoint,
@@ -152,9 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         results.clear()
     log_dir = args.results.with_suffix(".logs")
     if args.snapshot:
-        copy = snapshot_agent(log_dir / "agent-snapshot")
+        copy = snapshot_agent(log_dir / "snapshots")
         sys.stdout.write(f"agent package snapshot: {copy}\n")
     plan = Plan(
+        agent=agent_version(),
         tasks=tasks,
         faces=args.faces,
         formats=args.formats,

@@ -7,6 +7,7 @@ agent sees), ``hidden/`` (check files copied in only after the agent finished) a
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -197,17 +198,55 @@ AGENT_SNAPSHOT: list[Path] = []
 """Set by --snapshot: a frozen copy of the package that every run imports instead of the tree."""
 
 
-def snapshot_agent(dest: Path) -> Path:
-    """Copy the package as it is now, so edits others make during a long run do not leak in."""
+def agent_source() -> Path:
+    """The package directory the runs import (the snapshot once one is taken)."""
+    if AGENT_SNAPSHOT:
+        return AGENT_SNAPSHOT[0] / "ollama_agent_ls"
     import ollama_agent_ls
 
-    source = Path(ollama_agent_ls.__file__).resolve().parent
-    target = dest / "ollama_agent_ls"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
-    AGENT_SNAPSHOT[:] = [dest]
-    return target
+    return Path(ollama_agent_ls.__file__).resolve().parent
+
+
+def agent_version() -> str:
+    """Which code the runs measure: git HEAD plus a hash of the package's files as they are.
+
+    The working tree is shared and often has uncommitted edits, so HEAD alone would not say.
+    """
+    source = agent_source()
+    digest = hashlib.sha256()
+    for path in sorted(source.rglob("*.py")):
+        digest.update(path.relative_to(source).as_posix().encode() + b"\0" + path.read_bytes())
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"],
+        cwd=Path(__file__).resolve().parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    return f"{head or 'unknown'}+{digest.hexdigest()[:10]}"
+
+
+def snapshot_agent(parent: Path) -> Path:
+    """Copy the package as it is now, so edits others make during a long run do not leak in."""
+    AGENT_SNAPSHOT.clear()
+    source = agent_source()
+    staging = Path(tempfile.mkdtemp(prefix="agent-snapshot-", dir=_made(parent)))
+    skip = shutil.ignore_patterns("__pycache__")
+    shutil.copytree(source, staging / "ollama_agent_ls", ignore=skip)
+    AGENT_SNAPSHOT[:] = [staging]
+    # One folder per version of the code, so earlier runs' snapshots stay readable.
+    final = parent / f"agent-{agent_version().replace('+', '-')}"
+    if final.exists():
+        shutil.rmtree(staging)
+    else:
+        staging.rename(final)
+    AGENT_SNAPSHOT[:] = [final]
+    return final / "ollama_agent_ls"
+
+
+def _made(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def check_env() -> dict[str, str]:

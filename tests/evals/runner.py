@@ -27,6 +27,8 @@ class Plan:
     log_dir: Path
     aider_venv: Path
     keep_workspaces: bool = False
+    agent: str = ""
+    """The version of our code being measured (catalog.agent_version)."""
 
 
 def combos(plan: Plan) -> Iterable[tuple[Task, str, str]]:
@@ -70,6 +72,7 @@ def run_one(task: Task, face: str, fmt: str, endpoint: Endpoint, plan: Plan) -> 
         "face": face,
         "format": fmt,
         "model": endpoint.label,
+        "agent": plan.agent if face in ("cli", "lsp") else "",
         "passed": passed,
         "status": outcome.status,
         "turns": outcome.turns,
