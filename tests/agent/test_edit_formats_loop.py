@@ -294,3 +294,17 @@ async def test_edit_format_setting_overrides_auto(client, fake_ollama, workspace
     )
     assert result.status is RunStatus.COMPLETED
     assert "tools" in fake_ollama.chat_requests[0].body
+
+
+async def test_code_instead_of_a_call_switches_auto_to_text_blocks(
+    client, fake_ollama, workspace
+) -> None:
+    code = "```python\ndef add(a, b):\n    return a + b\n```"
+    fake_ollama.enqueue(Reply.say(code), Reply.say(SEARCH_REPLACE_FIX))
+    result = await go(make_run(client, fake_ollama, workspace, Recorder(), model=BIG.name))
+    assert result.status is RunStatus.COMPLETED
+    assert (workspace / "app.py").read_text() == FIXED
+    assert result.metrics.edit_format == "search-replace"
+    note = messages(fake_ollama, 1)[-1]
+    assert note["role"] == "user" and "called no tool" in note["content"]
+    assert "<<<<<<< SEARCH" in note["content"]

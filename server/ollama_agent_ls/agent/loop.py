@@ -15,7 +15,9 @@ from ollama_agent_ls.agent.events import AgentEvent, EventCallback
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import (
+    MISSING_CALLS,
     READ_ONLY_TOOLS,
+    UNREADABLE_CALLS,
     Format,
     FormatMemory,
     choose_edit_format,
@@ -328,6 +330,13 @@ class Agent:
                     )
                     self._emit("error", message)
                     return self._result(RunStatus.FAILED, message)
+                if "```" in visible and not self.executor.ctx.changes and self._can_switch:
+                    # Code instead of a call: the model does not use native calls. The switch's
+                    # note is the nudge.
+                    nudged = True
+                    self.metrics.format_errors += 1
+                    await self._switch_to_text(sent_tools, MISSING_CALLS)
+                    continue
                 if "```" in visible and not self.executor.ctx.changes:
                     nudged = True
                     self._emit("warning", "The reply had code but changed nothing; asked again.")
@@ -357,7 +366,7 @@ class Agent:
             if feedback:
                 self.messages.append(Message("user", feedback))
             if self._can_switch and (read.from_text or read.errors):
-                await self._switch_to_text(sent_tools)
+                await self._switch_to_text(sent_tools, UNREADABLE_CALLS)
             edits_ok = all(o.ok for c, o in results if c in read.edits)
             if text_turn and read.edits and edits_ok and not read.calls and not read.errors:
                 return self._result(RunStatus.COMPLETED, self._edit_summary(read.prose))
@@ -454,18 +463,17 @@ class Agent:
             parts.append("Fix what failed and reply again.")
         return "\n\n".join(parts)
 
-    async def _switch_to_text(self, tools: list[dict[str, Any]]) -> None:
+    async def _switch_to_text(self, tools: list[dict[str, Any]], why: str) -> None:
         fmt: Format = "search-replace"
         self._project_files = await self._file_list()
         self.edit_format = fmt
         self._can_switch = False
         self.format_memory.switched[self.settings.model] = fmt
-        self.messages.append(
-            Message("user", switch_note(fmt, tools or self.executor.definitions()))
-        )
+        note = switch_note(fmt, tools or self.executor.definitions(), why)
+        self.messages.append(Message("user", note))
         self._emit(
             "warning",
-            "The model writes its tool calls as text, so edits are now asked for as "
+            "The model's tool calls came as text or not at all, so edits are now asked for as "
             "SEARCH/REPLACE blocks (editFormat auto; set editFormat to choose).",
         )
 

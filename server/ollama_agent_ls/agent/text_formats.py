@@ -122,8 +122,10 @@ TEXT_DONE_RULE = """\
 When the task is done, reply with a one-line summary and no blocks."""
 
 SWITCH_NOTE = """\
-Your tool calls could not be read as tool calls, so from now on use plain text instead. {rules}
+{why}, so from now on write plain text instead. {rules}
 {tools}"""
+UNREADABLE_CALLS = "Your tool calls could not be read as tool calls"
+MISSING_CALLS = "You answered with code but called no tool and changed no file"
 
 
 def format_rules(fmt: Format) -> str:
@@ -149,10 +151,10 @@ def text_system_prompt(fmt: Format, tools: Sequence[dict[str, Any]]) -> str:
     )
 
 
-def switch_note(fmt: Format, tools: Sequence[dict[str, Any]]) -> str:
+def switch_note(fmt: Format, tools: Sequence[dict[str, Any]], why: str = UNREADABLE_CALLS) -> str:
     """Appended once (never spliced into the system prompt) when ``auto`` leaves native calls."""
     listed = TEXT_TOOL_RULES.format(tools=describe_tools(text_tools(tools)))
-    return SWITCH_NOTE.format(rules=format_rules(fmt), tools=listed)
+    return SWITCH_NOTE.format(why=why, rules=format_rules(fmt), tools=listed)
 
 
 def fenced(path: str, text: str) -> str:
