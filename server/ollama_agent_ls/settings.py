@@ -162,7 +162,8 @@ def describe_error(err: dict[str, Any]) -> str:
             sorted(field.alias or name for name, field in Settings.model_fields.items())
         )
         return f"unknown option '{loc}' (known options: {known})"
-    return f"invalid value {err.get('input')!r} for '{loc}': {msg}"
+    shown = "(hidden)" if loc.split(".")[0] in ("apiKey", "api_key") else repr(err.get("input"))
+    return f"invalid value {shown} for '{loc}': {msg}"
 
 
 def load_settings(

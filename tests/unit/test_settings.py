@@ -104,3 +104,14 @@ def test_each_documented_environment_variable_is_read(
     actual = getattr(settings, field)
     assert getattr(actual, "value", actual) == expected
     assert f"`{var}`" in README.read_text(encoding="utf-8")
+
+
+def test_an_api_key_is_never_shown_not_even_when_invalid() -> None:
+    from ollama_agent_ls.settings import load_settings
+
+    settings, problems = load_settings({"apiKey": ["sk-secret-value"]})
+    assert problems and "apiKey" in problems[0]
+    assert "sk-secret" not in problems[0]
+    good, _ = load_settings({"apiKey": "sk-secret-value"})
+    assert "sk-secret" not in repr(good) and "sk-secret" not in good.model_dump_json()
+    assert good.resolved_api_key() == "sk-secret-value"
