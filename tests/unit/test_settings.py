@@ -109,7 +109,7 @@ def test_each_documented_environment_variable_is_read(
 def test_an_api_key_is_never_shown_not_even_when_invalid() -> None:
     from ollama_agent_ls.settings import load_settings
 
-    settings, problems = load_settings({"apiKey": ["sk-secret-value"]})
+    _, problems = load_settings({"apiKey": ["sk-secret-value"]})
     assert problems and "apiKey" in problems[0]
     assert "sk-secret" not in problems[0]
     good, _ = load_settings({"apiKey": "sk-secret-value"})
