@@ -164,6 +164,8 @@ def parse_cli(stdout: str, stderr: str) -> Outcome:
         extra = {k: data[k] for k in ("specStatus", "ticked", "verify") if k in data}
         if metrics.get("editFormat"):
             extra["editFormatUsed"] = metrics["editFormat"]  # what auto chose, or a fallback
+        if "callReplies" in metrics:
+            extra["callReplies"] = metrics["callReplies"]  # replies whose calls were read
         return Outcome(
             status=str(data.get("specStatus") or data["status"]),
             turns=data.get("turns"),

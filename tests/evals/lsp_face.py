@@ -191,6 +191,8 @@ def outcome_of(result: Any) -> Outcome:
     extra = {k: result[k] for k in ("specStatus", "ticked", "todoRemoved") if k in result}
     if metrics.get("editFormat"):
         extra["editFormatUsed"] = metrics["editFormat"]
+    if "callReplies" in metrics:
+        extra["callReplies"] = metrics["callReplies"]  # replies whose calls were read
     return Outcome(
         status=str(result.get("specStatus") or result.get("status")),
         turns=result.get("turns"),
