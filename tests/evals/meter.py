@@ -46,6 +46,13 @@ class Totals:
     generated_tokens: int
     prefill_seconds: float
     generate_seconds: float
+    carried_over_tokens: int = 0
+    """Cached tokens of the run's first request: reused from earlier runs, not from this one.
+
+    llama.cpp keeps earlier prompts (its slot, and a prompt cache in RAM), so a face's constant
+    system prompt is often cached from its previous task, and a run that sends the very prompt
+    the previous run sent gets it almost free.
+    """
 
     def to_json(self) -> dict[str, Any]:
         """camelCase, for the results file."""
@@ -57,6 +64,7 @@ class Totals:
             "generatedTokens": self.generated_tokens,
             "prefillSeconds": round(self.prefill_seconds, 1),
             "generateSeconds": round(self.generate_seconds, 1),
+            "carriedOverTokens": self.carried_over_tokens,
         }
 
 
@@ -174,6 +182,7 @@ class Meter:
             generated_tokens=sum(r.predicted_n for r in done),
             prefill_seconds=sum(r.prompt_ms for r in done) / 1000,
             generate_seconds=sum(r.predicted_ms for r in done) / 1000,
+            carried_over_tokens=done[0].cache_n if done else 0,
         )
 
     def start(self) -> Meter:

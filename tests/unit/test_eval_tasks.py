@@ -3,6 +3,7 @@ scores a run by what the model did, not by how it was run."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.evals.catalog import (
     run_check,
 )
 from tests.evals.faces import Outcome, parse_aider, parse_cli
+from tests.evals.meter import metered, timings_of
 from tests.evals.results import ResultsFile
 from tests.evals.scripted import scripted_endpoint
 
@@ -107,6 +109,35 @@ def test_a_run_that_writes_the_solution_passes_and_one_that_writes_nothing_fails
         assert record["promptTokens"] is not None
 
 
+def test_through_the_meter_the_server_counts_every_request_of_a_run(tmp_path: Path) -> None:
+    task = next(t for t in TASKS if t.id == "fix-is-adult")
+    with scripted_endpoint("solution", "openai") as endpoint:
+        record = runner.run_one(task, "cli", "tools", endpoint, _plan([task], "cli", tmp_path))
+    assert record["passed"], record
+    server = record["server"]
+    assert server["requests"] == record["turns"] == 2
+    assert record["promptTokens"] == server["promptTokens"] > 0
+    assert record["prefillTokens"] + record["cachedPromptTokens"] == record["promptTokens"]
+
+
+def test_the_meter_tells_tokens_cached_by_earlier_runs_from_this_runs_own() -> None:
+    with metered("http://127.0.0.1:9") as meter:
+        meter.record({"prompt_n": 40, "cache_n": 300, "predicted_n": 7})
+        meter.record({"prompt_n": 60, "cache_n": 380, "predicted_n": 9})
+        totals = meter.take()
+        assert meter.take().requests == 0
+    assert totals.to_json() | {"prefillSeconds": 0, "generateSeconds": 0} == {
+        "requests": 2,
+        "promptTokens": 780,
+        "cachedPromptTokens": 680,
+        "prefillTokens": 100,
+        "generatedTokens": 16,
+        "prefillSeconds": 0,
+        "generateSeconds": 0,
+        "carriedOverTokens": 300,
+    }
+
+
 @pytest.mark.parametrize("task_id", ["todo-clamp", "spec-slugify", "rename-across-files"])
 def test_the_language_server_face_applies_the_edits_to_disk(task_id: str, tmp_path: Path) -> None:
     task = next(t for t in TASKS if t.id == task_id)
@@ -181,3 +212,24 @@ def test_the_cli_summary_on_stderr_is_read_when_stdout_has_no_json() -> None:
     outcome = parse_cli("", stderr)
     assert (outcome.status, outcome.turns, outcome.prompt_tokens) == ("completed", 3, 1200)
     assert (outcome.prefill_tokens, outcome.cached_prompt_tokens) == (400, 800)
+
+
+@settings(deadline=None)
+@given(
+    st.lists(st.text(max_size=20), max_size=5),
+    st.integers(min_value=0, max_value=10_000),
+    st.integers(min_value=0, max_value=10_000),
+    st.booleans(),
+)
+def test_the_meter_reads_the_final_timings_of_streamed_and_whole_replies(
+    pieces: list[str], prompt_n: int, cache_n: int, streamed: bool
+) -> None:
+    timings = {"prompt_n": prompt_n, "cache_n": cache_n, "predicted_n": len(pieces)}
+    if streamed:
+        chunks = [{"choices": [{"delta": {"content": p}}]} for p in pieces]
+        chunks.append({"choices": [], "timings": timings})
+        body = "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
+    else:
+        reply = {"choices": [{"message": {"content": "".join(pieces)}}], "timings": timings}
+        body = json.dumps(reply)
+    assert timings_of(body.encode()) == timings
