@@ -126,6 +126,13 @@ class Settings(BaseModel):
         description="Seconds to wait for each streamed line; unset waits for ever "
         "(models load slowly).",
     )
+    tool_result_max_chars: int = Field(
+        20000,
+        ge=1000,
+        le=1_000_000,
+        description="Most characters of one tool result the model gets (cut when it arrives, "
+        "with a note on how to read less; at most a tenth of the prompt budget either way).",
+    )
     verify_rounds: int = Field(
         2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
     )

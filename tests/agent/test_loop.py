@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
@@ -292,7 +293,9 @@ async def test_low_prompt_eval_count_warns_of_truncation(client, fake_ollama, wo
     assert any("prompt was probably cut" in e.text for e in rec.kinds("warning"))
 
 
-async def test_old_tool_results_are_elided_to_fit_num_ctx(client, fake_ollama, workspace) -> None:
+async def test_large_results_are_capped_on_arrival_and_never_changed_later(
+    client, fake_ollama, workspace
+) -> None:
     (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
     reads = [
         call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
@@ -302,11 +305,33 @@ async def test_old_tool_results_are_elided_to_fit_num_ctx(client, fake_ollama, w
     rec = Recorder()
     result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))
     assert result.status is RunStatus.COMPLETED
-    last = fake_ollama.chat_requests[-1].body["messages"]
+    requests = [r.body["messages"] for r in fake_ollama.chat_requests]
+    last = requests[-1]
     tool_contents = [m["content"] for m in last if m["role"] == "tool"]
-    assert any("elided" in c for c in tool_contents)
+    assert all("left out here" in c for c in tool_contents)  # each cut once, as it came
     assert sum(len(m["content"]) for m in last) < 6000 * 3
-    assert any("Elided" in e.text for e in rec.kinds("warning"))
+    # Every request extends the one before it: the server's cached prefix stays valid.
+    for earlier, later in itertools.pairwise(requests):
+        assert later[: len(earlier)] == earlier
+
+
+async def test_old_results_are_elided_in_one_step_when_the_budget_is_full(
+    client, fake_ollama, workspace
+) -> None:
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
+    reads = [
+        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
+        for n in range(100, 112)
+    ]
+    fake_ollama.enqueue(*(Reply.calls(r) for r in reads), Reply.say("done"))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))
+    assert result.status is RunStatus.COMPLETED
+    last = fake_ollama.chat_requests[-1].body["messages"]
+    assert any("elided" in m["content"] for m in last if m["role"] == "tool")
+    assert sum(len(m["content"]) for m in last) < 6000 * 3
+    elisions = [e for e in rec.kinds("warning") if "Elided" in e.text]
+    assert 1 <= len(elisions) <= len(reads) // 3  # rare, large steps: not one every turn
 
 
 async def test_dry_run_stages_and_reads_its_own_writes(client, fake_ollama, workspace) -> None:

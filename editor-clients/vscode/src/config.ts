@@ -26,6 +26,7 @@ const serverSettingKeys = [
     "approvalTimeout",
     "connectTimeout",
     "readTimeout",
+    "toolResultMaxChars",
     "verifyRounds",
     "transcriptUpdatesPerSecond",
     "logLevel",

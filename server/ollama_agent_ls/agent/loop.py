@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import re
@@ -10,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from ollama_agent_ls.agent.context_budget import ELIDED_NOTE, ContextBudget
+from ollama_agent_ls.agent.context_budget import ContextBudget, cap_tool_result
 from ollama_agent_ls.agent.events import AgentEvent, EventCallback
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
@@ -58,6 +59,10 @@ log = logging.getLogger(__name__)
 
 REPEAT_LIMIT = 3
 """The same call this many times in a row means the model is stuck."""
+
+RESULT_SHARE_OF_BUDGET = 0.1
+"""One tool result keeps at most this share of the prompt budget, so a compaction (down to half
+the budget) is followed by several pure appends rather than one."""
 
 IDLE_AFTER_CHANGE_LIMIT = 4
 """Turns of only reading after the last change before a run ends as done (not exploring on)."""
@@ -280,7 +285,8 @@ class Agent:
             if report.elided_messages:
                 self._emit(
                     "warning",
-                    f"Elided {report.elided_messages} old tool result(s) to stay within "
+                    f"Elided {report.elided_messages} old message(s) (~{report.removed_tokens} "
+                    f"tokens) in one step to stay within "
                     f"num_ctx={num_ctx}.",
                 )
             if report.over_budget:
@@ -579,6 +585,11 @@ class Agent:
             )
         else:
             outcome = await self.executor.execute(call)
+            # Capped as it arrives, never later: a result changed afterwards would change the
+            # prompt prefix the server has cached.
+            capped = cap_tool_result(outcome.content, self._result_cap())
+            if capped is not outcome.content:
+                outcome = dataclasses.replace(outcome, content=capped)
             if call.name == "run_command":
                 self._commands_run += 1
             elif call.name == "read_file" and outcome.ok:
@@ -593,11 +604,20 @@ class Agent:
             )
         return outcome, fresh
 
+    def _result_cap(self) -> int:
+        """Most characters one tool result keeps: the setting, or a tenth of the prompt budget."""
+        cap = self.settings.tool_result_max_chars
+        if self._session is not None:
+            budget = self._session[0]
+            cap = min(cap, int(budget.limit * budget.chars_per_token * RESULT_SHARE_OF_BUDGET))
+        return max(1000, cap)
+
     def _still_shown(self, index: int) -> bool:
         """True when the message holding an earlier result was not elided to fit the context."""
         if index >= len(self.messages):
             return True
-        return self.messages[index].content != ELIDED_NOTE
+        budget = self._session[0] if self._session is not None else None
+        return budget is None or not budget.is_compacted(self.messages[index])
 
 
 class _DeltaBatch:
