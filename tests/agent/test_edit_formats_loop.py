@@ -19,6 +19,7 @@ from ollama_agent_ls.agent.text_formats import FormatMemory
 from ollama_agent_ls.headless import DiskRun, build_disk_run, run_task
 from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.tools.executor import ExtraTool
 from tests.agent.test_loop import Recorder
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeModel, FakeOllama
@@ -308,3 +309,32 @@ async def test_code_instead_of_a_call_switches_auto_to_text_blocks(
     note = messages(fake_ollama, 1)[-1]
     assert note["role"] == "user" and "called no tool" in note["content"]
     assert "<<<<<<< SEARCH" in note["content"]
+
+
+async def test_a_run_with_its_own_tools_is_not_done_at_the_edit(
+    client, fake_ollama, workspace
+) -> None:
+    ticked: list[int] = []
+
+    async def check(ctx: object, args: Any) -> str:
+        ticked.append(args.index)
+        return f"Ticked criterion {args.index}."
+
+    tick = '<tool_call>{"name": "check_criterion", "arguments": {"index": 1, "evidence": "ok"}}'
+    fake_ollama.enqueue(
+        Reply.say(f"app.py\n```python\n{FIXED}```\n"), Reply.say(tick + "</tool_call>"), "Done."
+    )
+    s = Settings(ollama_url=fake_ollama.url, model=SMALL.name)
+    run = build_disk_run(
+        client,
+        s,
+        workspace,
+        Recorder(),
+        Recorder(),
+        extra_tools=[ExtraTool("check_criterion", check)],
+    )
+    result = await go(run, "fix add, then tick criterion 1")
+    assert (workspace / "app.py").read_text() == FIXED
+    assert ticked == [1]
+    assert result.status is RunStatus.COMPLETED
+    assert "check_criterion" in messages(fake_ollama, 1)[-1]["content"]

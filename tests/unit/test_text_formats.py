@@ -10,6 +10,7 @@ from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.text_formats import (
     choose_edit_format,
     fenced,
+    fix_path,
     parameter_billions,
     rewrite_selection_call,
     strip_line_numbers,
@@ -76,3 +77,15 @@ def test_rewriting_repeated_lines_pins_them_with_the_lines_above() -> None:
     old, new = call.arguments["old_string"], call.arguments["new_string"]
     assert text.count(old) == 1
     assert text.replace(old, new) == text.replace("g():\n    return 0", "g():\n    return 1")
+
+
+def test_paths_small_models_garble_are_mapped_to_the_project_file() -> None:
+    files = ["app.py", "textkit/slug.py", "textkit/__init__.py", "verify_slug.py", "a/util.py"]
+    assert fix_path("path/to/app.py", files) == "app.py"  # the prompt's placeholder, copied
+    assert fix_path("./app.py", files) == "app.py"
+    assert fix_path(".textkit/slug.py", files) == "textkit/slug.py"
+    assert fix_path(".textkit/new.py", files) == "textkit/new.py"  # a new file in a known folder
+    assert fix_path(".verify_slug.py", files) == "verify_slug.py"
+    assert fix_path("src/util.py", files) == "a/util.py"  # the one file of that name
+    assert fix_path(".gitignore", files) == ".gitignore"  # a real dotfile stays
+    assert fix_path("new/thing.py", files) == "new/thing.py"

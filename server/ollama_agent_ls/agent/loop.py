@@ -51,6 +51,7 @@ from ollama_agent_ls.ollama.models import (
 )
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.executor import ToolExecutor, ToolOutcome
+from ollama_agent_ls.tools.schemas import CORE_TOOLS
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DocumentError
 from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
@@ -133,6 +134,8 @@ class Agent:
         """Files the model has seen: shown in the task or read with read_file."""
         self._project_files: list[str] = []
         self._commands_run = 0
+        self._called: set[str] = set()
+        """Names of the tools the model has called in this conversation."""
         executor.ctx.on_change = self._on_change
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
@@ -375,7 +378,12 @@ class Agent:
                 await self._switch_to_text(sent_tools, UNREADABLE_CALLS)
             edits_ok = all(o.ok for c, o in results if c in read.edits)
             if text_turn and read.edits and edits_ok and not read.calls and not read.errors:
-                return self._result(RunStatus.COMPLETED, self._edit_summary(read.prose))
+                pending = [n for n in self.executor.names if n not in CORE_TOOLS]
+                pending = [n for n in pending if n not in self._called]
+                if not pending:
+                    return self._result(RunStatus.COMPLETED, self._edit_summary(read.prose))
+                # A run with its own tools (a spec's check_criterion) is not done at the edit.
+                self.messages.append(Message("user", _edits_applied_note(pending)))
             if len(self.executor.ctx.changes) > changes_before:
                 idle_after_change = 0
             elif self.executor.ctx.changes and all(c.name in READ_ONLY_TOOLS for c, _ in results):
@@ -618,6 +626,14 @@ class Agent:
             return True
         budget = self._session[0] if self._session is not None else None
         return budget is None or not budget.is_compacted(self.messages[index])
+
+
+def _edits_applied_note(pending: list[str]) -> str:
+    return (
+        "Your edits were applied. If the task asks for it, now call "
+        + ", ".join(pending)
+        + " (as <tool_call> JSON); otherwise reply with a one-line summary."
+    )
 
 
 class _DeltaBatch:

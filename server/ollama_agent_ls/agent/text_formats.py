@@ -246,6 +246,12 @@ def fix_path(path: str, project_files: Collection[str]) -> str:
         cleaned = cleaned[len("path/to/") :]
     if cleaned in project_files:
         return cleaned
+    # ".textkit/slug.py" for textkit/slug.py: seen from the 1.5B on a spec task.
+    undotted = cleaned[1:] if cleaned.startswith(".") and not cleaned.startswith("..") else ""
+    if undotted and any(
+        f == undotted or f.startswith(undotted.split("/")[0] + "/") for f in project_files
+    ):
+        return undotted
     name = cleaned.rsplit("/", 1)[-1]
     same_name = [f for f in project_files if f.rsplit("/", 1)[-1] == name]
     return same_name[0] if len(same_name) == 1 else cleaned
