@@ -338,3 +338,18 @@ async def test_a_run_with_its_own_tools_is_not_done_at_the_edit(
     assert ticked == [1]
     assert result.status is RunStatus.COMPLETED
     assert "check_criterion" in messages(fake_ollama, 1)[-1]["content"]
+
+
+async def test_a_rewrite_that_drops_a_function_is_refused_and_asked_again(
+    client, fake_ollama, workspace
+) -> None:
+    only_add = "```python\ndef add(a, b):\n    return a + b\n```"
+    fake_ollama.enqueue(Reply.say(only_add), Reply.say(f"```python\n{FIXED}```"))
+    sel = SelectionContext("app.py", APP, 1, 6)
+    result = await go(
+        make_run(client, fake_ollama, workspace, Recorder(), model=SMALL.name),
+        AgentTask("fix add", selection=sel),
+    )
+    assert (workspace / "app.py").read_text() == FIXED  # sub() survived
+    assert result.status is RunStatus.COMPLETED
+    assert "leaves out sub" in messages(fake_ollama, 1)[-1]["content"]

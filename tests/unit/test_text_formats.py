@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.text_formats import (
     choose_edit_format,
+    dropped_definitions,
     fenced,
     fix_path,
     parameter_billions,
@@ -89,3 +90,15 @@ def test_paths_small_models_garble_are_mapped_to_the_project_file() -> None:
     assert fix_path("src/util.py", files) == "a/util.py"  # the one file of that name
     assert fix_path(".gitignore", files) == ".gitignore"  # a real dotfile stays
     assert fix_path("new/thing.py", files) == "new/thing.py"
+
+
+def test_a_rewrite_that_leaves_out_a_function_the_task_does_not_name_is_caught() -> None:
+    old = "def fib(n):\n    raise NotImplementedError\n\n\ndef squares(n):\n    return []\n"
+    only_fib = "def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n"
+    assert dropped_definitions(old, only_fib, "implement fib") == ["squares"]
+    assert dropped_definitions(old, only_fib + "\n\ndef squares(n):\n    return []\n", "x") == []
+    # A rename or a removal names what goes away.
+    assert dropped_definitions(old, only_fib, "remove squares") == []
+    renamed = "def fibonacci(n):\n    pass\n\n\ndef squares(n):\n    return []\n"
+    assert dropped_definitions(old, renamed, "rename fib to fibonacci") == []
+    assert dropped_definitions("class A:\n    pass\n", "x = 1\n", "t") == ["A"]

@@ -294,6 +294,9 @@ def read_edits(
         if isinstance(edit, eb.WholeFile):
             old = current_text(path)
             problem = _truncated_listing(eb.WholeFile(path, edit.content), old)
+            lost = dropped_definitions(old or "", edit.content, task.instruction)
+            if problem is None and lost:
+                problem = _dropped_note(path, lost)
             if problem is None and old is not None and path not in known_paths:
                 problem = (
                     f"You have not seen {path}, so your listing of it was not written: read it "
@@ -319,10 +322,40 @@ def read_edits(
     if not found.calls and not found.errors and task.selection is not None:
         rewritten = eb.parse_rewritten_lines(reply)
         if rewritten is not None:
-            found.calls.append(rewrite_selection_call(task, rewritten))
+            sel = task.selection
+            lines = sel.text.split("\n")
+            selected = "\n".join(lines[max(1, sel.start_line) - 1 : sel.end_line])
+            lost = dropped_definitions(selected, rewritten, task.instruction)
+            if lost:
+                found.errors.append(_dropped_note(f"lines {sel.start_line}-{sel.end_line}", lost))
+            else:
+                found.calls.append(rewrite_selection_call(task, rewritten))
     for i, call in enumerate(found.calls):
         call.id = f"edit_{turn}_{i}"
     return found
+
+
+_DEFINITION = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
+
+
+def dropped_definitions(old: str, new: str, instruction: str) -> list[str]:
+    """Functions and classes defined in ``old`` but not in ``new`` that the task does not name.
+
+    A small model asked to rewrite a whole file or selection often writes only the function it
+    changed, which would delete the others; a rename or a removal names what goes away.
+    """
+    kept = set(_DEFINITION.findall(new))
+    named = set(re.findall(r"\w+", instruction))
+    lost = [n for n in _DEFINITION.findall(old) if n not in kept and n not in named]
+    return list(dict.fromkeys(lost))
+
+
+def _dropped_note(where: str, lost: list[str]) -> str:
+    names = ", ".join(lost)
+    return (
+        f"Your rewrite of {where} leaves out {names}, so it was not applied. Write all of it "
+        "again, every function and class included, changing only what the task asks."
+    )
 
 
 def _truncated_listing(edit: Any, old: str | None) -> str | None:
