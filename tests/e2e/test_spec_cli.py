@@ -205,3 +205,22 @@ def test_dry_run_prints_the_diff_including_the_spec(
     assert "+- [x] `greet.py` defines" in proc.stdout
     assert "Dry run: the verify commands were not run" in proc.stdout
     assert proc.returncode == 1
+
+
+def test_json_prints_the_spec_result_for_scripts(fake_ollama: FakeOllama, tmp_path: Path) -> None:
+    import json
+
+    spec = write_spec(tmp_path)
+    fake_ollama.enqueue(
+        Reply.calls(FIX_GREETING),
+        Reply.calls(*TICK_BOTH),
+        "Set GREETING to hello.",
+    )
+    proc = _run(fake_ollama, tmp_path, spec, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert (result["specStatus"], result["status"]) == ("completed", "completed")
+    assert result["ticked"] == [1, 2]
+    assert result["changedFiles"] == ["greet.py"]
+    assert [v["passed"] for v in result["verify"]] == [True]
+    assert result["metrics"]["requests"] == 3

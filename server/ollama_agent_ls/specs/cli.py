@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.settings import Settings
@@ -114,7 +116,29 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
             sys.stdout.write(unified_diff(changes))
             sys.stdout.flush()
     _report(result, dry_run)
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(spec_result_json(result), indent=2) + "\n")
+        sys.stdout.flush()
     return spec_exit_code(result)
+
+
+def spec_result_json(result: SpecRunResult) -> dict[str, Any]:
+    """``spec --json``: the language server's runSpec result, with relative paths."""
+    run = result.run
+    return {
+        "status": run.status.value if run else "failed",
+        "summary": run.summary if run else result.reason,
+        "changedFiles": result.changed_files,
+        "turns": run.turns if run else 0,
+        "metrics": run.metrics.to_json() if run else {},
+        "specStatus": result.status,
+        "reason": result.reason,
+        "ticked": sorted(result.ticked),
+        "verify": [
+            {"command": v.command, "passed": v.passed, "exitCode": v.exit_code}
+            for v in result.verify
+        ],
+    }
 
 
 def _report(result: SpecRunResult, dry_run: bool) -> None:
