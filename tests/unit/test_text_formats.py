@@ -102,3 +102,8 @@ def test_a_rewrite_that_leaves_out_a_function_the_task_does_not_name_is_caught()
     renamed = "def fibonacci(n):\n    pass\n\n\ndef squares(n):\n    return []\n"
     assert dropped_definitions(old, renamed, "rename fib to fibonacci") == []
     assert dropped_definitions("class A:\n    pass\n", "x = 1\n", "t") == ["A"]
+    # A method may go (a dataclass needs no __init__): only top-level definitions count.
+    cls = "class P:\n    def __init__(self, x):\n        self.x = x\n"
+    assert (
+        dropped_definitions(cls, "@dataclass\nclass P:\n    x: float\n", "make P a dataclass") == []
+    )

@@ -335,7 +335,9 @@ def read_edits(
     return found
 
 
-_DEFINITION = re.compile(r"^[ \t]*(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
+# Top-level only: a refactor may rightly drop a method (a dataclass loses its __init__); a whole
+# function or class that vanishes is what a small model's partial rewrite looks like.
+_DEFINITION = re.compile(r"^(?:async[ \t]+)?(?:def|class)[ \t]+(\w+)", re.MULTILINE)
 
 
 def dropped_definitions(old: str, new: str, instruction: str) -> list[str]:
