@@ -308,14 +308,11 @@ class Agent:
                 cut = reply.done.metrics.done_reason == "length"
             visible = strip_harmony(_THINK_TAGS.sub("", reply.content))
             read = self._read_reply(reply, visible)
-            text_turn = self.edit_format != "tools" or (not reply.calls and bool(read.edits))
+            # Edits from blocks exist only in the text formats, so this is also "edits were read".
+            text_turn = self.edit_format != "tools"
             attempted = bool(read.calls or read.edits or read.errors)
             if attempted:
                 self.metrics.call_replies += 1
-                well_formed = not read.errors and (
-                    self.edit_format != "tools" or not read.from_text
-                )
-                self.format_memory.record(self.settings.model, well_formed=well_formed)
             if read.errors or (read.from_text and self.edit_format == "tools"):
                 self.metrics.format_errors += 1
             self.messages.append(

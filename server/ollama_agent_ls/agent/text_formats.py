@@ -18,7 +18,6 @@ from ollama_agent_ls.ollama.models import ModelInfo, ToolCall
 
 Format = Literal["tools", "search-replace", "whole"]
 
-TEXT_FORMATS: tuple[Format, ...] = ("search-replace", "whole")
 EDIT_TOOLS = frozenset({"write_file", "edit_file", "apply_patch"})
 """Tools replaced by the reply's blocks in the text formats."""
 READ_ONLY_TOOLS = frozenset({"read_file", "list_files", "search"})
@@ -71,22 +70,12 @@ def prefer_whole(fmt: Format, shown: dict[str, str]) -> Format:
 
 @dataclass
 class FormatMemory:
-    """What ``auto`` learned per model in this process: the format it switched to, and counts."""
+    """What ``auto`` learned per model: the text format it switched to after unreadable calls.
+
+    The well-formed rate itself is in each run's metrics (callReplies, formatErrors).
+    """
 
     switched: dict[str, Format] = field(default_factory=dict)
-    replies: dict[str, int] = field(default_factory=dict)
-    malformed: dict[str, int] = field(default_factory=dict)
-
-    def record(self, model: str, *, well_formed: bool) -> None:
-        """Count one reply that attempted a call or an edit."""
-        self.replies[model] = self.replies.get(model, 0) + 1
-        if not well_formed:
-            self.malformed[model] = self.malformed.get(model, 0) + 1
-
-    def well_formed_rate(self, model: str) -> float | None:
-        """Share of ``model``'s attempted calls and edits that could be read; None before any."""
-        total = self.replies.get(model, 0)
-        return None if total == 0 else 1 - self.malformed.get(model, 0) / total
 
 
 SEARCH_REPLACE_RULES = """\
