@@ -15,8 +15,6 @@ from hypothesis import strategies as st
 from ollama_agent_ls.agent.edit_blocks import (
     _INTERNAL_ERROR,
     REWRITE_LINES_INSTRUCTIONS,
-    SEARCH_REPLACE_INSTRUCTIONS,
-    WHOLE_FILE_INSTRUCTIONS,
     ParsedEdits,
     SearchReplace,
     WholeFile,
@@ -24,6 +22,7 @@ from ollama_agent_ls.agent.edit_blocks import (
     parse_search_replace,
     parse_whole_files,
 )
+from ollama_agent_ls.agent.text_formats import SEARCH_REPLACE_RULES, WHOLE_RULES
 
 F = "```"
 
@@ -448,22 +447,23 @@ def test_no_closed_block_means_no_rewrite(reply: str) -> None:
 
 
 def test_each_prompts_example_is_accepted_by_its_parser() -> None:
-    assert parse_search_replace(SEARCH_REPLACE_INSTRUCTIONS).edits == [
-        SearchReplace("src/app.py", "    return a - b\n", "    return a + b\n")
+    # The rules the text formats send (agent/text_formats.py) must parse as what they show.
+    assert parse_search_replace(SEARCH_REPLACE_RULES).edits == [
+        SearchReplace(
+            "path/to/file.py",
+            "lines copied exactly from the file\n",
+            "the lines to put in their place\n",
+        )
     ]
-    assert parse_search_replace(SEARCH_REPLACE_INSTRUCTIONS).errors == []
-    assert parse_whole_files(WHOLE_FILE_INSTRUCTIONS) == ParsedEdits(
-        [WholeFile("src/app.py", "def add(a, b):\n    return a + b\n")],
-        [],
-        parse_whole_files(WHOLE_FILE_INSTRUCTIONS).prose,
-    )
+    assert parse_search_replace(SEARCH_REPLACE_RULES).errors == []
+    assert parse_whole_files(WHOLE_RULES).edits == [
+        WholeFile("path/to/file.py", "the entire content of the file\n")
+    ]
     # The rewrite prompt has no example: small models copied it over the selection.
     assert parse_rewritten_lines(REWRITE_LINES_INSTRUCTIONS) is None
 
 
-@pytest.mark.parametrize(
-    "text", [SEARCH_REPLACE_INSTRUCTIONS, WHOLE_FILE_INSTRUCTIONS, REWRITE_LINES_INSTRUCTIONS]
-)
+@pytest.mark.parametrize("text", [SEARCH_REPLACE_RULES, WHOLE_RULES, REWRITE_LINES_INSTRUCTIONS])
 def test_prompts_are_short_stable_and_safe_to_format(text: str) -> None:
     assert len(text) / 4 < 110  # rough tokens; every one is paid in prefill on each request
     assert not re.search(r"\d{4}-\d{2}-\d{2}|/tmp|/var/|[A-Za-z]:\\", text)

@@ -24,8 +24,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "REWRITE_LINES_INSTRUCTIONS",
-    "SEARCH_REPLACE_INSTRUCTIONS",
-    "WHOLE_FILE_INSTRUCTIONS",
     "ParsedEdits",
     "SearchReplace",
     "WholeFile",
@@ -37,29 +35,6 @@ __all__ = [
 # Plain text, no str.format placeholders. Each shows one tiny example that the matching parser
 # accepts (tests check that), because small models copy the example more than the rules, and
 # each token here is paid in prefill on every request.
-SEARCH_REPLACE_INSTRUCTIONS = """\
-Change files with SEARCH/REPLACE blocks in your reply, one block per change:
-src/app.py
-```python
-<<<<<<< SEARCH
-    return a - b
-=======
-    return a + b
->>>>>>> REPLACE
-```
-The file path goes alone on the line before the fence. SEARCH copies a few unique lines of the \
-file exactly, indentation included. An empty SEARCH creates a new file."""
-
-WHOLE_FILE_INSTRUCTIONS = """\
-To change a file, write its path alone on a line, then its complete new content in a fence:
-src/app.py
-```python
-def add(a, b):
-    return a + b
-```
-Write every line of the file; never "..." or "rest unchanged". If the content contains ```, \
-fence it with ```` instead."""
-
 # No example code here: a 1.5B model given "total = sum(items)" as the example wrote exactly that
 # over the user's selection (seen with Qwen2.5-Coder-1.5B on llama.cpp).
 REWRITE_LINES_INSTRUCTIONS = """\
