@@ -31,6 +31,31 @@ class CommandApproval(str, Enum):
     ALWAYS = "always"
 
 
+class SandboxMode(str, Enum):
+    """What a command the agent runs may touch (run_command and a spec's verify commands)."""
+
+    WORKSPACE_WRITE = "workspace-write"
+    READ_ONLY = "read-only"
+    OFF = "off"
+
+
+DEFAULT_DENY_READ = [
+    "~/.ssh",
+    "~/.gnupg",
+    "~/.aws",
+    "~/.azure",
+    "~/.config/gcloud",
+    "~/.config/gh",
+    "~/.docker",
+    "~/.kube",
+    "~/.netrc",
+    "~/.git-credentials",
+    "~/.pypirc",
+    "~/.npmrc",
+    "~/.password-store",
+]
+"""Secrets a sandboxed command cannot read unless the user lists otherwise."""
+
 Backend = Literal["ollama", "openai"]
 EditFormat = Literal["auto", "tools", "search-replace", "whole"]
 
@@ -113,6 +138,20 @@ class Settings(BaseModel):
         default_factory=list,
         description="Command prefixes allowed without asking under the allowlist policy.",
     )
+    sandbox: SandboxMode = Field(
+        SandboxMode.WORKSPACE_WRITE,
+        description="Where commands run: workspace-write (only the workspace, not .git/, and a "
+        "private TMPDIR are writable), read-only, or off (no OS sandbox).",
+    )
+    sandbox_network: bool = Field(
+        False,
+        description="Let sandboxed commands reach the network (the host's loopback included); "
+        "off: only a private loopback inside the sandbox.",
+    )
+    sandbox_deny_read: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_DENY_READ),
+        description="Paths a sandboxed command cannot read (~ is the home directory).",
+    )
     command_timeout: float = Field(
         120.0, gt=0, le=3600, description="Seconds before run_command kills the command."
     )
@@ -132,6 +171,19 @@ class Settings(BaseModel):
         le=1_000_000,
         description="Most characters of one tool result the model gets (cut when it arrives, "
         "with a note on how to read less; at most a tenth of the prompt budget either way).",
+    )
+    read_max_bytes: int = Field(
+        4_000_000,
+        ge=1000,
+        le=1_000_000_000,
+        description="Largest file the file tools read or edit, in bytes (bigger: a clear error).",
+    )
+    stream_line_max_bytes: int = Field(
+        8_000_000,
+        ge=10_000,
+        le=1_000_000_000,
+        description="Longest line or event the model server may stream, in bytes (longer: a "
+        "clear error, not unbounded memory).",
     )
     verify_rounds: int = Field(
         2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
@@ -215,6 +267,7 @@ _ENV_KEYS: dict[str, str] = {
     "OLLAMA_AGENT_BACKEND": "backend",
     "OLLAMA_AGENT_BASE_URL": "baseUrl",
     "OLLAMA_AGENT_API_KEY": "apiKey",
+    "OLLAMA_AGENT_SANDBOX": "sandbox",
 }
 
 

@@ -35,6 +35,8 @@ def _as_cell(value: Any) -> str:
     """How the README writes a default value."""
     if value is None:
         return "unset"
+    if isinstance(value, bool):
+        return f"`{json.dumps(value)}`"
     if hasattr(value, "value"):
         value = value.value
     if isinstance(value, str) and value[-1:].isalpha() and value[:-1].isdigit():
