@@ -1,5 +1,12 @@
 """Shared fixtures: the fake Ollama server for every test that talks to a model."""
 
+import os
+import tempfile
+
+# Commands' checkpoint stores go to the state directory; a test run keeps its own, so the
+# suite leaves nothing in the home directory (servers started by tests inherit this).
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="ollama-agent-ls-test-state-")
+
 pytest_plugins = [
     "tests.fake_ollama.fixtures",
     "tests.fake_openai.fixtures",

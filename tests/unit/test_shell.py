@@ -111,8 +111,38 @@ async def pid_from(path: Path, within: float = 10.0) -> int:
     raise AssertionError(f"{path} was not written")
 
 
-# A shell that starts a grandchild `sleep 60`, publishes its pid, and waits for it.
-SPAWN_GRANDCHILD = "sh -c 'sleep 60 & echo $! > grandchild.pid; wait'"
+# A shell that starts a grandchild sleep and waits for it. The sleep is found by its unusual
+# argument in the host's /proc: inside the sandbox's pid namespace `$!` is another number.
+SLEEP_TOKEN = "60.0713"
+SPAWN_GRANDCHILD = f"sh -c 'sleep {SLEEP_TOKEN} & wait'"
+MODES = pytest.mark.parametrize("sandbox", ["off", "workspace-write"])
+
+
+def sleeping_pids() -> list[int]:
+    """Host pids of running ``sleep SLEEP_TOKEN`` processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == [b"sleep", SLEEP_TOKEN.encode()] and running(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+async def grandchild(within: float = 10.0) -> int:
+    """The host pid of the grandchild sleep, polling until it runs."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline:
+        pids = sleeping_pids()
+        if pids:
+            return pids[0]
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no `sleep {SLEEP_TOKEN}` process started")
 
 
 async def test_output_and_exit_code_are_reported(tmp_path: Path) -> None:
@@ -161,16 +191,21 @@ async def test_no_terminal_and_no_pager(tmp_path: Path) -> None:
     assert "pager=cat" in result
 
 
-async def test_signal_exit_is_named(tmp_path: Path) -> None:
-    result = await run_command(make_ctx(tmp_path), "kill -9 $$")
+@MODES
+async def test_signal_exit_is_named(tmp_path: Path, sandbox: str) -> None:
+    result = await run_command(make_ctx(tmp_path, sandbox=sandbox), "kill -9 $$")
     assert result.endswith("[exit code -9 (killed by SIGKILL)]")
 
 
-async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
-    result = await run_command(make_ctx(tmp_path), SPAWN_GRANDCHILD, timeout=1)
-    assert "[timed out after 1 s" in result
+@MODES
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path, sandbox: str) -> None:
+    task = asyncio.create_task(
+        run_command(make_ctx(tmp_path, sandbox=sandbox), SPAWN_GRANDCHILD, timeout=3)
+    )
+    pid = await grandchild()
+    result = await task
+    assert "[timed out after 3 s" in result
     assert "[exit code" not in result
-    pid = await pid_from(tmp_path / "grandchild.pid")
     assert await gone(pid)
 
 
@@ -185,9 +220,12 @@ async def test_timeout_is_capped_by_the_setting(tmp_path: Path) -> None:
     assert "commandTimeout=0.5 s is the limit" in result
 
 
-async def test_cancelling_the_run_kills_the_whole_process_group(tmp_path: Path) -> None:
-    task = asyncio.create_task(run_command(make_ctx(tmp_path), SPAWN_GRANDCHILD))
-    pid = await pid_from(tmp_path / "grandchild.pid")
+@MODES
+async def test_cancelling_the_run_kills_the_whole_process_group(
+    tmp_path: Path, sandbox: str
+) -> None:
+    task = asyncio.create_task(run_command(make_ctx(tmp_path, sandbox=sandbox), SPAWN_GRANDCHILD))
+    pid = await grandchild()
     assert running(pid)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -197,12 +235,26 @@ async def test_cancelling_the_run_kills_the_whole_process_group(tmp_path: Path) 
 
 async def test_background_process_holding_the_output_is_stopped(tmp_path: Path) -> None:
     result = await run_command(
-        make_ctx(tmp_path), "sleep 60 & echo $! > grandchild.pid; echo started"
+        make_ctx(tmp_path, sandbox="off"), "sleep 60 & echo $! > grandchild.pid; echo started"
     )
     assert "started" in result
     assert "[exit code 0]" in result
     assert "background processes" in result
     assert await gone(await pid_from(tmp_path / "grandchild.pid"))
+
+
+async def test_a_sandboxed_command_leaves_no_background_process(tmp_path: Path) -> None:
+    # The sandbox's pid namespace ends with its shell: nothing it started outlives it.
+    result = await run_command(
+        make_ctx(tmp_path), f"(sleep {SLEEP_TOKEN} > /dev/null 2>&1 &); echo started"
+    )
+    assert "started" in result
+    assert "[exit code 0]" in result
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while sleeping_pids() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    assert sleeping_pids() == []
 
 
 async def test_long_output_keeps_head_and_tail(tmp_path: Path) -> None:

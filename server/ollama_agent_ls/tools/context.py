@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
@@ -10,6 +11,7 @@ from typing import Protocol
 
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
+from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentSource
 
 
@@ -34,6 +36,8 @@ class ApprovalRequest:
     reason: str
     """Why a person is asked (the policy, or the destructive pattern found)."""
     destructive: bool = False
+    outside_sandbox: bool = False
+    """The sandbox blocked the command: the person may let this one run outside it, once."""
 
 
 class Approver(Protocol):
@@ -70,6 +74,30 @@ class ToolContext:
     """Commands a person allowed "for this run"."""
     changes: list[FileChange] = field(default_factory=list)
     """Every change applied in this run, in order."""
+    checkpoints: CheckpointStore | None = None
+    """Where commands' effects on the workspace are recorded (made on the first command)."""
+    binary_changes: list[BinaryChange] = field(default_factory=list)
+    """Files a command changed that are not text, restorable from the checkpoint store."""
+    command_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One command at a time per run: each one's checkpoint pair must see only its own effects."""
+    after_command: Callable[[CommandChanges], None] | None = None
+    """Told what a command changed in the workspace (the LSP forgets stale texts it holds)."""
+
+    def checkpoint_store(self) -> CheckpointStore:
+        """The run's checkpoint store for commands (one per workspace, outside it)."""
+        if self.checkpoints is None:
+            self.checkpoints = CheckpointStore(self.root)
+        return self.checkpoints
+
+    def record_command_changes(self, changes: CommandChanges) -> None:
+        """Record what a command did to the workspace, so the run's changes and undo include it."""
+        for change in changes.text:
+            self.changes.append(change)
+            if self.on_change is not None:
+                self.on_change(change)
+        self.binary_changes.extend(changes.binary)
+        if self.after_command is not None:
+            self.after_command(changes)
 
     async def apply_change(self, change: FileChange) -> None:
         """Send ``change`` to the sink and record it; ChangeRejected propagates to the executor."""

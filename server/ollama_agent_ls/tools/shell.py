@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import functools
 import logging
 import os
 import select
@@ -15,9 +16,17 @@ import threading
 from dataclasses import dataclass
 from typing import TextIO
 
-from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.tools.command_policy import decide, normalise_command
+from ollama_agent_ls.settings import CommandApproval, SandboxMode, Settings
+from ollama_agent_ls.tools.command_policy import Decision, decide, normalise_command
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest, ToolContext, ToolError
+from ollama_agent_ls.tools.sandbox import (
+    SandboxedCommand,
+    SandboxUnavailable,
+    blocked_by_sandbox,
+    sandbox_problem,
+    sandboxed,
+)
+from ollama_agent_ls.workspace.checkpoints import CheckpointError
 
 log = logging.getLogger(__name__)
 
@@ -164,21 +173,19 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
 
 
 async def _execute(
-    command: str, cwd: str, timeout: float
+    plan: SandboxedCommand, cwd: str, timeout: float
 ) -> tuple[str, int | None, bool, list[str]]:
-    """Run ``command`` with /bin/sh; (output, exit code, whether it timed out, other notes)."""
+    """Run the planned /bin/sh command; (output, exit code, whether it timed out, other notes)."""
     loop = asyncio.get_running_loop()
     output = _CappedOutput(OUTPUT_LIMIT)
     transport, protocol = await loop.subprocess_exec(
         lambda: _Protocol(output),
-        "/bin/sh",
-        "-c",
-        command,
+        *plan.argv,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         cwd=cwd,
-        env={**os.environ, **_EXTRA_ENV},
+        env={**plan.env, **_EXTRA_ENV},
         # Own session: its own process group to kill as a whole, and no controlling terminal.
         start_new_session=True,
     )
@@ -265,6 +272,123 @@ class CommandResult:
     """None when the command timed out or its exit code is unknown."""
 
 
+async def _decide(ctx: ToolContext, command: str) -> Decision:
+    """The policy's decision, worked out off the event loop (the server keeps answering)."""
+    decision = await asyncio.to_thread(decide, command, ctx.settings, ctx.root, ctx.allowed_for_run)
+    problem = sandbox_problem(ctx.settings)
+    if (
+        problem is not None
+        and decision.action == "allow"
+        and CommandApproval(ctx.settings.command_approval) is CommandApproval.ALWAYS
+        and normalise_command(command) not in {normalise_command(c) for c in ctx.allowed_for_run}
+    ):
+        # Unattended running rests on the sandbox; without one a person decides.
+        return Decision(
+            "ask",
+            f"no sandbox could be set up, so commandApproval=always asks ({problem}; or set "
+            "sandbox=off to accept running commands unconfined)",
+        )
+    return decision
+
+
+async def _run_checkpointed(
+    ctx: ToolContext, command: str, seconds: float, outside_sandbox: bool
+) -> tuple[str, int | None, bool, list[str]]:
+    """Run ``command`` (sandboxed unless the person said otherwise) between two snapshots."""
+    settings = ctx.settings
+    if outside_sandbox:
+        settings = settings.model_copy(update={"sandbox": SandboxMode.OFF})
+    async with ctx.command_lock:
+        return await _run_between_snapshots(ctx, command, seconds, settings)
+
+
+async def _run_between_snapshots(
+    ctx: ToolContext, command: str, seconds: float, settings: Settings
+) -> tuple[str, int | None, bool, list[str]]:
+    notes: list[str] = []
+    store = ctx.checkpoint_store()
+    before: str | None = None
+    try:
+        before = await store.snapshot()
+    except CheckpointError as exc:
+        log.warning("no checkpoint before the command: %s", exc)
+        notes.append(f"no checkpoint was taken ({exc}), so undo cannot restore what it changes")
+    try:
+        plan = sandboxed(command, ctx.root, settings)
+    except SandboxUnavailable as exc:
+        # The approval step already made a person (or the allowlist) decide for this case.
+        _warn_unsandboxed(str(exc))
+        notes.append(f"ran without a sandbox ({exc}); `ollama-agent-ls doctor` tells more")
+        plan = sandboxed(
+            command, ctx.root, settings.model_copy(update={"sandbox": SandboxMode.OFF})
+        )
+    try:
+        text, code, timed_out, run_notes = await _execute(plan, str(ctx.root), seconds)
+    finally:
+        plan.cleanup()
+    if plan.sandboxed and code is not None and 128 < code < 128 + 65:
+        # bubblewrap reports a child killed by signal N as exit code 128 + N.
+        code = -(code - 128)
+    notes = plan.notes + notes + run_notes
+    if before is not None:
+        try:
+            changes = await store.changes(before, await store.snapshot(), settings.read_max_bytes)
+        except CheckpointError as exc:
+            log.warning("no checkpoint after the command: %s", exc)
+            notes.append(f"what it changed was not recorded ({exc}); undo cannot restore it")
+        else:
+            ctx.record_command_changes(changes)
+            if changes.skipped:
+                notes.append(
+                    "changed, and not restorable by undo (symlinks or submodules): "
+                    + ", ".join(changes.skipped[:10])
+                )
+    return text, code, timed_out, notes
+
+
+@functools.lru_cache(maxsize=4)
+def _warn_unsandboxed(problem: str) -> None:
+    log.warning("commands run without a sandbox: %s", problem)
+
+
+async def _offer_outside_sandbox(ctx: ToolContext, command: str, blocked: str) -> bool:
+    """Ask the person (never the policy) whether to run the command once outside the sandbox."""
+    request = ApprovalRequest(
+        command,
+        ctx.root,
+        f"the sandbox blocked {blocked}; run it again from the start, outside the sandbox, once?",
+        destructive=True,
+        outside_sandbox=True,
+    )
+    try:
+        answer = await asyncio.wait_for(ctx.approver.ask(request), ctx.settings.approval_timeout)
+    except asyncio.TimeoutError:
+        return False
+    return answer in (Approval.ALLOW, Approval.ALLOW_FOR_RUN)
+
+
+def _result_lines(
+    command: str,
+    text: str,
+    code: int | None,
+    timed_out: bool,
+    notes: list[str],
+    seconds: float,
+    limit: float,
+) -> tuple[list[str], int | None]:
+    lines = [f"$ {command}"]
+    text = text.rstrip("\n")
+    if text:
+        lines.append(text)
+    if timed_out:
+        code = None
+        lines.append(f"[{_timeout_note(seconds, limit)}]")
+    else:
+        lines.append(_exit_line(code))
+    lines.extend(f"[{note}]" for note in notes)
+    return lines, code
+
+
 async def run_command_result(
     ctx: ToolContext, command: str, timeout: float | None = None
 ) -> CommandResult:
@@ -274,7 +398,7 @@ async def run_command_result(
             "run_command needs a command: pass the shell command line, "
             'e.g. {"command": "pytest -q"}.'
         )
-    decision = decide(command, ctx.settings, ctx.root, ctx.allowed_for_run)
+    decision = await _decide(ctx, command)
     if decision.action == "deny":
         raise ToolError(f"{decision.reason}.")
     if decision.action == "ask":
@@ -285,25 +409,37 @@ async def run_command_result(
         if note:
             lines.append(f"[{note}]")
     seconds = effective_timeout(timeout, ctx.settings)
-    log.info("run_command in %s (timeout %g s): %s", ctx.root, seconds, command)
+    log.info(
+        "run_command in %s (timeout %g s, sandbox %s): %s",
+        ctx.root,
+        seconds,
+        ctx.settings.sandbox.value,
+        command,
+    )
+    limit = ctx.settings.command_timeout
     try:
-        text, code, timed_out, notes = await _execute(command, str(ctx.root), seconds)
+        text, code, timed_out, notes = await _run_checkpointed(ctx, command, seconds, False)
     except OSError as exc:
         raise ToolError(
             f"Could not start /bin/sh in {ctx.root}: {exc}. Check that the workspace folder "
             "exists and /bin/sh is installed."
         ) from exc
     log.info("run_command finished: exit code %s", code)
-    lines.append(f"$ {command}")
-    text = text.rstrip("\n")
-    if text:
-        lines.append(text)
-    if timed_out:
-        code = None
-        lines.append(f"[{_timeout_note(seconds, ctx.settings.command_timeout)}]")
-    else:
-        lines.append(_exit_line(code))
-    lines.extend(f"[{note}]" for note in notes)
+    blocked = None if timed_out else blocked_by_sandbox(text, code, ctx.settings)
+    if blocked is not None:
+        notes.append(
+            f"the sandbox blocked {blocked}. Commands may write only inside the workspace "
+            "(not .git/) and $TMPDIR. Only the user can let this command run outside the "
+            "sandbox; do not try to get around it"
+        )
+        if await _offer_outside_sandbox(ctx, command, blocked):
+            first, _ = _result_lines(command, text, code, timed_out, notes, seconds, limit)
+            lines += first
+            lines.append("[the user let it run again outside the sandbox, once]")
+            log.info("run_command outside the sandbox (the user allowed it): %s", command)
+            text, code, timed_out, notes = await _run_checkpointed(ctx, command, seconds, True)
+    more, code = _result_lines(command, text, code, timed_out, notes, seconds, limit)
+    lines += more
     return CommandResult("\n".join(lines), code)
 
 
