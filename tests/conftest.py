@@ -3,9 +3,13 @@
 import os
 import tempfile
 
+from tests.sandbox_tool import ensure_bubblewrap
+
 # Commands' checkpoint stores go to the state directory; a test run keeps its own, so the
 # suite leaves nothing in the home directory (servers started by tests inherit this).
 os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="ollama-agent-ls-test-state-")
+# Before any test: every command a test runs goes through the sandbox.
+ensure_bubblewrap()
 
 pytest_plugins = [
     "tests.fake_ollama.fixtures",

@@ -69,6 +69,12 @@ def _add_common(p: argparse.ArgumentParser) -> None:
         "http://127.0.0.1:8080/v1); implies --backend openai",
     )
     p.add_argument(
+        "--sandbox",
+        choices=["workspace-write", "read-only", "off"],
+        help="where commands run: workspace-write (default: only the workspace, not .git/, is "
+        "writable; no network), read-only, or off (OLLAMA_AGENT_SANDBOX)",
+    )
+    p.add_argument(
         "-o",
         "--option",
         action="append",
@@ -88,7 +94,8 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         "--yes",
         "-y",
         action="store_true",
-        help="run commands without asking (destructive ones still ask)",
+        help="run commands in the sandbox without asking (destructive ones still ask, and so "
+        "does every command when no sandbox can be set up)",
     )
     p.add_argument("--dry-run", action="store_true", help="print a unified diff instead of writing")
     p.add_argument("--quiet", "-q", action="store_true", help="no transcript, only the summary")
@@ -154,6 +161,8 @@ def settings_for(args: argparse.Namespace) -> Settings:
         raw["backend"] = args.backend
     if getattr(args, "yes", False):
         raw["commandApproval"] = "always"
+    if getattr(args, "sandbox", None):
+        raw["sandbox"] = args.sandbox
     try:
         return strict_settings(raw, base)
     except SettingsProblem as exc:
@@ -304,9 +313,11 @@ async def _spec(args: argparse.Namespace, settings: Settings) -> int:
 async def _doctor(settings: Settings) -> int:
     from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.ollama.setup_check import check_setup
+    from ollama_agent_ls.tools.sandbox import check_sandbox
 
     async with contextlib.aclosing(make_backend(settings)) as client:
         report = await check_setup(client, settings)
+    check_sandbox(report, settings)
     out = sys.stdout
 
     def line(ok: bool, text: str) -> None:
@@ -336,6 +347,13 @@ async def _doctor(settings: Settings) -> int:
                 "prefix caching "
                 + ("on: each turn re-evaluates only what is new" if report.prefix_cache else "off"),
             )
+    if report.sandbox_active:
+        net = "network allowed" if settings.sandbox_network else "no network"
+        line(True, f"commands run in a sandbox ({report.sandbox}, {report.sandbox_tool}, {net})")
+    elif report.sandbox == "off":
+        line(True, "commands run without a sandbox (sandbox=off)")
+    else:
+        line(False, f"commands cannot run in a sandbox ({report.sandbox_tool})")
     for problem in report.problems:
         out.write(f"  problem: {problem}\n")
     out.write("OK\n" if report.ok else f"{len(report.problems)} problem(s)\n")

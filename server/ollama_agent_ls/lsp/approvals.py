@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALLOW, ALLOW_RUN, DENY = "Allow", "Allow for this run", "Deny"
+OUTSIDE_ONCE, KEEP_BLOCKED = "Run outside the sandbox (once)", "Keep it blocked"
 
 
 class EditorApprover:
@@ -34,19 +35,32 @@ class EditorApprover:
         if not self._client_can_ask():
             log.info("client cannot show message requests; denied: %s", request.command)
             return Approval.DENY
-        warning = " DESTRUCTIVE." if request.destructive else ""
-        params = types.ShowMessageRequestParams(
-            type=types.MessageType.Warning if request.destructive else types.MessageType.Info,
-            message=(
-                f"Ollama agent wants to run:{warning}\n{request.command}\nin {request.cwd}\n"
-                f"({request.reason})"
-            ),
-            actions=[
-                types.MessageActionItem(title=ALLOW),
-                types.MessageActionItem(title=ALLOW_RUN),
-                types.MessageActionItem(title=DENY),
-            ],
-        )
+        if request.outside_sandbox:
+            params = types.ShowMessageRequestParams(
+                type=types.MessageType.Warning,
+                message=(
+                    f"The sandbox blocked a command of the Ollama agent:\n{request.command}\n"
+                    f"in {request.cwd}\n({request.reason})"
+                ),
+                actions=[
+                    types.MessageActionItem(title=OUTSIDE_ONCE),
+                    types.MessageActionItem(title=KEEP_BLOCKED),
+                ],
+            )
+        else:
+            warning = " DESTRUCTIVE." if request.destructive else ""
+            params = types.ShowMessageRequestParams(
+                type=types.MessageType.Warning if request.destructive else types.MessageType.Info,
+                message=(
+                    f"Ollama agent wants to run:{warning}\n{request.command}\nin {request.cwd}\n"
+                    f"({request.reason})"
+                ),
+                actions=[
+                    types.MessageActionItem(title=ALLOW),
+                    types.MessageActionItem(title=ALLOW_RUN),
+                    types.MessageActionItem(title=DENY),
+                ],
+            )
         try:
             answer = await asyncio.wait_for(
                 self.server.window_show_message_request_async(params), self.timeout
@@ -57,6 +71,8 @@ class EditorApprover:
             log.info("no answer within %ss; not run: %s", self.timeout, request.command)
             raise
         title = answer.title if answer is not None else None
+        if request.outside_sandbox:
+            return Approval.ALLOW if title == OUTSIDE_ONCE else Approval.DENY
         if title == ALLOW:
             return Approval.ALLOW
         if title == ALLOW_RUN:

@@ -34,6 +34,7 @@ from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.tools.context import ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
+from ollama_agent_ls.workspace.checkpoints import BinaryChange, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource
 from ollama_agent_ls.workspace.staging import StagingArea, unified_diff
 from ollama_agent_ls.workspace.undo import plan_undo
@@ -64,7 +65,9 @@ class Run:
     started: float = field(default_factory=time.monotonic)
     result: RunResult | None = None
     changes: list[FileChange] = field(default_factory=list)
-    """Net changes that reached the editor (for undo)."""
+    """Net changes that reached the editor or the disk (for undo)."""
+    binary_changes: list[BinaryChange] = field(default_factory=list)
+    """Non-text files commands changed, restored from the checkpoint store on undo."""
     stop: Callable[[], None] | None = None
     """Cancels the run instead of the agent alone, when the run owns more (a spec's verify)."""
     _last_progress: float = 0.0
@@ -129,6 +132,7 @@ class RunManager:
         run = Run(run_id, label, settings, ctx, agent, transcript, staging)
         agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
+        ctx.after_command = self._forget_stale_texts
         run.request_id = server.protocol.msg_id
         return run
 
@@ -233,18 +237,22 @@ class RunManager:
     # -- finishing: review mode and undo history --------------------------------------------
 
     async def _deliver(self, run: Run, result: RunResult) -> RunResult:
+        run.binary_changes = list(run.ctx.binary_changes)
         if run.staging is None:
             run.changes = net_changes(run.ctx.changes)
             result.changes = run.changes
             return result
+        # Commands changed the disk whatever the review says: they stay undoable.
+        by_commands = net_changes(run.ctx.command_changes)
         staged = run.staging.net_changes()
         run.staging.discard()
         if result.status is RunStatus.CANCELLED or not staged:
-            result.changes = []
+            run.changes = by_commands
+            result.changes = by_commands
             return result
         applied, note = await self._apply_review(run, staged)
-        run.changes = applied
-        result.changes = applied
+        run.changes = by_commands + applied
+        result.changes = run.changes
         if note:
             result.summary = f"{result.summary}\n\n{note}"
         return result
@@ -353,7 +361,7 @@ class RunManager:
     def find_finished(self, run_id: str | None) -> Run | None:
         """A finished run by id, or the latest one with changes."""
         for run in reversed(self.history):
-            if run_id is None and run.changes:
+            if run_id is None and (run.changes or run.binary_changes):
                 return run
             if run.id == run_id:
                 return run
@@ -392,6 +400,19 @@ class RunManager:
             undo_change = FileChange(change.path, change.rel, current_text, plan.text)
             reverts.append((undo_change, uri, current.version if current is not None else None))
             reverted_uris.append(uri)
+        store = run.ctx.checkpoints
+        for binary in reversed(run.binary_changes):
+            uri = editor.uri_for(binary.path)
+            reason = (
+                await store.restore_binary(binary)
+                if store is not None
+                else "no checkpoint store for this run"
+            )
+            if reason is None:
+                reverted_uris.append(uri)
+            else:
+                left_alone.append({"uri": uri, "reason": reason})
+        run.binary_changes = []
         applied = True
         if reverts:
             edit = build_workspace_edit(reverts, support, self.server.position_encoding)
@@ -423,6 +444,13 @@ class RunManager:
             "reverted": reverted_uris if applied else [],
             "leftAlone": left_alone,
         }
+
+    def _forget_stale_texts(self, changes: CommandChanges) -> None:
+        # What a command wrote is on disk now: texts held for unopened files are stale.
+        for change in changes.text:
+            self.server.editor.pending.pop(change.path, None)
+        for binary in changes.binary:
+            self.server.editor.pending.pop(binary.path, None)
 
     async def _save_before_command(self, run: Run) -> str | None:
         unsaved = await self.server.editor.save(

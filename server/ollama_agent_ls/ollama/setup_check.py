@@ -33,6 +33,11 @@ class SetupReport:
     num_ctx: int | None = None
     prefix_cache: bool | None = None
     """Whether the server says it reuses a cached prompt prefix (None: it does not say)."""
+    sandbox: str = ""
+    """The sandbox setting commands run under (filled by tools.sandbox.check_sandbox)."""
+    sandbox_active: bool | None = None
+    """Whether commands are confined: None when not checked, False when off or impossible."""
+    sandbox_tool: str = ""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -54,6 +59,9 @@ class SetupReport:
             "contextLength": self.context_length,
             "numCtx": self.num_ctx,
             "prefixCache": self.prefix_cache,
+            "sandbox": self.sandbox,
+            "sandboxActive": self.sandbox_active,
+            "sandboxTool": self.sandbox_tool,
             "problems": list(self.problems),
         }
 

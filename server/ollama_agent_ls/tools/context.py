@@ -76,6 +76,8 @@ class ToolContext:
     """Every change applied in this run, in order."""
     checkpoints: CheckpointStore | None = None
     """Where commands' effects on the workspace are recorded (made on the first command)."""
+    command_changes: list[FileChange] = field(default_factory=list)
+    """The text changes commands made (also in ``changes``), already on disk in review mode."""
     binary_changes: list[BinaryChange] = field(default_factory=list)
     """Files a command changed that are not text, restorable from the checkpoint store."""
     command_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -93,6 +95,7 @@ class ToolContext:
         """Record what a command did to the workspace, so the run's changes and undo include it."""
         for change in changes.text:
             self.changes.append(change)
+            self.command_changes.append(change)
             if self.on_change is not None:
                 self.on_change(change)
         self.binary_changes.extend(changes.binary)

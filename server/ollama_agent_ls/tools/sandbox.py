@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ollama_agent_ls.ollama.setup_check import SetupReport
 from ollama_agent_ls.settings import SandboxMode, Settings
 
 _PROBE_TIMEOUT = 10.0
@@ -115,6 +116,24 @@ def sandbox_problem(settings: Settings) -> str | None:
         return None
     status = sandbox_status()
     return None if status.available else status.problem
+
+
+def check_sandbox(report: SetupReport, settings: Settings) -> None:
+    """Add what doctor and checkSetup say about the sandbox; a problem when none can be set up."""
+    report.sandbox = settings.sandbox.value
+    if settings.sandbox is SandboxMode.OFF:
+        report.sandbox_active = False
+        report.sandbox_tool = "none (sandbox=off)"
+        return
+    status = sandbox_status()
+    report.sandbox_tool = status.tool
+    report.sandbox_active = status.available
+    if not status.available:
+        report.problems.append(
+            f"Commands cannot run in a sandbox: {status.problem}. Until then every command "
+            "asks first, even under commandApproval=always or --yes (and is denied where "
+            "nobody can be asked); set sandbox=off to accept running them unconfined."
+        )
 
 
 def _base_args(network: bool) -> list[str]:

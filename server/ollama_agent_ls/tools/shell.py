@@ -525,11 +525,18 @@ class TerminalApprover:
                         "allowedCommands (or always) to run commands without asking.\n"
                     )
                     return Approval.DENY
-            warning = "DESTRUCTIVE - " if request.destructive else ""
-            self._write(
-                f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"
-                f"  [{warning}{request.reason}]\n[y]es / [a]ll for this run / [N]o: "
-            )
+            if request.outside_sandbox:
+                self._write(
+                    f"\nRun this command OUTSIDE the sandbox, in {request.cwd}?\n"
+                    f"  $ {request.command}\n  [{request.reason}]\n"
+                    "Run outside the sandbox (once): [y]es / [N]o: "
+                )
+            else:
+                warning = "DESTRUCTIVE - " if request.destructive else ""
+                self._write(
+                    f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"
+                    f"  [{warning}{request.reason}]\n[y]es / [a]ll for this run / [N]o: "
+                )
             if fd is not None:
                 stop = threading.Event()
                 try:
@@ -542,4 +549,7 @@ class TerminalApprover:
             if answer is None:
                 self._write("\nNo answer: denied.\n")
                 return Approval.DENY
-            return _parse_answer(answer)
+            parsed = _parse_answer(answer)
+            if request.outside_sandbox and parsed is not Approval.ALLOW:
+                return Approval.DENY  # once means once: "all" is not an answer here
+            return parsed
