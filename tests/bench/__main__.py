@@ -24,7 +24,7 @@ from .stats import table, verdict
 from .streamer import StreamerProcess
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("ingest", "lsp", "edits", "startup", "prompt", "memory")
+BENCHMARKS = ("ingest", "lsp", "edits", "startup", "prompt", "memory", "sandbox")
 
 
 def machine() -> dict[str, Any]:
@@ -61,7 +61,7 @@ def machine() -> dict[str, Any]:
 
 
 async def _run(names: list[str], quick: bool) -> dict[str, Any]:
-    from . import edits, ingest, prompt_weight, startup, through_lsp
+    from . import edits, ingest, prompt_weight, sandbox, startup, through_lsp
 
     rounds = 3 if quick else 7
     results: dict[str, Any] = {"machine": machine(), "quick": quick}
@@ -88,6 +88,8 @@ async def _run(names: list[str], quick: bool) -> dict[str, Any]:
         results["startup"] = await startup.run_startup(5 if quick else 11)
     if "prompt" in names:
         results["prompt"] = prompt_weight.run_prompt_weight()
+    if "sandbox" in names:
+        results["sandbox"] = await sandbox.run_sandbox(3 if quick else 7)
     return results
 
 
@@ -214,6 +216,36 @@ def summary_rows(r: dict[str, Any]) -> list[list[str]]:
                 f"{rss['after_10_runs'] / 1e6:.1f}, {last:.1f}; {growth:+.2f} MB",
                 "growth < 10 MB",
                 verdict(growth < 10),
+            ]
+        )
+    if "sandbox" in r:
+        d = r["sandbox"]
+        c, p = d["command_ms"], d["process_ms"]
+        rows.append(
+            [
+                "7 run_command `true` with checkpoints: off; sandboxed (ms)",
+                f"{c['off']:.1f}; {c['sandboxed']:.1f} (+{c['sandboxed'] - c['off']:.1f})",
+                "",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "7 bare start: /bin/sh; bwrap + /bin/sh (ms)",
+                f"{p['sh']:.1f}; {p['bwrap']:.1f}",
+                "",
+                "",
+            ]
+        )
+        k = d["checkpoints"]
+        rows.append(
+            [
+                f"7 checkpoint {k['files']:,} files ({k['bytes'] / 1e6:.1f} MB): first; unchanged; "
+                "10 changed + diff (s)",
+                f"{k['first_median_s']:.2f}; {k['unchanged_median_s']:.3f}; "
+                f"{k['changed_10_median_s']:.3f}",
+                "",
+                "",
             ]
         )
     return rows
