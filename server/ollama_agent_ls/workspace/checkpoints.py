@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 _GIT_TIMEOUT = 300.0
 _REGULAR = ("100644", "100755")
+_SYMLINK = "120000"
 
 
 class CheckpointError(Exception):
@@ -40,6 +41,9 @@ class BinaryChange:
     """Blob id in the checkpoint store before the command (None: the file did not exist)."""
     after: str | None
     """Blob id after the command (None: the command deleted it)."""
+    before_link: bool = False
+    """The blob before is a symlink's target, not a file's content."""
+    after_link: bool = False
 
 
 @dataclass
@@ -49,7 +53,7 @@ class CommandChanges:
     text: list[FileChange]
     binary: list[BinaryChange]
     skipped: list[str]
-    """Paths changed in ways undo cannot restore (symlinks, submodules), for the record."""
+    """Paths changed in ways undo cannot restore (submodules), for the record."""
 
 
 def default_store_dir() -> Path:
@@ -165,14 +169,18 @@ class CheckpointStore:
             return result
         zero = "0" * 40
         for rel, old_mode, new_mode, old_id, new_id in self._diff(before, after):
-            old = old_id if old_id != zero and old_mode in _REGULAR else None
-            new = new_id if new_id != zero and new_mode in _REGULAR else None
-            if (old_id != zero and old is None) or (new_id != zero and new is None):
-                result.skipped.append(rel)
+            kinds = (old_mode if old_id != zero else None, new_mode if new_id != zero else None)
+            if any(k is not None and k not in (*_REGULAR, _SYMLINK) for k in kinds):
+                result.skipped.append(rel)  # a submodule: its own repository's business
                 continue
-            if old is None and new is None:
-                continue
+            old = old_id if kinds[0] is not None else None
+            new = new_id if kinds[1] is not None else None
             path = self.root / rel
+            if _SYMLINK in kinds:
+                result.binary.append(
+                    BinaryChange(path, rel, old, new, kinds[0] == _SYMLINK, kinds[1] == _SYMLINK)
+                )
+                continue
             before_text = self._text(old, max_bytes) if old else None
             after_text = self._text(new, max_bytes) if new else None
             if (old is None or before_text is not None) and (new is None or after_text is not None):
@@ -199,19 +207,31 @@ class CheckpointStore:
         async with self._lock:
             return await asyncio.to_thread(self._changes, before, after, max_bytes)
 
+    def _current_id(self, path: Path) -> tuple[str | None, bool]:
+        """The blob id of what is at ``path`` now (a link's target for a symlink), and whether
+        it is a symlink; (None, False) when nothing regular is there."""
+        if path.is_symlink():
+            target = os.fsencode(os.readlink(path))
+            return self._git("hash-object", "--stdin", input=target).decode().strip(), True
+        if path.is_file():
+            return self._git("hash-object", "--", str(path)).decode().strip(), False
+        return None, False
+
     def _restore_binary(self, change: BinaryChange) -> str | None:
-        current = None
-        if change.path.is_file():
-            current = self._git("hash-object", "--", str(change.path)).decode().strip()
-        if current != change.after:
-            return "changed since the run" if change.path.exists() else "deleted since the run"
+        current, is_link = self._current_id(change.path)
+        if current != change.after or (current is not None and is_link != change.after_link):
+            exists = os.path.lexists(change.path)
+            return "changed since the run" if exists else "deleted since the run"
+        tmp = change.path.with_name(f".{change.path.name}.undo-tmp")
         if change.before is None:
             change.path.unlink()
             return None
         data = self.blob(change.before)
         change.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = change.path.with_name(f".{change.path.name}.undo-tmp")
-        tmp.write_bytes(data)
+        if change.before_link:
+            os.symlink(os.fsdecode(data), tmp)
+        else:
+            tmp.write_bytes(data)
         os.replace(tmp, change.path)
         return None
 
