@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from ollama_agent_ls.settings import CommandApproval, Settings
+from ollama_agent_ls.specs.runner import shell_verify
 from ollama_agent_ls.tools import sandbox as sandbox_module
 from ollama_agent_ls.tools.context import (
     Approval,
@@ -362,3 +363,13 @@ def test_the_macos_profile_has_the_same_rules(tmp_path: Path) -> None:
     home_ssh = Path(os.path.expanduser("~/.ssh"))
     if home_ssh.exists():
         assert f'(deny file-read* (subpath "{home_ssh.resolve()}"))' in profile
+
+
+async def test_a_specs_verify_command_runs_in_the_sandbox_too(
+    ws: Path, home: Path, outside: Path
+) -> None:
+    (ws / "check.py").write_text(f"open({str(outside / 'v.txt')!r}, 'w').write('x')\n")
+    report = await shell_verify(ctx_for(ws), "python3 check.py")
+    assert not report.passed
+    assert not (outside / "v.txt").exists()
+    assert "the sandbox blocked a write outside the workspace" in report.output
