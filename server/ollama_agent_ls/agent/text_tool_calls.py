@@ -3,8 +3,9 @@
 Real small models (Qwen2.5-Coder 0.5B/1.5B through llama.cpp, custom GGUF imports, AWQ builds)
 answer with the call in ``content`` and no ``tool_calls``: a fenced JSON block, a bare
 ``{"name": ..., "arguments": {...}}``, ``<tool_call>{...}</tool_call>`` (Qwen, Hermes),
-``<function=name><parameter=p>v</parameter></function>`` (Qwen3-Coder), or gpt-oss harmony tokens
-(``<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{...}<|call|>``).
+``<function=name><parameter=p>v</parameter></function>`` (Qwen3-Coder), gpt-oss harmony tokens
+(``<|channel|>commentary to=functions.read_file <|constrain|>json<|message|>{...}<|call|>``), or
+a line of Python (``check_criterion(2, "passes")``, see :mod:`python_calls`).
 The agent loop calls :func:`scan_text_tool_calls` on such a reply: it runs ``calls`` and tells the
 model each entry of ``malformed``, so a reply that plainly tries to call a tool never ends the run
 as if it were the final answer.
@@ -34,7 +35,9 @@ from typing import Any
 
 import json_repair
 
+from ollama_agent_ls.agent.python_calls import find_python_calls
 from ollama_agent_ls.ollama.models import ToolCall
+from ollama_agent_ls.tools.schemas import ARG_MODELS
 
 logger = logging.getLogger(__name__)
 
@@ -668,6 +671,8 @@ class _Scanner:
             self._loose_harmony()
         self._containers()
         self._candidates(0, len(content))
+        if "(" in content:
+            self._python_calls()
         found = self.found + [
             (position, call)
             for position, call in self.strict_calls
@@ -677,6 +682,18 @@ class _Scanner:
         calls = [item for _, item in found if isinstance(item, ToolCall)]
         messages = [item for _, item in found if isinstance(item, str)]
         return TextToolScan(calls=calls, malformed=list(dict.fromkeys(messages)))
+
+    def _python_calls(self) -> None:
+        parameters = {
+            name: list(ARG_MODELS[name].model_fields) for name in self.known if name in ARG_MODELS
+        }
+        python = find_python_calls(self.content, parameters)
+        for position, call in python.calls:
+            if not self._taken(position):
+                self._call(position, call)
+        for position, message in python.problems:
+            if not self._taken(position):
+                self._problem(position, message)
 
     # Results.
 
