@@ -304,6 +304,19 @@ DANGER = [
     "cat a | tee /tmp/out",
 ]
 OPS = ["&&", "||", ";", "|", "&", "\n"]
+
+
+def _prefix(wrapper: str) -> Callable[[str], str]:
+    """A command prefix (timeout, env, nice) around ``c``; bash refuses one before a compound
+    command (`timeout 10 ( ls )` is a syntax error), so those go through `bash -c`."""
+
+    def wrap(c: str) -> str:
+        compound = c.startswith(("(", "{", "if "))
+        return f"{wrapper} bash -c {shlex.quote(c)}" if compound else f"{wrapper} {c}"
+
+    return wrap
+
+
 WRAPPERS: list[Callable[[str], str]] = [
     # The space keeps `$( (` from reading as arithmetic `$((`, which runs nothing.
     lambda c: f"echo $( {c} )",
@@ -313,9 +326,9 @@ WRAPPERS: list[Callable[[str], str]] = [
     lambda c: f"eval {shlex.quote(c)}",
     lambda c: f"( {c} )",
     lambda c: f"{{ {c}; }}",
-    lambda c: f"timeout 10 {c}",
-    lambda c: f"env CI=1 {c}",
-    lambda c: f"nice {c}",
+    _prefix("timeout 10"),
+    _prefix("env CI=1"),
+    _prefix("nice"),
     lambda c: f"if true; then {c}; fi",
 ]
 
