@@ -51,7 +51,7 @@ def build_disk_run(
     disk = DiskDocuments(root)
     staging = StagingArea(disk) if dry_run else None
     documents: DocumentSource = staging if staging is not None else disk
-    sink: ChangeSink = staging if staging is not None else DiskSink()
+    sink: ChangeSink = staging if staging is not None else DiskSink(root)
     ctx = ToolContext(
         root=root, documents=documents, sink=sink, settings=settings, approver=approver
     )

@@ -165,3 +165,35 @@ def test_workspace_walk_honours_git_info_exclude_under_gitignore(root: Path) -> 
     (root / ".gitignore").write_text("!keep.tmp\n")
     files = sorted(iter_workspace_files(root))
     assert files == [".gitignore", "keep.tmp", "src/main.py"]
+
+
+def test_a_link_can_be_named_without_following_it(root: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.txt"
+    outside.write_text("secret\n")
+    os.symlink(outside, root / "src" / "link.txt")
+    with pytest.raises(PathRefused, match="symlink that points outside"):
+        resolve_path(root, "src/link.txt", for_write=True)
+    path, rel = resolve_path(root, "src/link.txt", for_write=True, follow_symlinks=False)
+    assert path == root / "src" / "link.txt"
+    assert rel == "src/link.txt"
+
+
+def test_not_following_the_last_link_still_confines_its_directory(
+    root: Path, tmp_path: Path
+) -> None:
+    os.symlink(tmp_path, root / "up")
+    with pytest.raises(PathRefused, match="outside the workspace"):
+        resolve_path(root, "up/anything", follow_symlinks=False)
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(name=st.text(min_size=1, max_size=300))
+def test_any_name_is_resolved_or_refused_with_a_message(root: Path, name: str) -> None:
+    # Never an OSError, UnicodeError or RuntimeError, whatever the model writes.
+    try:
+        path, _rel = resolve_path(root, f"src/{name}", for_write=True)
+    except PathRefused as exc:
+        assert "is refused" in str(exc)
+        return
+    assert len(os.fsencode(path.name)) <= 255
+    assert path.is_relative_to(root)

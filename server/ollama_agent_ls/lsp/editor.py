@@ -376,5 +376,5 @@ class EditorSink:
         # open can be created or removed on disk without clobbering anyone's buffer.
         from ollama_agent_ls.workspace.disk_sink import DiskSink
 
-        await DiskSink().apply(change)
+        await DiskSink(self.state.root).apply(change)
         self.state.pending.pop(change.path, None)

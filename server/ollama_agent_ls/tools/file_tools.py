@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import difflib
 import logging
+import os
 import re
+import stat
+from collections.abc import Iterable, Iterator
 from pathlib import Path, PurePosixPath
 
 from pathspec import GitIgnoreSpec
@@ -14,7 +17,13 @@ from ollama_agent_ls.tools.context import ToolContext, ToolError
 from ollama_agent_ls.tools.edit_matcher import number_lines, replace_unique
 from ollama_agent_ls.tools.placeholders import find_placeholders
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
-from ollama_agent_ls.workspace.documents import FileMissing, TextDocument
+from ollama_agent_ls.workspace.documents import (
+    BinaryFile,
+    FileMissing,
+    TextDocument,
+    special_file_message,
+    special_kind,
+)
 from ollama_agent_ls.workspace.paths import iter_workspace_files, resolve_path
 
 logger = logging.getLogger(__name__)
@@ -56,15 +65,57 @@ def _missing(ctx: ToolContext, rel: str, extra: str) -> ToolError:
     return ToolError(f"{rel} does not exist.{hint} {extra}".rstrip())
 
 
+def _stat(path: Path, rel: str) -> os.stat_result | None:
+    """``path``'s stat (links followed: resolve_path confined them), None when it is missing."""
+    try:
+        return os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise ToolError(
+            f"{rel} cannot be used: {reason}. Check the path (list_files shows the files)."
+        ) from exc
+
+
+def _refuse_special(info: os.stat_result, rel: str, untouched: str) -> None:
+    kind = special_kind(info.st_mode)
+    if kind is not None:
+        raise ToolError(special_file_message(rel, kind, untouched))
+
+
+def _text_bytes(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", errors="surrogatepass"))
+
+
+def _too_large_to_change(rel: str, size: int, limit: int) -> ToolError:
+    return ToolError(
+        f"{rel} is {size:,} bytes, more than readMaxBytes ({limit:,} bytes), the largest file "
+        "the tools read whole; changing it means reading all of it, so it was left untouched. "
+        f"Read parts of it with read_file(path={rel!r}, start_line=..., end_line=...), change "
+        "it with run_command (e.g. sed) if that is allowed, or raise the readMaxBytes setting."
+    )
+
+
 def _read_existing(ctx: ToolContext, path: Path, rel: str) -> TextDocument | None:
-    if path.is_dir():
-        raise ToolError(f"{rel} is a directory, not a file; choose a file path inside it.")
+    limit = ctx.settings.read_max_bytes
+    info = _stat(path, rel)
+    if info is not None:
+        if stat.S_ISDIR(info.st_mode):
+            raise ToolError(f"{rel} is a directory, not a file; choose a file path inside it.")
+        _refuse_special(info, rel, "Nothing was changed")
+        if info.st_size > limit:
+            raise _too_large_to_change(rel, info.st_size, limit)
     if not ctx.documents.exists(path):
         return None
     try:
-        return ctx.documents.read(path)
+        doc = ctx.documents.read(path)
     except FileMissing:
         return None
+    size = _text_bytes(doc.text)
+    if size > limit:
+        raise _too_large_to_change(rel, size, limit)
+    return doc
 
 
 def _to_newline(text: str, newline: str) -> str:
@@ -72,60 +123,149 @@ def _to_newline(text: str, newline: str) -> str:
     return text.replace("\n", newline) if newline != "\n" else text
 
 
+def _too_large_to_read(rel: str, size: int, limit: int) -> ToolError:
+    return ToolError(
+        f"{rel} is {size:,} bytes, more than readMaxBytes ({limit:,} bytes), the largest file "
+        "read_file reads whole, so it was not read. Read less: a line range, e.g. "
+        f"read_file(path={rel!r}, start_line=1, end_line=200), or find the lines you need first "
+        f"with run_command('grep -n PATTERN {rel}') if commands are allowed; or raise the "
+        "readMaxBytes setting."
+    )
+
+
 async def read_file(
     ctx: ToolContext, path: str, start_line: int | None = None, end_line: int | None = None
 ) -> str:
     """The file's lines, numbered, optionally only start_line..end_line (1-based, inclusive)."""
     abs_path, rel = resolve_path(ctx.root, path)
-    if abs_path.is_dir():
+    limit = ctx.settings.read_max_bytes
+    ranged = start_line is not None or end_line is not None
+    info = _stat(abs_path, rel)
+    if info is not None and stat.S_ISDIR(info.st_mode):
         raise ToolError(
             f"{rel} is a directory, not a file. "
             f"Use list_files with glob '{rel}/**' to see its files."
         )
+    if info is not None:
+        _refuse_special(info, rel, "Nothing was read")
+        if info.st_size > limit:
+            if not ranged:
+                raise _too_large_to_read(rel, info.st_size, limit)
+            # A range of a big file is read line by line, never the whole file at once.
+            return _numbered(rel, _disk_lines(abs_path, rel), start_line, end_line, None)
     try:
         doc = ctx.documents.read(abs_path)
     except FileMissing as exc:
         raise _missing(ctx, rel, "Use list_files to see which files exist.") from exc
+    if not ranged and _text_bytes(doc.text) > limit:
+        raise _too_large_to_read(rel, _text_bytes(doc.text), limit)
     lines = _lines(doc.text)
-    total = len(lines)
-    if total == 0:
+    if not lines:
         return f"{rel} is empty (0 lines)."
-    start = 1 if start_line is None else int(start_line)
-    end = total if end_line is None else int(end_line)
-    start = max(1, start)
-    if start > total:
-        raise ToolError(
-            f"start_line {start} is past the end of {rel}, which has {total} lines. "
-            f"Use a start_line between 1 and {total}."
-        )
-    if end < start:
+    numbered = ((line, len(line), "characters") for line in lines)
+    return _numbered(rel, numbered, start_line, end_line, len(lines))
+
+
+def _numbered(
+    rel: str,
+    lines: Iterable[tuple[str, int, str]],
+    start_line: int | None,
+    end_line: int | None,
+    total: int | None,
+) -> str:
+    """Lines start..end of (line, full length, unit) triples, numbered and cut to stay small.
+
+    ``total`` is None when the lines are streamed from a file too big to count up front.
+    """
+    start = max(1, 1 if start_line is None else int(start_line))
+    end = None if end_line is None else int(end_line)
+    if total is not None and start > total:
+        raise _past_end(rel, start, total)
+    if end is not None and end < start:
         raise ToolError(
             f"end_line {end} is before start_line {start}; give end_line >= start_line "
             "(or leave it out to read to the end)."
         )
-    end = min(end, total)
     out: list[str] = []
     size = 0
+    count = 0
     last = start - 1
-    for number in range(start, end + 1):
-        line = lines[number - 1]
-        if len(line) > READ_MAX_LINE_CHARS:
-            line = line[:READ_MAX_LINE_CHARS] + f" [... line cut, {len(line)} characters]"
+    cut = at_end = False
+    for number, (line, length, unit) in enumerate(lines, start=1):
+        count = number
+        if number < start:
+            continue
+        if end is not None and number > end:
+            at_end = True
+            break
+        if length > READ_MAX_LINE_CHARS:
+            line = line[:READ_MAX_LINE_CHARS] + f" [... line cut, {length} {unit}]"
         entry = f"{number:>6}\t{line}"
         if out and (len(out) >= READ_MAX_LINES or size + len(entry) + 1 > READ_MAX_BYTES):
+            cut = True
             break
         out.append(entry)
         size += len(entry) + 1
         last = number
+    if total is None and not (cut or at_end):
+        total = count
+    if total == 0:
+        return f"{rel} is empty (0 lines)."
+    if not out:
+        raise _past_end(rel, start, count)
     text = "\n".join(out)
-    if last < end:
+    of_total = f" of {total}" if total is not None else ""
+    if cut:
         text += (
-            f"\n[Output cut at line {last} of {total} to stay small. Read the rest with "
+            f"\n[Output cut at line {last}{of_total} to stay small. Read the rest with "
             f"read_file(path={rel!r}, start_line={last + 1}).]"
         )
-    elif start > 1 or end < total:
-        text += f"\n[Lines {start}-{end} of {total}.]"
+    elif start > 1 or total is None or last < total:
+        text += f"\n[Lines {start}-{last}{of_total}.]"
     return text
+
+
+def _past_end(rel: str, start: int, total: int) -> ToolError:
+    return ToolError(
+        f"start_line {start} is past the end of {rel}, which has {total} lines. "
+        f"Use a start_line between 1 and {total}."
+    )
+
+
+_STREAM_LINE_BYTES = READ_MAX_LINE_CHARS * 4 + 2
+"""The most of one line kept while streaming a big file (its shown part, in UTF-8, and a CRLF)."""
+
+
+def _disk_lines(path: Path, rel: str) -> Iterator[tuple[str, int, str]]:
+    """(line without its end, length, unit) of a file on disk, one line in memory at a time."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ToolError(f"{rel} cannot be read: {exc.strerror or exc}.") from exc
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            _refuse_special(os.fstat(handle.fileno()), rel, "Nothing was read")
+            if b"\x00" in handle.peek(8192)[:8192]:
+                raise BinaryFile(f"{rel} is a binary file; the text tools cannot read it.")
+            while True:
+                head = handle.readline(_STREAM_LINE_BYTES)
+                if not head:
+                    return
+                if head.endswith(b"\n"):
+                    text = head.removesuffix(b"\n").removesuffix(b"\r")
+                    decoded = text.decode("utf-8", errors="replace")
+                    yield decoded, len(decoded), "characters"
+                    continue
+                # A very long line: skip the rest of it without keeping it.
+                length = len(head)
+                while True:
+                    rest = handle.readline(1 << 16)
+                    length += len(rest.removesuffix(b"\n"))
+                    if not rest or rest.endswith(b"\n"):
+                        break
+                yield head.decode("utf-8", errors="replace"), length, "bytes"
+        except OSError as exc:
+            raise ToolError(f"{rel} cannot be read: {exc.strerror or exc}.") from exc
 
 
 def _expand_braces(pattern: str) -> list[str]:
@@ -193,10 +333,16 @@ async def search(ctx: ToolContext, regex: str, glob: str | None = None) -> str:
         ) from exc
     results: list[str] = []
     more = 0
+    too_big: list[str] = []
+    largest = min(SEARCH_MAX_FILE_BYTES, ctx.settings.read_max_bytes)
     for rel in _files(ctx, glob):
         abs_path = ctx.root / rel
         try:
-            if abs_path.stat().st_size > SEARCH_MAX_FILE_BYTES:
+            info = os.stat(abs_path)
+            if not stat.S_ISREG(info.st_mode):
+                continue  # a FIFO or device swapped in since the walk: never opened
+            if info.st_size > largest:
+                too_big.append(rel)
                 continue
             doc = ctx.documents.read(abs_path)
         except Exception:  # unreadable, binary or non-UTF-8 files are skipped
@@ -211,16 +357,28 @@ async def search(ctx: ToolContext, regex: str, glob: str | None = None) -> str:
             if len(shown) > SEARCH_MAX_LINE_CHARS:
                 shown = shown[:SEARCH_MAX_LINE_CHARS] + " [...]"
             results.append(f"{rel}:{number}: {shown}")
+    skipped = _skipped_note(too_big, largest)
     if not results:
         where = f" in files matching {glob!r}" if glob else ""
-        return f"No matches for {regex!r}{where}."
+        return f"No matches for {regex!r}{where}.{skipped}"
     text = "\n".join(results)
     if more:
         text += (
             f"\n[... {more} more matches not shown; narrow the search with a more specific "
             "regex or a glob.]"
         )
-    return text
+    return text + skipped
+
+
+def _skipped_note(too_big: list[str], largest: int) -> str:
+    if not too_big:
+        return ""
+    shown = ", ".join(too_big[:5]) + (f" and {len(too_big) - 5} more" if len(too_big) > 5 else "")
+    return (
+        f"\n[Not searched, bigger than {largest:,} bytes: {shown}. Read them in line ranges "
+        "with read_file(path, start_line, end_line), or grep them with run_command if commands "
+        "are allowed.]"
+    )
 
 
 async def write_file(ctx: ToolContext, path: str, content: str) -> str:
@@ -343,7 +501,19 @@ def _describe(change: FileChange) -> str:
 
 
 async def delete_file(ctx: ToolContext, path: str) -> str:
-    """Delete a file."""
+    """Delete a file; a symbolic link is deleted itself, its target is never touched."""
+    link_path, link_rel = resolve_path(ctx.root, path, for_write=True, follow_symlinks=False)
+    try:
+        is_link = stat.S_ISLNK(os.lstat(link_path).st_mode)
+        target = os.readlink(link_path) if is_link else ""
+    except (FileNotFoundError, NotADirectoryError):
+        is_link = False
+    except OSError as exc:
+        raise ToolError(f"{link_rel} cannot be deleted: {exc.strerror or exc}.") from exc
+    if is_link:
+        # The link's content is its target, as git stores it; the target is never opened.
+        await ctx.apply_change(FileChange(link_path, link_rel, target, None))
+        return f"Deleted the symbolic link {link_rel} (it pointed to {target}, left untouched)."
     abs_path, rel = resolve_path(ctx.root, path, for_write=True)
     existing = _read_existing(ctx, abs_path, rel)
     if existing is None:

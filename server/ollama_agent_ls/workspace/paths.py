@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -34,6 +35,9 @@ IGNORED_DIRS = frozenset(
 )
 
 _QUOTES = "\"'`"
+# POSIX limits on Linux and macOS; os.pathconf is not asked because the root may not exist yet.
+NAME_MAX_BYTES = 255
+PATH_MAX_BYTES = 4096
 
 
 class PathRefused(Exception):
@@ -78,14 +82,45 @@ def is_inside(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
 
 
-def resolve_path(root: Path, raw: str, *, for_write: bool = False) -> tuple[Path, str]:
-    """Resolve a model-given path to (absolute resolved path, relative posix path) in ``root``."""
+def _check_length(raw: str, root: Path, value: str) -> None:
+    try:
+        encoded = os.fsencode(value)
+    except UnicodeEncodeError:
+        raise _refuse(raw, root, "it contains characters that cannot be in a file name") from None
+    for part in Path(value).parts:
+        size = len(os.fsencode(part))
+        if size > NAME_MAX_BYTES:
+            shown = part[:40] + "..." if len(part) > 40 else part
+            raise _refuse(
+                raw,
+                root,
+                f"the name {shown!r} is {size} bytes long, more than the {NAME_MAX_BYTES} bytes "
+                "a file or directory name may have; use a shorter name",
+            )
+    if len(encoded) > PATH_MAX_BYTES:
+        raise _refuse(
+            raw,
+            root,
+            f"it is {len(encoded)} bytes long, more than the {PATH_MAX_BYTES} bytes a path may "
+            "have; use a shorter path",
+        )
+
+
+def resolve_path(
+    root: Path, raw: str, *, for_write: bool = False, follow_symlinks: bool = True
+) -> tuple[Path, str]:
+    """Resolve a model-given path to (absolute resolved path, relative posix path) in ``root``.
+
+    With ``follow_symlinks=False`` a symlink as the last component is kept (its directory is
+    still resolved), so that the link itself can be deleted without looking at its target.
+    """
     root = root.resolve()
     value = _clean(raw if isinstance(raw, str) else str(raw))
     if not value:
         raise _refuse(raw, root, "the path is empty")
     if "\x00" in value:
         raise _refuse(raw, root, "the path contains a NUL character")
+    _check_length(raw, root, value)
     candidate = Path(value)
     joined = candidate if candidate.is_absolute() else root / candidate
     # Lexical check first so that '..' is refused even where no symlink is involved.
@@ -94,7 +129,17 @@ def resolve_path(root: Path, raw: str, *, for_write: bool = False) -> tuple[Path
         if candidate.is_absolute():
             raise _refuse(raw, root, "it is an absolute path outside the workspace")
         raise _refuse(raw, root, "'..' leads outside the workspace")
-    resolved = joined.resolve(strict=False)
+    _check_length(raw, root, str(lexical))
+    try:
+        if follow_symlinks or lexical == root:
+            resolved = joined.resolve(strict=False)
+        else:
+            resolved = lexical.parent.resolve(strict=False) / lexical.name
+    except RuntimeError:
+        # Python 3.11 reports a symlink loop as RuntimeError, later versions as OSError.
+        raise _refuse(raw, root, "it goes through a loop of symbolic links") from None
+    except OSError as exc:
+        raise _refuse(raw, root, f"it cannot be resolved ({exc.strerror or exc})") from None
     if not is_inside(resolved, root):
         raise _refuse(raw, root, "it goes through a symlink that points outside the workspace")
     rel = resolved.relative_to(root).as_posix()
@@ -108,12 +153,25 @@ def resolve_path(root: Path, raw: str, *, for_write: bool = False) -> tuple[Path
     return resolved, rel
 
 
+# A .gitignore bigger than this is not a real one; reading it whole would only waste memory.
+_IGNORE_FILE_MAX_BYTES = 1_000_000
+
+
 def _ignore_file(path: Path) -> GitIgnoreSpec | None:
     """The patterns of a .gitignore-style file; None when it cannot be read."""
     try:
-        text = path.read_text(encoding="utf-8", errors="replace")
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > _IGNORE_FILE_MAX_BYTES:
+            # A FIFO named .gitignore would block the walk for ever if it were opened.
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            data = handle.read(_IGNORE_FILE_MAX_BYTES)
     except OSError:
         return None
+    text = data.decode("utf-8", errors="replace")
     return GitIgnoreSpec.from_lines(text.splitlines())
 
 
