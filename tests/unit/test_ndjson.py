@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.ollama.errors import OllamaProtocolError
+from ollama_agent_ls.ollama.models import Message
 from ollama_agent_ls.ollama.ndjson import NDJSONDecoder
+from ollama_agent_ls.settings import Settings
 
 json_values = st.recursive(
     st.none()
@@ -106,3 +111,84 @@ def test_long_bad_line_is_quoted_only_in_part() -> None:
         NDJSONDecoder().feed(b"x" * 5000 + b"\n")
     assert "x" * 200 in str(info.value)
     assert "x" * 201 not in str(info.value)
+
+
+# A line longer than streamLineMaxBytes ends the request instead of growing the buffer.
+
+LIMIT = 64
+
+
+def feed_until_error(decoder: NDJSONDecoder, pieces: list[bytes]) -> list[Any]:
+    out: list[Any] = []
+    for piece in pieces:
+        out.extend(decoder.feed(piece))
+        # Never more than the limit held, whatever the split.
+        assert decoder.pending <= LIMIT
+    out.extend(decoder.close())
+    return out
+
+
+@settings(deadline=None)
+@given(
+    objects=st.lists(json_objects, max_size=8),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+)
+def test_lines_within_the_limit_decode_under_any_split(
+    objects: list[dict[str, Any]], cuts: list[int]
+) -> None:
+    lines = [json.dumps(obj).encode() for obj in objects]
+    fitting = [obj for obj, line in zip(objects, lines, strict=True) if len(line) <= LIMIT]
+    data = b"".join(line + b"\n" for line in lines if len(line) <= LIMIT)
+    assert feed_until_error(NDJSONDecoder(LIMIT), split_at(data, cuts)) == fitting
+
+
+@settings(deadline=None)
+@given(
+    before=st.lists(st.integers(), max_size=3),
+    extra=st.integers(min_value=1, max_value=500),
+    newline=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+)
+def test_a_line_over_the_limit_is_an_error_under_any_split(
+    before: list[int], extra: int, newline: bool, cuts: list[int]
+) -> None:
+    long_line = b'{"content": "' + b"x" * (LIMIT + extra) + b'"}'
+    data = b"".join(json.dumps({"n": n}).encode() + b"\n" for n in before) + long_line
+    data += b"\n" if newline else b""
+    decoder = NDJSONDecoder(LIMIT)
+    with pytest.raises(OllamaProtocolError, match="streamLineMaxBytes") as info:
+        for piece in split_at(data, cuts):
+            decoder.feed(piece)
+            assert decoder.pending <= LIMIT
+    assert f"({LIMIT:,} bytes)" in str(info.value)
+
+
+def test_a_line_of_exactly_the_limit_is_accepted() -> None:
+    line = b'{"c": "' + b"y" * (LIMIT - 9) + b'"}'
+    assert len(line) == LIMIT
+    assert NDJSONDecoder(LIMIT).feed(line + b"\n") == [{"c": "y" * (LIMIT - 9)}]
+
+
+async def test_the_client_stops_a_stream_that_never_ends_its_line() -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        # 64 MB without a newline if nothing stops it; the cap must stop it after ~10 kB.
+        for _ in range(64_000):
+            sent += 1
+            yield b"z" * 1000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless())
+
+    settings_ = Settings(stream_line_max_bytes=10_000)
+    client = OllamaClient(settings_, transport=httpx.MockTransport(handler))
+    with pytest.raises(OllamaProtocolError) as info:
+        async for _ in client.chat_stream(
+            model="m", messages=[Message("user", "hi")], tools=[], num_ctx=2048
+        ):
+            pass
+    await client.aclose()
+    assert "streamLineMaxBytes (10,000 bytes)" in str(info.value)
+    assert sent < 100

@@ -3,12 +3,19 @@ endings the server uses."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import httpx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ollama_agent_ls.ollama.models import Message
+from ollama_agent_ls.openai_compat.client import OpenAIClient
+from ollama_agent_ls.openai_compat.errors import ServerProtocolError
 from ollama_agent_ls.openai_compat.sse import SSEDecoder, SSEEvent
+from ollama_agent_ls.settings import Settings
 
 line_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"), max_size=30
@@ -135,3 +142,82 @@ def test_comments_and_fields_alone_dispatch_nothing() -> None:
 
 def test_invalid_utf8_is_replaced_not_raised() -> None:
     assert decode_all([b"data: caf\xe9\n\n"]) == [SSEEvent("caf\ufffd")]
+
+
+# A line or event longer than streamLineMaxBytes ends the request instead of growing memory.
+
+LIMIT = 64
+
+
+@settings(deadline=None)
+@given(
+    events=st.lists(specs, max_size=6),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+)
+def test_events_within_the_limit_decode_under_any_split(
+    events: list[Spec], cuts: list[int], eol: str
+) -> None:
+    fitting = [e for e in events if len(e.encode("\n").encode()) <= LIMIT]
+    data = "".join(e.encode(eol) for e in fitting).encode()
+    decoder = SSEDecoder(LIMIT)
+    out: list[SSEEvent] = []
+    for piece in split_at(data, cuts):
+        out.extend(decoder.feed(piece))
+        assert decoder.pending <= LIMIT + 1  # + a CR that may be half of a CRLF
+    out.extend(decoder.close())
+    assert out == [e.expected() for e in fitting]
+
+
+@settings(deadline=None)
+@given(
+    extra=st.integers(min_value=1, max_value=300),
+    lines=st.integers(min_value=1, max_value=4),
+    eol=st.sampled_from(["\n", "\r\n", "\r"]),
+    cuts=st.lists(st.integers(min_value=0, max_value=2000), max_size=30),
+)
+def test_a_line_or_event_over_the_limit_is_an_error_under_any_split(
+    extra: int, lines: int, eol: str, cuts: list[int]
+) -> None:
+    # One long data line, or several short ones that add up to more than the limit.
+    width = (LIMIT + extra) // lines
+    body = "".join("data: " + "x" * width + eol for _ in range(lines)) + eol
+    data = (": ping" + eol + eol + body).encode()
+    decoder = SSEDecoder(LIMIT)
+    with pytest.raises(ServerProtocolError, match="streamLineMaxBytes") as info:
+        for piece in split_at(data, cuts):
+            decoder.feed(piece)
+            assert decoder.pending <= LIMIT + 1
+        decoder.close()
+    assert f"({LIMIT:,} bytes)" in str(info.value)
+
+
+def test_a_line_of_exactly_the_limit_is_accepted() -> None:
+    line = b"data: " + b"y" * (LIMIT - 6)
+    assert SSEDecoder(LIMIT).feed(line + b"\n\n") == [SSEEvent("y" * (LIMIT - 6))]
+
+
+async def test_the_client_stops_a_stream_that_never_ends_its_line() -> None:
+    sent = 0
+
+    async def endless() -> AsyncIterator[bytes]:
+        nonlocal sent
+        yield b'data: {"choices":[{"delta":{"content":"Hi"}}]}\n\n'
+        for _ in range(64_000):
+            sent += 1
+            yield b"data: " + b"z" * 1000
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=endless(), headers={"content-type": "text/event-stream"})
+
+    config = Settings(backend="openai", model="m", stream_line_max_bytes=10_000)
+    client = OpenAIClient(config, transport=httpx.MockTransport(handler))
+    with pytest.raises(ServerProtocolError) as info:
+        async for _ in client.chat_stream(
+            model="m", messages=[Message("user", "hi")], tools=[], num_ctx=2048
+        ):
+            pass
+    await client.aclose()
+    assert "streamLineMaxBytes (10,000 bytes)" in str(info.value)
+    assert "baseUrl" in str(info.value)
+    assert sent < 100

@@ -197,7 +197,7 @@ class OllamaClient:
                 if response.status_code != 200:
                     await response.aread()
                     raise self._status_error(response, model)
-                decoder = NDJSONDecoder()
+                decoder = NDJSONDecoder(self._settings.stream_line_max_bytes)
                 feed = decoder.feed
                 encoding = response.headers.get("content-encoding", "identity").lower()
                 # Ollama never compresses; skipping httpx's decoder chain is measurably faster.

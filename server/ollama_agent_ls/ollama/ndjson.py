@@ -7,9 +7,21 @@ import json.scanner
 from collections.abc import Callable
 from typing import Any, cast
 
+from ..settings import Settings
 from .errors import OllamaProtocolError
 
 _QUOTE_LIMIT = 200
+DEFAULT_LINE_MAX_BYTES: int = Settings.model_fields["stream_line_max_bytes"].default
+"""The default of streamLineMaxBytes, for decoders built without the settings."""
+
+
+def line_too_long(limit: int) -> OllamaProtocolError:
+    """The error for a streamed line longer than ``limit`` bytes (streamLineMaxBytes)."""
+    return OllamaProtocolError(
+        f"Ollama sent a line longer than streamLineMaxBytes ({limit:,} bytes), so the request "
+        "was stopped rather than holding it all in memory. Raise streamLineMaxBytes if replies "
+        "really are that long, or check that ollamaUrl points at an Ollama server."
+    )
 
 
 def _bad_line(line: bytes, exc: ValueError) -> OllamaProtocolError:
@@ -64,20 +76,31 @@ def _decode_slowly(line: str, out: list[Any]) -> None:
 
 
 class NDJSONDecoder:
-    """Feed byte chunks in, get every complete JSON value out; blank lines are skipped."""
+    """Feed byte chunks in, get every complete JSON value out; blank lines are skipped.
 
-    __slots__ = ("_buffer",)
+    A line longer than ``max_line_bytes`` raises OllamaProtocolError as soon as it is seen, so
+    a server that never sends a newline cannot make the buffer grow without bound.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_buffer", "_max")
+
+    def __init__(self, max_line_bytes: int = DEFAULT_LINE_MAX_BYTES) -> None:
         self._buffer = bytearray()
+        self._max = max_line_bytes
 
     def feed(self, chunk: bytes) -> list[Any]:
         """Add ``chunk`` and return the values of all lines it completed (maybe none)."""
         # Search only the new chunk so a long line arriving in small pieces stays linear.
         cut = chunk.rfind(b"\n")
         if cut < 0:
+            if len(self._buffer) + len(chunk) > self._max:
+                self._buffer.clear()
+                raise line_too_long(self._max)
             self._buffer += chunk
             return []
+        if len(chunk) - cut - 1 > self._max:
+            self._buffer.clear()
+            raise line_too_long(self._max)
         out: list[Any] = []
         if self._buffer:
             self._buffer += chunk[:cut]
@@ -86,8 +109,22 @@ class NDJSONDecoder:
         else:
             block = chunk[:cut]
         self._buffer += chunk[cut + 1 :]
+        if len(block) > self._max:
+            self._check_lines(block)
         _decode_lines(block, out)
         return out
+
+    def _check_lines(self, block: bytes) -> None:
+        # Only reached when the block is big: most blocks are far below the limit.
+        start = 0
+        while start <= len(block):
+            end = block.find(b"\n", start)
+            if end < 0:
+                end = len(block)
+            if end - start > self._max:
+                self._buffer.clear()
+                raise line_too_long(self._max)
+            start = end + 1
 
     def close(self) -> list[Any]:
         """Decode what is left after the stream ended (a last line without a newline)."""

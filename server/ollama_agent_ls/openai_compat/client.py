@@ -382,7 +382,7 @@ class OpenAIClient:
                     for event in reply.whole(self._json_object(response)):
                         yield event
                     return
-                decoder = SSEDecoder()
+                decoder = SSEDecoder(self._settings.stream_line_max_bytes)
                 head = bytearray()
                 async for chunk in response.aiter_bytes():
                     if len(head) < _PREVIEW:

@@ -8,8 +8,24 @@ with newlines; a blank line ends the event; a leading byte-order mark is dropped
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NoReturn
+
+from ..settings import Settings
+from .errors import ServerProtocolError
 
 _BOM = b"\xef\xbb\xbf"
+DEFAULT_LINE_MAX_BYTES: int = Settings.model_fields["stream_line_max_bytes"].default
+"""The default of streamLineMaxBytes, for decoders built without the settings."""
+
+
+def event_too_long(limit: int, what: str = "a line") -> ServerProtocolError:
+    """The error for a streamed line or event longer than ``limit`` bytes (streamLineMaxBytes)."""
+    return ServerProtocolError(
+        f"The server sent {what} longer than streamLineMaxBytes ({limit:,} bytes) in its event "
+        "stream, so the request was stopped rather than holding it all in memory. Raise "
+        "streamLineMaxBytes if replies really are that long, or check that baseUrl points at "
+        "an OpenAI-compatible API."
+    )
 
 
 @dataclass(frozen=True)
@@ -22,17 +38,23 @@ class SSEEvent:
 
 
 class SSEDecoder:
-    """Feed byte chunks in, get every complete event out."""
+    """Feed byte chunks in, get every complete event out.
 
-    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_id", "_started")
+    A line, or an event's joined data, longer than ``max_line_bytes`` raises
+    ServerProtocolError, so a server that never ends a line cannot grow memory without bound.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_buffer", "_data", "_event", "_has_data", "_id", "_max", "_size", "_started")
+
+    def __init__(self, max_line_bytes: int = DEFAULT_LINE_MAX_BYTES) -> None:
         self._buffer = bytearray()
         self._data: list[str] = []
         self._has_data = False
         self._event = ""
         self._id: str | None = None
         self._started = False
+        self._max = max_line_bytes
+        self._size = 0
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Add ``chunk`` and return the events it completed (maybe none)."""
@@ -62,6 +84,9 @@ class SSEDecoder:
             self._line(bytes(buffer[start:line_end]), out)
             start = next_start
         del buffer[:start]
+        # A kept trailing CR may be half of a CRLF, not part of the line.
+        if len(buffer) - buffer.endswith(b"\r") > self._max:
+            self._fail("a line")
         return out
 
     def close(self) -> list[SSEEvent]:
@@ -86,6 +111,8 @@ class SSEDecoder:
         if not raw:
             self._dispatch(out)
             return
+        if len(raw) > self._max:
+            self._fail("a line")
         if raw[:1] == b":":
             return
         line = raw.decode("utf-8", errors="replace")
@@ -93,6 +120,11 @@ class SSEDecoder:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            # The event's data lines as sent (field name included), joined by newlines: that is
+            # what gets held and parsed whole.
+            self._size += len(raw) + (1 if self._has_data else 0)
+            if self._size > self._max:
+                self._fail("an event")
             self._data.append(value)
             self._has_data = True
         elif name == "event":
@@ -107,3 +139,11 @@ class SSEDecoder:
         self._data = []
         self._has_data = False
         self._event = ""
+        self._size = 0
+
+    def _fail(self, what: str) -> NoReturn:
+        self._buffer.clear()
+        self._data = []
+        self._has_data = False
+        self._size = 0
+        raise event_too_long(self._max, what)
