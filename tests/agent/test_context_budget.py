@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from ollama_agent_ls.agent.context_budget import (
     CAP_NOTE_MAX_CHARS,
     COMPACT_TARGET,
+    FOLD_NOTE_HEAD,
     BudgetReport,
     ContextBudget,
     cap_tool_result,
@@ -119,6 +120,22 @@ def _check_fit(run: Run, keep_last: int = 2) -> BudgetReport:
     newest = tool_positions[-keep_last:]
     report = budget.fit(messages, keep_last)
     after = run.wire()
+    if report.folded is not None:
+        # Old messages between the task and the kept tail became one note listing what they did.
+        start, end = report.folded
+        assert start == 2 and end - start >= 2
+        assert after[:start] == before[:start]
+        assert after[start]["role"] == "user"
+        assert after[start]["content"].startswith(FOLD_NOTE_HEAD)
+        before = [*before[:start], {}, *before[end:]]
+        was_compacted = [*was_compacted[:start], False, *was_compacted[end:]]
+        shift = end - start - 1
+        newest = [i - shift for i in newest if i >= end]
+        run.changes = {
+            (i if i < start else i - shift): n
+            for i, n in run.changes.items()
+            if not start <= i < end
+        }
     # (a) The estimate is within the limit, or the report says it is not.
     assert report.estimated_tokens == budget.estimate(messages)
     assert report.over_budget == (report.estimated_tokens > budget.limit)
@@ -146,6 +163,7 @@ def _check_fit(run: Run, keep_last: int = 2) -> BudgetReport:
     if cut:
         tail = _tail_start(messages, keep_last)
         older = [m for m in messages[2:tail] if m.role == "tool"]
+        # (after a fold there are none: the note replaced them)
         assert all(budget.is_compacted(m) or len(m.content) < 130 for m in older)
         # Cut with a note how much, or (cut before, so the model saw it) removed.
         notes = [messages[i].content for i in cut]
@@ -371,3 +389,20 @@ def test_cap_tool_result_notes_stay_short_for_huge_results() -> None:
     assert len(capped) <= 1000 + CAP_NOTE_MAX_CHARS
     assert "9999000 characters" in capped
     assert cap_tool_result("short", 1000) == "short"
+
+
+def test_at_4k_with_large_results_the_old_steps_fold_into_one_note() -> None:
+    # Scenario B of the prompt-cache bench: without folding, the notes of earlier compactions
+    # piled up until every request compacted again (half the requests were not appends).
+    run = Run(4096, cap_share=0.1)
+    appends = 0
+    for _ in range(20):
+        previous = run.wire()
+        reply = run.add(Turn(80, 0, (("read_file", 1.0),), False))
+        report = _check_fit(run)
+        assert not report.over_budget
+        appends += is_pure_append(previous, reply.to_wire(), run.wire())
+    assert appends >= 15
+    [note] = [m for m in run.messages if m.content.startswith(FOLD_NOTE_HEAD)]
+    assert "read_file path=\"src/mod1.py\"" in note.content
+    assert run.messages.index(note) == 2  # right after the task: one step, then appends

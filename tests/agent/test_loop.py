@@ -328,7 +328,12 @@ async def test_old_results_are_elided_in_one_step_when_the_budget_is_full(
     result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))
     assert result.status is RunStatus.COMPLETED
     last = fake_ollama.chat_requests[-1].body["messages"]
-    assert any("elided" in m["content"] for m in last if m["role"] == "tool")
+    # Old results became notes, or were folded into one note of what the earlier steps did.
+    assert any(
+        ("elided" in m["content"] and m["role"] == "tool")
+        or m["content"].startswith("[Earlier steps of this run")
+        for m in last
+    )
     assert sum(len(m["content"]) for m in last) < 6000 * 3
     elisions = [e for e in rec.kinds("warning") if "Elided" in e.text]
     assert 1 <= len(elisions) <= len(reads) // 3  # rare, large steps: not one every turn

@@ -24,7 +24,7 @@ from .stats import table, verdict
 from .streamer import StreamerProcess
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("ingest", "lsp", "edits", "startup", "prompt", "memory", "sandbox")
+BENCHMARKS = ("ingest", "lsp", "edits", "startup", "prompt", "memory", "sandbox", "cache")
 
 
 def machine() -> dict[str, Any]:
@@ -61,7 +61,7 @@ def machine() -> dict[str, Any]:
 
 
 async def _run(names: list[str], quick: bool) -> dict[str, Any]:
-    from . import edits, ingest, prompt_weight, sandbox, startup, through_lsp
+    from . import edits, ingest, prompt_cache, prompt_weight, sandbox, startup, through_lsp
 
     rounds = 3 if quick else 7
     results: dict[str, Any] = {"machine": machine(), "quick": quick}
@@ -90,6 +90,8 @@ async def _run(names: list[str], quick: bool) -> dict[str, Any]:
         results["prompt"] = prompt_weight.run_prompt_weight()
     if "sandbox" in names:
         results["sandbox"] = await sandbox.run_sandbox(3 if quick else 7)
+    if "cache" in names:
+        results["cache"] = await asyncio.to_thread(prompt_cache.run_prompt_cache)
     return results
 
 
@@ -246,6 +248,17 @@ def summary_rows(r: dict[str, Any]) -> list[list[str]]:
                 f"{k['changed_10_median_s']:.3f}",
                 "",
                 "",
+            ]
+        )
+    for name, d in r.get("cache", {}).items():
+        rows.append(
+            [
+                f"8 {name}: pure appends; compactions; re-evaluated / ideal; / (ideal + refills)",
+                f"{d['pure_appends']}/{d['requests'] - 1} ({d['pure_append_share']:.0%}); "
+                f"{d['compaction_steps']}; {d['evaluated_over_ideal']:.2f}; "
+                f"{d['evaluated_over_ideal_plus_refills']:.2f}",
+                ">= 90%; ; <= 1.15",
+                verdict(d["pure_append_share"] >= 0.9 and d["evaluated_over_ideal"] <= 1.15),
             ]
         )
     return rows

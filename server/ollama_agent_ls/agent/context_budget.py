@@ -65,6 +65,9 @@ class BudgetReport:
     """Estimated prompt tokens this fit removed."""
     changed: tuple[int, ...] = ()
     """Positions of the messages this fit changed, oldest first."""
+    folded: tuple[int, int] | None = None
+    """``(start, end)``: messages ``[start, end)`` were folded into one note at ``start``, so
+    later positions moved down by ``end - start - 1``."""
 
 
 def cap_tool_result(text: str, max_chars: int) -> str:
@@ -88,6 +91,8 @@ class ContextBudget:
         # Results cut as a last resort: they keep all that fitted, so once they are old they may
         # be removed (once, then final) or they would crowd out every newer result.
         self._cut: dict[int, Message] = {}
+        # What folded exchanges did, oldest first: the one note that replaces them lists it.
+        self._folded: list[str] = []
 
     @property
     def limit(self) -> int:
@@ -147,6 +152,20 @@ class ContextBudget:
                     changed.append(i)
                     self._cut.pop(id(message), None)
                     self._compacted[id(message)] = message
+        folded: tuple[int, int] | None = None
+        if self._tokens(chars, count) > target:
+            # Notes and shortened messages of earlier compactions pile up; folding them (and
+            # whatever else is old) into one note frees room for many more appended turns.
+            span = self._fold(messages, task, keep)
+            if span is not None:
+                start, end, saved = span
+                chars -= saved
+                count -= end - start - 1
+                folded = (start, end)
+                changed = [i for i in changed if i < start] + [start]
+                keep = {
+                    i if i < start else i - (end - start - 1) for i in keep if not start <= i < end
+                }
         # Last resorts, aiming only at the limit. First the results cut before: the model has
         # seen them, while it has not seen the newest ones.
         for i in sorted(keep):
@@ -192,8 +211,35 @@ class ContextBudget:
             estimate > self.limit,
             compacted=bool(changed),
             removed_tokens=int((start_chars - chars) / self.chars_per_token),
-            changed=tuple(sorted(changed)),
+            changed=tuple(sorted(set(changed))),
+            folded=folded,
         )
+
+    def _fold(
+        self, messages: list[Message], task: int | None, keep: set[int]
+    ) -> tuple[int, int, int] | None:
+        """Replace the old messages between the task and the kept tail with one note that
+        lists what they did; ``(start, end, characters saved)``, None when there is nothing."""
+        start = (task if task is not None else 0) + 1
+        tail = min([i for i in keep if i >= start] or [len(messages)])
+        if tail - start < 2:
+            return None
+        block = messages[start:tail]
+        for message in block:
+            if message.role == "assistant":
+                self._folded.extend(_call_summary(call) for call in message.tool_calls)
+            elif message.role == "user" and not _is_fold_note(message):
+                self._folded.append("user: " + " ".join(message.content.split())[:100])
+        note = Message("user", _fold_note(self._folded))
+        saved = sum(_message_chars(m) for m in block) - _message_chars(note)
+        if saved <= 0:
+            return None
+        for message in block:
+            self._compacted.pop(id(message), None)
+            self._cut.pop(id(message), None)
+        messages[start:tail] = [note]
+        self._compacted[id(note)] = note
+        return start, tail, saved
 
     def _remove_result(self, messages: list[Message], i: int) -> int:
         """Replace tool result ``i`` with a note naming its call; the characters saved."""
@@ -251,6 +297,30 @@ class ContextBudget:
             f"num_ctx={self.num_ctx}, which drops the instructions and tool definitions first. "
             "Raise numCtx (or maxNumCtx) if the model and memory allow it."
         )
+
+
+FOLD_NOTE_HEAD = "[Earlier steps of this run, folded to fit the context window"
+FOLD_NOTE_MAX_ENTRIES = 40
+
+
+def _is_fold_note(message: Message) -> bool:
+    return message.role == "user" and message.content.startswith(FOLD_NOTE_HEAD)
+
+
+def _call_summary(call: ToolCall) -> str:
+    done = " (done: do not repeat)" if call.name in _CHANGING_TOOLS else ""
+    return f"{call.name} {_arguments_summary(call.arguments, 60)}".rstrip() + done
+
+
+def _fold_note(entries: list[str]) -> str:
+    shown = entries[-FOLD_NOTE_MAX_ENTRIES:]
+    more = len(entries) - len(shown)
+    lines = "\n".join(f"- {entry}" for entry in shown)
+    earlier = f" ({more} earlier ones not listed)" if more else ""
+    return (
+        f"{FOLD_NOTE_HEAD}: their outputs are gone{earlier}. Call a read tool again if you "
+        f"still need something.]\n{lines}"
+    )
 
 
 def _protected(messages: Sequence[Message], task: int | None, keep_last: int) -> set[int]:

@@ -285,6 +285,8 @@ class Agent:
             self.turns += 1
             self.metrics.edit_format = self.edit_format
             report = budget.fit(self.messages)
+            if report.folded is not None:
+                self._rebase_reads(*report.folded)
             if report.elided_messages:
                 self._emit(
                     "warning",
@@ -616,6 +618,14 @@ class Agent:
             budget = self._session[0]
             cap = min(cap, int(budget.limit * budget.chars_per_token * RESULT_SHARE_OF_BUDGET))
         return max(1000, cap)
+
+    def _rebase_reads(self, start: int, end: int) -> None:
+        """Messages [start, end) became one note: the reads they held are gone, later ones moved."""
+        for key, (epoch, turn, index) in list(self._reads.items()):
+            if start <= index < end:
+                del self._reads[key]
+            elif index >= end:
+                self._reads[key] = (epoch, turn, index - (end - start - 1))
 
     def _still_shown(self, index: int) -> bool:
         """True when the message holding an earlier result was not elided to fit the context."""
