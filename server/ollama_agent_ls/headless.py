@@ -48,7 +48,7 @@ def build_disk_run(
     extra_tools: Iterable[ExtraTool] = (),
 ) -> DiskRun:
     """Wire an agent to the disk (or, for a dry run, to a staging area over the disk)."""
-    disk = DiskDocuments(root)
+    disk = DiskDocuments(root, max_bytes=settings.read_max_bytes)
     staging = StagingArea(disk) if dry_run else None
     documents: DocumentSource = staging if staging is not None else disk
     sink: ChangeSink = staging if staging is not None else DiskSink(root)

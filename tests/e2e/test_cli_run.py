@@ -192,3 +192,14 @@ def test_ctrl_c_cancels_cleanly_with_exit_130(fake_ollama: FakeOllama, workspace
     assert (workspace / "app.py").read_text() == FIXED
     assert sorted(p.name for p in workspace.iterdir()) == ["app.py"]
     assert fake_ollama.wait_for_disconnects(1, timeout=10) >= 1
+
+
+def test_read_max_bytes_reaches_the_files_the_run_reads(fake_ollama: FakeOllama, workspace) -> None:
+    (workspace / "big.txt").write_text("x" * 5000 + "\n")
+    fake_ollama.enqueue(Reply.calls(call("read_file", {"path": "big.txt"})), Reply.say("ok"))
+    proc = cli(
+        "run", "read it", "-w", str(workspace), "-o", "readMaxBytes=1000", url=fake_ollama.url
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
+    assert "readMaxBytes (1,000 bytes)" in result

@@ -174,9 +174,13 @@ class EditorState:
 class EditorDocuments:
     """DocumentSource: open buffers first, then texts we sent to unopened files, then disk."""
 
-    def __init__(self, state: EditorState) -> None:
+    def __init__(self, state: EditorState, max_bytes: int | None = None) -> None:
         self.state = state
-        self.disk = DiskDocuments(state.root)
+        self.disk = (
+            DiskDocuments(state.root)
+            if max_bytes is None
+            else DiskDocuments(state.root, max_bytes=max_bytes)
+        )
 
     def read(self, path: Path) -> TextDocument:
         """The user's current text for ``path``."""

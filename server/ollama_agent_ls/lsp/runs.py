@@ -109,7 +109,7 @@ class RunManager:
         """Wire a run: documents from the editor, changes to the editor (or staged for review)."""
         server = self.server
         run_id = self._new_id()
-        editor_docs = EditorDocuments(server.editor)
+        editor_docs = EditorDocuments(server.editor, settings.read_max_bytes)
         staging = StagingArea(editor_docs) if settings.apply_mode is ApplyMode.REVIEW else None
         documents: DocumentSource = staging if staging is not None else editor_docs
         sink: ChangeSink = (
