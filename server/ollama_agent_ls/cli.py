@@ -286,9 +286,12 @@ def _report(result: RunResult, dry_run: bool, *, as_json: bool = False) -> None:
 
 
 def _cache_note(m: Any) -> str:
+    appends = ""
+    if m.requests > 1:
+        appends = f", {m.pure_appends}/{m.requests - 1} requests appended to the last"
     if not m.cached_prompt_tokens:
-        return ""
-    return f", prefill {m.prefill_tokens} tok ({m.cached_prompt_tokens} cached)"
+        return appends
+    return f", prefill {m.prefill_tokens} tok ({m.cached_prompt_tokens} cached){appends}"
 
 
 def result_json(result: RunResult) -> dict[str, Any]:

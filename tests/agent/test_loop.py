@@ -11,6 +11,7 @@ from typing import Any, cast
 import pytest
 
 from ollama_agent_ls.agent.events import AgentEvent
+from ollama_agent_ls.agent.prefix import prefix_share
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.headless import DiskRun, build_disk_run, run_task
@@ -446,3 +447,33 @@ async def test_text_of_one_network_read_is_reported_as_one_event_before_the_next
     events = rec.events
     rate_at = max(i for i, e in enumerate(events) if "tokensPerSecond" in e.data)
     assert rate_at > max(i for i, e in enumerate(events) if e.kind == "content")
+
+
+async def test_each_request_records_what_it_shares_with_the_previous_one(
+    client, fake_ollama, workspace
+) -> None:
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
+    reads = [
+        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
+        for n in range(100, 112)
+    ]
+    fake_ollama.enqueue(*(Reply.calls(r) for r in reads), Reply.say("done"))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))
+    per_request = result.metrics.per_request
+    assert len(per_request) == len(fake_ollama.chat_requests) == len(reads) + 1
+    bodies = [r.body["messages"] for r in fake_ollama.chat_requests]
+    for i in range(1, len(bodies)):
+        # What the metrics say is what went over the wire: an append keeps every earlier message.
+        appended = bodies[i][: len(bodies[i - 1])] == bodies[i - 1]
+        assert per_request[i]["pureAppend"] == appended, i
+        assert per_request[i]["prefixShare"] == pytest.approx(
+            prefix_share(bodies[i - 1], bodies[i]), abs=1e-3
+        )
+    compactions = [r for r in per_request[1:] if not r["pureAppend"]]
+    assert 1 <= len(compactions) <= 4
+    assert result.metrics.pure_appends == len(reads) - len(compactions)
+    assert all("promptTokens" in r for r in per_request)
+    [finished] = rec.kinds("finished")
+    assert finished.data["pureAppends"] == result.metrics.pure_appends
+    assert finished.data["requests"] == len(reads) + 1

@@ -13,6 +13,7 @@ from typing import Any
 
 from ollama_agent_ls.agent.context_budget import ContextBudget, cap_tool_result
 from ollama_agent_ls.agent.events import AgentEvent, EventCallback
+from ollama_agent_ls.agent.prefix import is_pure_append, prefix_share
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import (
@@ -137,6 +138,8 @@ class Agent:
         self._called: set[str] = set()
         """Names of the tools the model has called in this conversation."""
         executor.ctx.on_change = self._on_change
+        self._last_wire: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        """The tools and messages of the previous request, to measure what it shares."""
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
         if self._deltas is not None:
@@ -146,6 +149,11 @@ class Agent:
 
     def _on_change(self, change: FileChange) -> None:
         self._emit("edit", f"{change.kind} {change.rel}", path=change.rel, change=change.kind)
+
+    def forget_conversation(self) -> None:
+        """Drop the conversation (every file the model read) once nothing can follow up on it."""
+        self.messages = []
+        self._last_wire = None
 
     def cancel(self) -> None:
         """Stop the run: closes the HTTP stream and kills a running command."""
@@ -187,6 +195,11 @@ class Agent:
             status=result.status.value,
             changedFiles=result.changed_files,
             turns=result.turns,
+            promptTokens=self.metrics.prompt_tokens,
+            cachedPromptTokens=self.metrics.cached_prompt_tokens,
+            prefillTokens=self.metrics.prefill_tokens,
+            pureAppends=self.metrics.pure_appends,
+            requests=self.metrics.requests,
         )
         return result
 
@@ -502,6 +515,23 @@ class Agent:
         self._emit("warning", summary)
         return self._result(RunStatus.COMPLETED, summary)
 
+    def _record_prefix(self, tools: list[dict[str, Any]]) -> None:
+        """Note how much of this request is an unchanged prefix of the previous one."""
+        wire = [m.to_wire() for m in self.messages]
+        previous = self._last_wire
+        if previous is None:
+            share, append = 0.0, False
+        else:
+            prev_tools, prev_messages = previous
+            same_tools = prev_tools == tools
+            share = prefix_share(prev_messages, wire) if same_tools else 0.0
+            reply = wire[len(prev_messages)] if len(wire) > len(prev_messages) else {}
+            append = same_tools and is_pure_append(prev_messages, reply, wire)
+        self._last_wire = (tools, wire)
+        self.metrics.per_request.append(
+            {"turn": self.turns, "prefixShare": round(share, 4), "pureAppend": append}
+        )
+
     def _reply_reserve(self, num_ctx: int) -> int | None:
         predict = self.settings.options.get("num_predict")
         if isinstance(predict, int) and predict > 0:
@@ -519,6 +549,7 @@ class Agent:
         on_event = self.on_event
         deltas = self._deltas = _DeltaBatch(on_event, turn) if on_event is not None else None
         self.metrics.requests += 1
+        self._record_prefix(tools)
         try:
             async for event in self.client.chat_stream(
                 model=self.settings.model, messages=self.messages, tools=tools, num_ctx=num_ctx
@@ -554,6 +585,12 @@ class Agent:
             self.metrics.eval_seconds += m.eval_duration / 1e9
             self.metrics.cached_prompt_tokens += m.cached_prompt_tokens or 0
             self.metrics.prefill_tokens += m.prefill_tokens
+            if self.metrics.per_request:
+                self.metrics.per_request[-1].update(
+                    promptTokens=m.prompt_eval_count,
+                    cachedPromptTokens=m.cached_prompt_tokens,
+                    prefillTokens=m.prefill_tokens,
+                )
             self._emit(
                 "progress",
                 f"turn {turn}",

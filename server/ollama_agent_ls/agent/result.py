@@ -37,6 +37,20 @@ class RunMetrics:
     """Replies whose tool calls or edit blocks could not be read (malformed or missing)."""
     edit_format: str = ""
     """The edit format the run ended in (tools, search-replace, whole)."""
+    per_request: list[dict[str, Any]] = field(default_factory=list)
+    """Each request: its share that is an unchanged prefix of the previous request (from what
+    we sent), whether it was a pure append, and the server's prompt and cached token counts."""
+
+    @property
+    def pure_appends(self) -> int:
+        """Requests after the first that only appended to the previous one."""
+        return sum(1 for r in self.per_request[1:] if r.get("pureAppend"))
+
+    @property
+    def mean_prefix_share(self) -> float | None:
+        """Average unchanged-prefix share of the requests after the first (None: only one)."""
+        later = [float(r["prefixShare"]) for r in self.per_request[1:]]
+        return sum(later) / len(later) if later else None
 
     @property
     def tokens_per_second(self) -> float:
@@ -56,6 +70,8 @@ class RunMetrics:
             "callReplies": self.call_replies,
             "formatErrors": self.format_errors,
             "editFormat": self.edit_format,
+            "pureAppends": self.pure_appends,
+            "perRequest": list(self.per_request),
         }
 
 

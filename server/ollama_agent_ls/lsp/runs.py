@@ -169,7 +169,7 @@ class RunManager:
                 self._idle.set()
             self.history.append(run)
             # Undo needs only the changes; the conversation holds every file the model read.
-            run.agent.messages = []
+            run.agent.forget_conversation()
             self.server.forget_finished_requests()
             log.debug(
                 "%s ended; held: %d request futures, %d progress tokens, %d active runs",
