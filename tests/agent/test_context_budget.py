@@ -360,6 +360,16 @@ def test_observe_warns_when_ollama_counted_far_fewer_tokens() -> None:
     assert warning is not None and "num_ctx=8192" in warning and "Raise numCtx" in warning
 
 
+def test_a_low_count_on_a_cache_hit_is_not_a_cut() -> None:
+    # Some Ollama versions count only the evaluated (uncached) tokens of an appended request.
+    budget = ContextBudget(8192)
+    messages = [Message("user", "word " * 4000)]
+    assert budget.observe(messages, 300, maybe_cached=True) is None
+    assert budget.chars_per_token == 3.0  # and nothing is learnt from such a count
+    # A count at the context limit is a cut whatever the cache did.
+    assert budget.observe(messages, 8190, maybe_cached=True) is not None
+
+
 _NOTE = re.compile(r"\n\[\.\.\. (\d+) characters \((\d+) lines\) of (\d+) left out here[^\]]*\]\n")
 
 

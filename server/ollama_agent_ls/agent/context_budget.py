@@ -275,16 +275,23 @@ class ContextBudget:
         message.content, message.thinking, message.tool_calls = content, "", calls
         return before - after
 
-    def observe(self, messages: Sequence[Message], prompt_eval_count: int) -> str | None:
-        """Compare Ollama's prompt token count with ours; a warning when the prompt was cut."""
+    def observe(
+        self, messages: Sequence[Message], prompt_eval_count: int, *, maybe_cached: bool = False
+    ) -> str | None:
+        """Compare Ollama's prompt token count with ours; a warning when the prompt was cut.
+
+        With ``maybe_cached`` (the request reused a cached prefix), a low count is not a cut:
+        some Ollama versions count only the tokens they evaluated.
+        """
         if prompt_eval_count <= 0:
             # Older Ollama omits the count when the prompt was cached: nothing to learn.
             return None
         chars = self._prompt_chars(messages)
         # A generous lower bound of the real size (6 chars per token) so only clear cuts warn.
         lower_bound = chars / 6.0
-        cut = prompt_eval_count < lower_bound * 0.8 or prompt_eval_count >= self.num_ctx - 8
-        if not cut and prompt_eval_count >= 64:
+        too_few = prompt_eval_count < lower_bound * 0.8 and not maybe_cached
+        cut = too_few or prompt_eval_count >= self.num_ctx - 8
+        if not cut and not maybe_cached and prompt_eval_count >= 64:
             ratio = chars / prompt_eval_count
             if 1.5 <= ratio <= 6.0:
                 # Learn this model's tokenizer, but never budget looser than 3.5 chars/token.

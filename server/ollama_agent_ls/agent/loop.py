@@ -317,7 +317,15 @@ class Agent:
             reply = await self._ask(sent_tools, num_ctx)
             cut = False
             if reply.done is not None:
-                warning = budget.observe(self.messages, reply.done.metrics.prompt_eval_count)
+                counts = reply.done.metrics
+                # A request that only appended may be counted as its new part alone (some
+                # Ollama versions report just the uncached tokens): that is no truncation.
+                reused = bool(counts.cached_prompt_tokens) or bool(
+                    self.metrics.per_request and self.metrics.per_request[-1]["pureAppend"]
+                )
+                warning = budget.observe(
+                    self.messages, counts.prompt_eval_count, maybe_cached=reused
+                )
                 if warning:
                     self._emit("warning", warning)
                 cut = reply.done.metrics.done_reason == "length"
