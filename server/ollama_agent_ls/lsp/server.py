@@ -7,13 +7,13 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol
+from pygls.uris import to_fs_path
 
 from ollama_agent_ls import __version__
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
@@ -25,6 +25,7 @@ from ollama_agent_ls.lsp.editor import (
     uri_to_path,
 )
 from ollama_agent_ls.lsp.log_forwarding import setup_logging
+from ollama_agent_ls.lsp.protocol import HardenedProtocol, start_io, start_tcp
 from ollama_agent_ls.lsp.todo_comments import enclosing_block, find_todo, todo_still_present
 from ollama_agent_ls.ollama.errors import OllamaError
 from ollama_agent_ls.workspace.documents import DocumentError
@@ -57,9 +58,20 @@ SHUTDOWN_WAIT = 5.0
 """Seconds shutdown gives cancelled runs to end."""
 MAX_SELECTION_LINES = 3000
 MAX_SELECTION_CHARS = 200_000
+MAX_URI_CHARS = 16 * 1024
+"""Longer than any real file URI (a 4096-byte path, every byte percent-encoded, is ~12 KB)."""
+NAME_MAX = 255
+"""Bytes in one file name: the limit of ext4, APFS, NTFS and most others."""
+PATH_MAX = 4096
 
 
-class AgentProtocol(LanguageServerProtocol):
+def show_uri(uri: str, limit: int = 500) -> str:
+    """``uri`` for a message: cut to ``limit`` characters, control characters made visible."""
+    cut = uri if len(uri) <= limit else f"{uri[:limit]}... ({len(uri)} characters)"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in cut)
+
+
+class AgentProtocol(HardenedProtocol):
     """Adds what pygls lacks: $/cancelRequest reaching running commands, and freed futures."""
 
     _server: AgentServer
@@ -90,11 +102,36 @@ class AgentServer(LanguageServer):
 
     # -- environment ----------------------------------------------------------------------------
 
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve on stdio through the hardened reader (lsp/protocol.py)."""
+        start_io(self, stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
+
+    def start_tcp(self, host: str, port: int) -> None:
+        """Serve on TCP through the hardened reader (lsp/protocol.py)."""
+        start_tcp(self, host, port)
+
     @property
     def root(self) -> Path:
-        """The workspace root (the first folder), else the working directory."""
-        root = self.workspace.root_path if self.protocol._workspace is not None else None
-        return Path(os.path.realpath(root)) if root else Path.cwd().resolve()
+        """The workspace root (rootUri, else the first folder), else the working directory."""
+        if self.protocol._workspace is not None and self.workspace.root_path:
+            return Path(os.path.realpath(self.workspace.root_path))
+        roots = self.workspace_roots()
+        return roots[0] if roots else Path.cwd().resolve()
+
+    def workspace_roots(self) -> list[Path]:
+        """Real paths of the workspace folders (else of rootUri): the only places runs work in."""
+        if self.protocol._workspace is None:
+            return []
+        uris = [folder.uri for folder in self.workspace.folders.values()]
+        if not uris and self.workspace.root_uri:
+            uris = [self.workspace.root_uri]
+        roots = []
+        for uri in uris:
+            # A folder on a virtual file system (vscode-vfs:, ...) has no path to run in.
+            fs = to_fs_path(uri) if uri.startswith("file:") else None
+            if fs and "\x00" not in fs and os.path.isabs(fs):
+                roots.append(Path(os.path.realpath(fs)))
+        return roots
 
     @property
     def position_encoding(self) -> str:
@@ -116,19 +153,56 @@ class AgentServer(LanguageServer):
         """Which workspace-edit features the client handles."""
         return ClientEditSupport.of(self.client_capabilities, self.client_name)
 
-    def root_for(self, path: Path) -> Path:
-        """The workspace folder holding ``path`` (longest match), else the root or its dir."""
-        candidates = []
-        for folder in self.workspace.folders.values():
-            fs = uri_to_path(folder.uri, self.root)
-            if path == fs or fs in path.parents:
-                candidates.append(fs)
-        if candidates:
-            return max(candidates, key=lambda p: len(p.parts))
-        root = self.root
-        if path == root or root in path.parents or not path.is_absolute():
-            return root
-        return path.parent
+    def root_for(self, path: Path, uri: str | None = None, command: str | None = None) -> Path:
+        """The workspace folder holding ``path`` (the innermost); InvalidParams when none does.
+
+        A run's root is where its tools may read, write, delete and run commands, so a file
+        outside every folder is refused rather than given its own directory as a root.
+        """
+        roots = self.workspace_roots()
+        holding = [r for r in roots if path == r or r in path.parents]
+        if holding:
+            return max(holding, key=lambda p: len(p.parts))
+        shown = show_uri(uri) if uri is not None else str(path)
+        if not roots:
+            raise JsonRpcInvalidParams(
+                f"{command or 'A run'} needs a workspace folder, and the editor opened none (it "
+                "sent no workspaceFolders or rootUri), so there is no project for the agent to "
+                f"work in. Open the folder that holds {shown} as a folder or workspace (VS Code: "
+                "File > Open Folder; Neovim: a root_dir or root_markers that find it), then run "
+                "it again."
+            )
+        folders = ", ".join(str(r) for r in roots)
+        raise JsonRpcInvalidParams(
+            f"{shown} is outside the workspace folders ({folders}); the agent works only inside "
+            "them. Open the folder that holds it as a workspace folder (VS Code: File > Add "
+            "Folder to Workspace; Neovim: a root_dir that contains it), then run it again."
+        )
+
+    def command_path(self, uri: str, command: str) -> Path:
+        """The real path of a command's document, inside a workspace folder; else InvalidParams."""
+        shown = show_uri(uri)
+        fix = "pass the URI of a file in a workspace folder."
+        if len(uri) > MAX_URI_CHARS:
+            raise JsonRpcInvalidParams(
+                f"{command}: the URI is {len(uri)} characters long, over the {MAX_URI_CHARS} "
+                f"accepted ({shown}); {fix}"
+            )
+        if "\x00" in uri:
+            raise JsonRpcInvalidParams(
+                f"{command}: the URI {shown} holds a NUL character, which no file name can; {fix}"
+            )
+        if not uri.startswith("file:"):
+            if uri not in self.workspace.text_documents:
+                raise JsonRpcInvalidParams(
+                    f"{shown} is neither a file: URI nor a document open in the editor; "
+                    "open or save it first."
+                )
+            path = uri_to_path(uri, self.root)
+        else:
+            path = _file_uri_path(uri, shown, command, fix)
+        self.root_for(path, uri, command)
+        return path
 
     @property
     def runs(self) -> RunManager:
@@ -251,6 +325,36 @@ class AgentServer(LanguageServer):
         return settings
 
 
+def _file_uri_path(uri: str, shown: str, command: str, fix: str) -> Path:
+    fs = to_fs_path(uri)
+    if fs and "\x00" in fs:
+        raise JsonRpcInvalidParams(
+            f"{command}: {shown} names a path with a NUL character (%00), which no file name can "
+            f"hold; {fix}"
+        )
+    if not fs or not os.path.isabs(fs):
+        raise JsonRpcInvalidParams(
+            f"{command}: {shown} names no absolute path (a file URI looks like "
+            f"file:///home/me/project/app.py); {fix}"
+        )
+    encoded = os.fsencode(fs)
+    longest = max(len(os.fsencode(part)) for part in Path(fs).parts)
+    if longest > NAME_MAX:
+        raise JsonRpcInvalidParams(
+            f"{command}: {shown} has a file or folder name of {longest} bytes, over the "
+            f"{NAME_MAX} file systems allow (no such file can exist); {fix}"
+        )
+    if len(encoded) > PATH_MAX:
+        raise JsonRpcInvalidParams(
+            f"{command}: {shown} is a path of {len(encoded)} bytes, over the {PATH_MAX} the "
+            f"system allows; {fix}"
+        )
+    try:
+        return Path(os.path.realpath(fs))
+    except (OSError, ValueError) as exc:
+        raise JsonRpcInvalidParams(f"{command}: cannot resolve {shown} ({exc}); {fix}") from None
+
+
 def _as_dict(value: Any) -> dict[str, Any] | None:
     if value is None:
         return None
@@ -323,8 +427,16 @@ async def shutdown(ls: AgentServer, params: Any) -> None:
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 async def did_open(ls: AgentServer, params: types.DidOpenTextDocumentParams) -> None:
     """The store now has the document: forget any text we remembered for it."""
-    ls.editor.pending.pop(ls.editor.forget(params.text_document.uri), None)
+    _forget(ls, params.text_document.uri)
     await ls.editor.notify_changed()
+
+
+def _forget(ls: AgentServer, uri: str) -> None:
+    try:
+        ls.editor.pending.pop(ls.editor.forget(uri), None)
+    except (OSError, ValueError):
+        # A URI no path can have (file:///%00): nothing was remembered for it.
+        log.debug("no path for %s", show_uri(uri))
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
@@ -337,7 +449,7 @@ async def did_change(ls: AgentServer, params: types.DidChangeTextDocumentParams)
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 async def did_close(ls: AgentServer, params: types.DidCloseTextDocumentParams) -> None:
     """A closed document's truth is the disk again."""
-    ls.editor.pending.pop(ls.editor.forget(params.text_document.uri), None)
+    _forget(ls, params.text_document.uri)
     await ls.editor.notify_changed()
 
 
@@ -352,6 +464,9 @@ def work_done_progress_cancel(ls: AgentServer, params: types.WorkDoneProgressCan
 # -- code actions ---------------------------------------------------------------------------------
 
 
+_DISABLED_ACTIONS = "text_document.code_action.disabled_support"
+
+
 @server.feature(
     types.TEXT_DOCUMENT_CODE_ACTION,
     types.CodeActionOptions(
@@ -363,6 +478,11 @@ def code_action(ls: AgentServer, params: types.CodeActionParams) -> list[types.C
     uri = params.text_document.uri
     if uri not in ls.workspace.text_documents:
         return None
+    try:
+        ls.command_path(uri, cmd.IMPLEMENT_TODO)
+        refusal = None
+    except JsonRpcInvalidParams as exc:
+        refusal = exc.message
     doc = ls.workspace.get_text_document(uri)
     text = doc.source
     start, end = params.range.start.line, params.range.end.line
@@ -385,27 +505,28 @@ def code_action(ls: AgentServer, params: types.CodeActionParams) -> list[types.C
         break
     from ollama_agent_ls.lsp.spec_runs import spec_code_actions
 
-    actions.extend(spec_code_actions(ls, uri))
+    if refusal is None:
+        actions.extend(spec_code_actions(ls, uri))
+    elif get_capability(ls.client_capabilities, _DISABLED_ACTIONS, False):
+        # Shown greyed out with the reason (how to open the folder), instead of failing on use.
+        for action in actions:
+            action.disabled = types.CodeActionDisabled(reason=refusal)
     return actions or None
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
-def _read_for_command(ls: AgentServer, uri: str) -> tuple[Path, str, str]:
+def _read_for_command(ls: AgentServer, uri: str, command: str) -> tuple[Path, str, str]:
     """(path, relative name, LF text) of a document, or InvalidParams saying what is wrong."""
-    if not (uri.startswith("file:") or uri in ls.workspace.text_documents):
-        raise JsonRpcInvalidParams(
-            f"{uri} is neither a file: URI nor a document open in the editor; "
-            "open or save it first."
-        )
-    path = uri_to_path(uri, ls.root)
+    # Checked before anything is read: a file outside the workspace is not even looked at.
+    path = ls.command_path(uri, command)
+    root = ls.root_for(path, uri, command)
     try:
         text = EditorDocuments(ls.editor).read(path).text
     except DocumentError as exc:
-        raise JsonRpcInvalidParams(f"Cannot run on {uri}: {exc}") from None
-    root = ls.root_for(path)
-    rel = path.relative_to(root).as_posix() if path.is_relative_to(root) else path.name
+        raise JsonRpcInvalidParams(f"Cannot run on {show_uri(uri)}: {exc}") from None
+    rel = path.relative_to(root).as_posix()
     return path, rel, text.replace("\r\n", "\n").replace("\r", "\n")
 
 
@@ -441,7 +562,7 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
 
     a = parse_args(cmd.RUN_SELECTION, RunSelectionArgs, args)
     await ls.wait_configured()
-    path, rel, text = _read_for_command(ls, a.uri)
+    path, rel, text = _read_for_command(ls, a.uri, cmd.RUN_SELECTION)
     start, end = _lines_of(ls, a.uri, a.range, text)
     lines = text.split("\n")[start - 1 : end]
     if (
@@ -467,7 +588,7 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
 
     a = parse_args(cmd.IMPLEMENT_TODO, ImplementTodoArgs, args)
     await ls.wait_configured()
-    path, rel, text = _read_for_command(ls, a.uri)
+    path, rel, text = _read_for_command(ls, a.uri, cmd.IMPLEMENT_TODO)
     language = None
     if a.uri in ls.workspace.text_documents:
         language = ls.workspace.get_text_document(a.uri).language_id
@@ -502,6 +623,7 @@ async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
     from ollama_agent_ls.lsp.command_args import RunSpecArgs, parse_args
 
     a = parse_args(cmd.RUN_SPEC, RunSpecArgs, args)
+    ls.command_path(a.uri, cmd.RUN_SPEC)
     await ls.wait_configured()
     from ollama_agent_ls.lsp.spec_runs import run_spec_in_editor
 
@@ -587,5 +709,29 @@ def serve(
         host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
     else:
-        server.start_io(sys.stdin.buffer, sys.stdout.buffer)
+        server.start_io(sys.stdin.buffer, _protocol_stdout())
     return 0
+
+
+def _protocol_stdout() -> BinaryIO:
+    """The stream the protocol is written to; stdout itself then goes to stderr.
+
+    Anything else written to stdout (a stray print, a library, a child process that inherits
+    file descriptor 1) would corrupt the framing and lose messages.
+    """
+    out: BinaryIO = sys.stdout.buffer
+    try:
+        fd = out.fileno()
+    except (AttributeError, OSError, ValueError):
+        fd = None  # not a real file (a test's wrapper): leave the descriptors alone
+    if fd == 1:
+        out.flush()
+        try:
+            protocol_fd = os.dup(1)
+            os.dup2(2, 1)
+        except OSError as exc:
+            log.warning("stdout stays shared with the protocol (%s)", exc)
+        else:
+            out = os.fdopen(protocol_fd, "wb")
+    sys.stdout = sys.stderr
+    return out

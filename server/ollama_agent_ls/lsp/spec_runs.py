@@ -221,6 +221,8 @@ async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     from ollama_agent_ls.specs.runner import verify_spec
 
     a = parse_args(VERIFY_SPEC, RunSpecArgs, args)
+    # Its commands run in the spec's workspace folder: refused before anything is read.
+    ls.command_path(a.uri, VERIFY_SPEC)
     # Like every command: the approval policy must be the configured one, not the default.
     await ls.wait_configured()
     path, spec, problem = _spec_at(ls, a.uri)
