@@ -89,6 +89,7 @@ _PRELOAD_VARS = frozenset(
     {"LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES", "BASH_ENV", "ENV", "PYTHONSTARTUP"}
 )
 _RESERVED = frozenset({"{", "}", "!", "then", "do", "else", "elif"})
+_STDIN_PATHS = frozenset({"-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"})
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -196,6 +197,8 @@ class _Wrapper:
     stop: frozenset[str] = frozenset()
     """Options after which the operands are not a command (``taskset -p``)."""
     runs_operands: bool = True
+    numeric: bool = False
+    """``-N`` is an option (nice's old ``nice -10 CMD``), not an operand."""
 
 
 def _w(
@@ -206,6 +209,7 @@ def _w(
     strings: str = "",
     stop: str = "",
     runs_operands: bool = True,
+    numeric: bool = False,
 ) -> _Wrapper:
     return _Wrapper(
         frozenset(with_arg.split()),
@@ -215,11 +219,12 @@ def _w(
         frozenset(strings.split()),
         frozenset(stop.split()),
         runs_operands,
+        numeric,
     )
 
 
 _WRAPPERS: dict[str, _Wrapper] = {
-    "nice": _w("-n --adjustment", transparent=True),
+    "nice": _w("-n --adjustment", transparent=True, numeric=True),
     "nohup": _w(transparent=True),
     "time": _w("-f --format -o --output", "-p -v --verbose -a --append -q --quiet", 0, True),
     "timeout": _w(
@@ -325,8 +330,10 @@ def _wrapper_starts(args: list[Word], spec: _Wrapper) -> tuple[int | None, list[
         nexts: list[tuple[int, bool]] = []
         if v == "--":
             operand = i + 1
-        elif not v.startswith("-") or v == "-" or v[1:].isdigit():
+        elif not v.startswith("-") or v == "-":
             operand = i
+        elif spec.numeric and v[1:].isdigit():
+            nexts = [(i + 1, main)]
         else:
             name = v.partition("=")[0]
             if name in spec.stop:
@@ -360,6 +367,8 @@ def _wrapper_starts(args: list[Word], spec: _Wrapper) -> tuple[int | None, list[
 def _wrapper_strings(args: list[Word], spec: _Wrapper) -> list[Word]:
     """The command lines given to ``spec``'s string options (``-c CMD``, ``-qc CMD``)."""
     found: list[Word] = []
+    if not spec.strings:
+        return found
     for i, w in enumerate(args):
         v = w.value
         if v.startswith("--"):
@@ -411,8 +420,8 @@ def _derive(parent: Command, words: list[Word]) -> Command | None:
     return replace(
         parent,
         words=words,
-        start=min(w.start for w in words),
-        end=max(w.end for w in words),
+        start=words[0].start,
+        end=max(words[0].end, words[-1].end),
         hidden_name=hidden,
         derived=True,
     )
@@ -472,6 +481,11 @@ def _unwrap(s: Command) -> _Unwrapped:
     if head == "eval":
         out.strings.extend(_joined(args))
         return out
+    if head in ("source", ".") and args and args[0].value in _STDIN_PATHS:
+        code = _ShellCode()
+        _stdin_code(s, code)
+        out.strings.extend(code.strings)
+        return out
     if head == "watch":
         spec = _w("-n --interval -d --differences -q --equexit -e --errexit")
         first, _, _ = _wrapper_starts(args, spec)
@@ -485,6 +499,13 @@ def _unwrap(s: Command) -> _Unwrapped:
         return out
     if head == "find":
         out.inner.extend(_find_execs(s))
+        return out
+    if head == "alias":
+        # With expand_aliases set, a later line of the same command runs the alias's text.
+        for w in args:
+            name, eq, value = w.value.partition("=")
+            if eq and value:
+                out.strings.append(replace(w, value=value))
         return out
     if head == "git":
         _unwrap_git(s, out)
@@ -593,7 +614,7 @@ def _shell_code(s: Command) -> _ShellCode:
         if i < len(args):
             out.strings.append(args[i])
         return out
-    if i < len(args) and not from_stdin:
+    if i < len(args) and not from_stdin and args[i].value not in _STDIN_PATHS:
         out.script = args[i]
         return out
     _stdin_code(s, out)
@@ -741,7 +762,8 @@ def _analyse(src: str, depth: int = 0, out: _Analysis | None = None) -> _Analysi
     if depth > _MAX_DEPTH:
         out.problems.append(f"cannot tell what it runs: commands nested too deeply ({_short(src)})")
         return out
-    out.budget -= len(src)
+    # A line over the parser's cap is refused without parsing; it should say so, not "too much".
+    out.budget -= min(len(src), shell_syntax.MAX_BYTES)
     if out.budget < 0:
         out.problems.append("cannot tell what it runs: too much nested shell text to check")
         return out
@@ -804,7 +826,7 @@ def _note_download(c: Command, out: _Analysis) -> None:
             out.upstream[id(c)] = source
             break
     source = out.upstream.get(id(c))
-    if source is not None and _interpreter(core.head) and c.piped:
+    if source is not None and c.piped and _reads_code_from_stdin(core):
         shown = (
             f"{source.text} | {c.text}"
             if source in c.feeders
@@ -820,6 +842,18 @@ def _note_download(c: Command, out: _Analysis) -> None:
                 out.problems.append(f"runs a downloaded script ({_short(outer.text)})")
                 break
             outer = outer.enclosing
+
+
+def _reads_code_from_stdin(c: Command) -> bool:
+    """Whether an interpreter takes the code it runs from its standard input."""
+    head = c.head
+    if head in _SHELLS:
+        code = _shell_code(c)
+        return not code.inline and code.script is None
+    if head in ("source", "."):
+        return True
+    lang = _lang(head)
+    return lang is not None and _code_source(c).stdin
 
 
 def split_segments(command: str) -> list[str]:
@@ -852,8 +886,9 @@ def _where(word: Word, root: Path, cwd: Path | None) -> Path | None:
         if rest and not rest.startswith("/"):
             return Path("/home")  # ~user: another user's home, outside any workspace
         return Path(os.path.normpath(str(_home()) + rest))
-    for var, base in (("$HOME", _home()), ("${HOME}", _home()), ("$PWD", cwd), ("${PWD}", cwd)):
-        if v == var or v.startswith(var + "/"):
+    for var in ("$HOME", "${HOME}", "$PWD", "${PWD}"):
+        if v.startswith(var) and (v == var or v.startswith(var + "/")):
+            base = _home() if "HOME" in var else cwd
             if base is None:
                 return None
             v = str(base) + v[len(var) :]
@@ -1858,21 +1893,26 @@ def _env_reasons(c: Command) -> list[str]:
     return []
 
 
-def _script_run(c: Command, st: _State) -> Path | None:
-    """The file a command runs as a script or program, when the line names one."""
+def _script_word(c: Command) -> Word | None:
+    """The word naming the file a command runs as a script or program."""
     words = [w for w in c.words if not w.assignment]
     if not words or c.hidden_name is not None:
         return None
     head = c.head
-    word: Word | None = None
     if "/" in words[0].value:
-        word = words[0]
-    elif head in _SHELLS:
-        word = _shell_code(c).script
-    elif head in ("source", ".") and len(words) > 1:
-        word = words[1]
-    elif head is not None and (_PYTHON.match(head) or head in _INTERPRETER_NAMES):
-        word = _code_source(c).script
+        return words[0]
+    if head in _SHELLS:
+        return _shell_code(c).script
+    if head in ("source", ".") and len(words) > 1:
+        return words[1]
+    if _lang(head) is not None:
+        return _code_source(c).script
+    return None
+
+
+def _script_run(c: Command, st: _State) -> Path | None:
+    """The file a command runs as a script or program, when the line names one."""
+    word = _script_word(c)
     if word is None or word.dynamic:
         return None
     return _where(word, st.root, st.cwd)
@@ -2054,7 +2094,7 @@ def _code_source(c: Command) -> _CodeSource:
                     i += 1
                 break
         i += 1
-    if i < len(args) and args[i].value != "-":
+    if i < len(args) and args[i].value not in _STDIN_PATHS:
         out.script = args[i]
     else:
         out.stdin = True
@@ -2073,6 +2113,31 @@ _AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _AWK_SYSTEM = re.compile(r"\bsystem\s*\(")
 
 
+def _awk_plain(program: str) -> str:
+    """An awk program with its strings and regex literals blanked (their ``|`` runs nothing)."""
+    plain = _AWK_STRING.sub('""', program)
+    out: list[str] = []
+    i = 0
+    n = len(plain)
+    last = ""
+    while i < n:
+        ch = plain[i]
+        if ch == "/" and (not last or last in "(,~!{};&|\n"):
+            end = i + 1
+            while end < n and plain[end] not in "/\n":
+                end += 2 if plain[end] == "\\" else 1
+            if end < n and plain[end] == "/":
+                out.append("//")
+                i = end + 1
+                last = "/"
+                continue
+        out.append(ch)
+        if not ch.isspace():
+            last = ch
+        i += 1
+    return "".join(out)
+
+
 def _awk_reason(c: Command) -> str | None:
     o = _opts(c.args, "Ffvi", frozenset({"--file", "--assign", "--field-separator", "--include"}))
     programs = [v for v in o.values("e", "--source") if v]
@@ -2081,7 +2146,7 @@ def _awk_reason(c: Command) -> str | None:
     if not programs and not o.values("f", "--file") and o.operands:
         programs = [o.operands[0].value]
     for program in programs:
-        plain = _AWK_STRING.sub('""', program)
+        plain = _awk_plain(program)
         if _AWK_SYSTEM.search(plain):
             return "runs commands through awk's system()"
         if "|&" in plain or re.search(r"(?<!\|)\|(?!\|)", plain):
@@ -2097,13 +2162,23 @@ def _opaque_reason(c: Command, st: _State) -> str | None:
     head = c.head
     if head is None:
         return None
-    for w in c.words:
+    settings = [w for w in c.words if w.assignment]
+    if head == "env":
+        settings += [w for w in c.args if _ASSIGNMENT.match(w.value)]
+    for w in settings:
         name = w.value.partition("=")[0]
-        if (w.assignment or head == "env") and name in _PRELOAD_VARS and "=" in w.value:
+        if name in _PRELOAD_VARS:
             return f"loads code from {name} into the command"
     script = _script_run(c, st)
     if script is not None and script in st.written and script not in st.downloaded:
         return "runs a script this same command line writes"
+    script_word = _script_word(c)
+    if script_word is not None and script_word.value.startswith(("<(", "$(", "`")):
+        return "runs a script another command produces"
+    if head in ("source", ".") and script_word is not None:
+        if script_word.value in _STDIN_PATHS and (fed := _fed(c)):
+            return f"feeds {head} commands through {' and '.join(fed)}"
+        return None
     if head in _SHELLS:
         code = _shell_code(c)
         if code.inline or code.script is not None:

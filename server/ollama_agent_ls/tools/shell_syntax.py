@@ -5,16 +5,22 @@ re-lexing shell text, so a quoting corner bash knows cannot hide a command from 
 from __future__ import annotations
 
 import itertools
+import json
 import re
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tree_sitter import Node, Parser
+    from tree_sitter import Parser
 
 MAX_BYTES = 65_536
 """Longer command lines are not parsed; the policy asks about them instead."""
+IN_PROCESS_BYTES = 4_096
+"""Longer lines are parsed in a child process that can be stopped (see _rows_in_subprocess)."""
+PARSE_SECONDS = 5.0
 MAX_COMMANDS = 4_000
 """Simple commands one parse may yield before the line counts as too complex to check."""
 
@@ -146,20 +152,25 @@ class Command:
         """The command's source text."""
         return self.source[self.start : self.end].decode("utf-8", "replace").strip()
 
+    def _name_index(self) -> int:
+        i = 0
+        while i < len(self.words) and self.words[i].assignment:
+            i += 1
+        return i
+
     @property
     def head(self) -> str | None:
         """The command name without its directory; None when it is only known at run time."""
-        words = [w for w in self.words if not w.assignment]
-        if not words or self.hidden_name is not None or words[0].dynamic:
+        i = self._name_index()
+        if i >= len(self.words) or self.hidden_name is not None or self.words[i].dynamic:
             return None
-        value = words[0].value
+        value = self.words[i].value
         return value.rsplit("/", 1)[-1] or value
 
     @property
     def args(self) -> list[Word]:
         """The words after the command name (assignment prefixes left out)."""
-        words = [w for w in self.words if not w.assignment]
-        return words[1:]
+        return self.words[self._name_index() + 1 :]
 
 
 @dataclass
@@ -209,11 +220,118 @@ def parse(command: str) -> Script:
         return Script(
             error=f"it is too long to check ({len(data)} bytes, the limit is {MAX_BYTES})"
         )
-    with _lock:
-        # Bytes, not a read callback: py-tree-sitter 0.25 crashes on callback sources with a
-        # progress callback. The 64 KB cap keeps the parse itself to milliseconds instead.
-        tree = _get_parser().parse(data)
-    return _Walker(data).walk(tree.root_node)
+    if len(data) <= IN_PROCESS_BYTES:
+        with _lock:
+            rows = _rows(_get_parser().parse(data).root_node)
+    else:
+        try:
+            rows = _rows_in_subprocess(data)
+        except subprocess.TimeoutExpired:
+            return Script(error=f"it took longer than {PARSE_SECONDS:g} s to parse")
+        except (OSError, ValueError, subprocess.SubprocessError) as exc:
+            return Script(error=f"the shell parser failed on it ({_short(str(exc))})")
+    return _Walker(data).walk(_build(rows))
+
+
+# --- the parse tree, copied out of tree-sitter ---------------------------------------------------
+
+_Row = tuple[str, bool, bool, int, int, int, "str | None"]
+"""A node in pre-order: (type, is_named, is_missing, start byte, end byte, parent row, field)."""
+
+
+@dataclass(eq=False)
+class _Node:
+    """A parse-tree node as plain data, so a tree can come from another process."""
+
+    type: str
+    is_named: bool
+    is_missing: bool
+    start_byte: int
+    end_byte: int
+    parent: _Node | None
+    id: int
+    field_name: str | None
+    children: list[_Node] = field(default_factory=list)
+    has_error: bool = False
+
+    @property
+    def named_children(self) -> list[_Node]:
+        """The named children, in order."""
+        return [c for c in self.children if c.is_named]
+
+    def child_by_field_name(self, name: str) -> _Node | None:
+        """The first child in field ``name``."""
+        for child in self.children:
+            if child.field_name == name:
+                return child
+        return None
+
+
+def _rows(root: Any) -> list[_Row]:
+    """The tree under ``root`` (a tree_sitter._Node) in pre-order, walked without recursion."""
+    rows: list[_Row] = []
+    stack: list[tuple[Any, int, str | None]] = [(root, -1, None)]
+    while stack:
+        node, parent, name = stack.pop()
+        index = len(rows)
+        rows.append(
+            (
+                node.type,
+                node.is_named,
+                node.is_missing,
+                node.start_byte,
+                node.end_byte,
+                parent,
+                name,
+            )
+        )
+        children = node.children
+        for i in reversed(range(len(children))):
+            stack.append((children[i], index, node.field_name_for_child(i)))
+    return rows
+
+
+def _build(rows: list[_Row]) -> _Node:
+    nodes: list[_Node] = []
+    error = False
+    for i, (kind, named, missing, start, end, parent, name) in enumerate(rows):
+        owner = nodes[parent] if parent >= 0 else None
+        node = _Node(kind, named, missing, start, end, owner, i, name)
+        error = error or missing or kind == "ERROR"
+        if owner is not None:
+            owner.children.append(node)
+        nodes.append(node)
+    if not nodes:
+        return _Node("program", True, False, 0, 0, None, 0, None)
+    nodes[0].has_error = error
+    return nodes[0]
+
+
+def _rows_in_subprocess(data: bytes) -> list[_Row]:
+    # tree-sitter's error recovery is quadratic on some inputs (a 64 KB run of `a|` takes a
+    # minute) and its own timeout does not stop it; a child process can be killed.
+    done = subprocess.run(
+        [sys.executable, "-c", _WORKER],
+        input=data,
+        capture_output=True,
+        timeout=PARSE_SECONDS,
+        check=True,
+    )
+    loaded = json.loads(done.stdout)
+    return [
+        (str(k), bool(n), bool(m), int(s), int(e), int(p), None if f is None else str(f))
+        for k, n, m, s, e, p, f in loaded
+    ]
+
+
+_WORKER = "from ollama_agent_ls.tools.shell_syntax import worker_main; worker_main()"
+
+
+def worker_main() -> None:
+    """Parse stdin in a child process and print its tree as JSON rows (see ``_rows``)."""
+    data = sys.stdin.buffer.read()
+    rows = _rows(_get_parser().parse(data).root_node)
+    sys.stdout.write(json.dumps(rows, separators=(",", ":")))
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -303,7 +421,7 @@ class _WordBuilder:
         self.raw_unquoted: list[str] = []
         self.word = Word("", 0, 0)
 
-    def text(self, node: Node) -> str:
+    def text(self, node: _Node) -> str:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
     def unquoted(self, text: str) -> None:
@@ -324,13 +442,13 @@ class _WordBuilder:
         self.raw_unquoted.append("Q")
         self.parts.append(value)
 
-    def dynamic(self, node: Node) -> None:
+    def dynamic(self, node: _Node) -> None:
         self.word.dynamic = True
         text = self.text(node)
         self.raw_unquoted.append("D")
         self.parts.append(text)
 
-    def add(self, node: Node, depth: int = 0) -> None:
+    def add(self, node: _Node, depth: int = 0) -> None:
         kind = node.type
         if kind in _PLAIN or kind == "special_variable_name":
             self.unquoted(self.text(node))
@@ -357,7 +475,7 @@ class _WordBuilder:
             else:
                 self.unquoted(text)
 
-    def sequence(self, node: Node, start: int, end: int, depth: int) -> None:
+    def sequence(self, node: _Node, start: int, end: int, depth: int) -> None:
         pos = start
         for child in node.children:
             if child.start_byte > pos:
@@ -367,7 +485,7 @@ class _WordBuilder:
         if end > pos:
             self.unquoted(self.src[pos:end].decode("utf-8", "replace"))
 
-    def string(self, node: Node, depth: int) -> None:
+    def string(self, node: _Node, depth: int) -> None:
         self.word.quoted = True
         start = node.start_byte
         end = node.end_byte
@@ -396,7 +514,7 @@ class _WordBuilder:
         if end > pos:
             self.quoted(_dq_unescape(self.src[pos:end].decode("utf-8", "replace")))
 
-    def build(self, node: Node) -> Word:
+    def build(self, node: _Node) -> Word:
         self.word.start = node.start_byte
         self.word.end = node.end_byte
         self.add(node)
@@ -490,7 +608,7 @@ class _Ctx:
 class _Begin:
     """Marks the start of pipeline stage ``index``: its feeders are the stage before it."""
 
-    stages: list[Node]
+    stages: list[_Node]
     starts: list[int]
     index: int
     ctx: _Ctx
@@ -502,21 +620,21 @@ class _Walker:
         self.src = src
         self.script = Script()
         self.by_node: dict[int, Command] = {}
-        self.pending_redirects: dict[int, list[Node]] = {}
+        self.pending_redirects: dict[int, list[_Node]] = {}
 
-    def text(self, node: Node) -> str:
+    def text(self, node: _Node) -> str:
         return self.src[node.start_byte : node.end_byte].decode("utf-8", "replace")
 
-    def word(self, node: Node) -> Word:
+    def word(self, node: _Node) -> Word:
         return _WordBuilder(self.src).build(node)
 
     def fail(self, why: str) -> None:
         if self.script.error is None:
             self.script.error = why
 
-    def walk(self, root: Node) -> Script:
+    def walk(self, root: _Node) -> Script:
         check_errors = root.has_error
-        stack: list[tuple[Node, _Ctx] | _Begin] = [(root, _Ctx([], False, None))]
+        stack: list[tuple[_Node, _Ctx] | _Begin] = [(root, _Ctx([], False, None))]
         while stack:
             item = stack.pop()
             if isinstance(item, _Begin):
@@ -559,7 +677,7 @@ class _Walker:
         return self.script
 
     def push_redirect_children(
-        self, node: Node, ctx: _Ctx, stack: list[tuple[Node, _Ctx] | _Begin]
+        self, node: _Node, ctx: _Ctx, stack: list[tuple[_Node, _Ctx] | _Begin]
     ) -> None:
         # A substitution in a redirection runs for the command it redirects (`bash < <(curl x)`),
         # but `| sh` after a here-document's start is a command of its own.
@@ -576,7 +694,7 @@ class _Walker:
             statement = child.is_named and child.type not in _REDIRECT_PARTS
             stack.append((child, ctx if statement else inner))
 
-    def error_node(self, node: Node, ctx: _Ctx) -> None:
+    def error_node(self, node: _Node, ctx: _Ctx) -> None:
         text = self.text(node)
         # `$(( rm -rf x ))` is an arithmetic error bash refuses without running anything; the
         # grammar's arithmetic is narrower than bash's, so an error there hides no command unless
@@ -588,7 +706,7 @@ class _Walker:
         else:
             self.fail(f"it could not be parsed near {_short(text) or 'the end'!r}")
 
-    def pipeline(self, node: Node, ctx: _Ctx, stack: list[tuple[Node, _Ctx] | _Begin]) -> None:
+    def pipeline(self, node: _Node, ctx: _Ctx, stack: list[tuple[_Node, _Ctx] | _Begin]) -> None:
         stages = [c for c in node.children if c.is_named and c.type != "comment"]
         base: list[Command] = []
         first = node.children[0] if node.children else None
@@ -612,7 +730,7 @@ class _Walker:
         for i in reversed(range(len(stages))):
             stack.append(_Begin(stages, starts, i, ctx, base))
 
-    def begin_stage(self, item: _Begin, stack: list[tuple[Node, _Ctx] | _Begin]) -> None:
+    def begin_stage(self, item: _Begin, stack: list[tuple[_Node, _Ctx] | _Begin]) -> None:
         i = item.index
         item.starts[i] = len(self.script.commands)
         ctx = item.ctx
@@ -624,7 +742,7 @@ class _Walker:
             ctx = _Ctx(feeders, True, ctx.enclosing, ctx.arithmetic)
         stack.append((item.stages[i], ctx))
 
-    def new_command(self, node: Node, words: list[Word], ctx: _Ctx) -> Command:
+    def new_command(self, node: _Node, words: list[Word], ctx: _Ctx) -> Command:
         redirects = [self.redirect(r) for r in self.pending_redirects.pop(node.id, [])]
         start = node.start_byte
         end = max([node.end_byte, *(r.end for r in redirects)])
@@ -642,26 +760,41 @@ class _Walker:
         self.script.commands.append(command)
         return command
 
-    def command(self, node: Node, ctx: _Ctx) -> Command:
-        words: list[Word] = []
-        redirect_nodes: list[Node] = []
-        name: Word | None = None
+    def command(self, node: _Node, ctx: _Ctx) -> Command:
+        assignments: list[Word] = []
+        redirect_nodes: list[_Node] = []
+        parts: list[Word] = []
+        has_name = False
         for child in node.children:
             kind = child.type
             if kind == "variable_assignment":
-                words.append(self.assignment(child))
-            elif kind in _REDIRECTS:
+                assignments.append(self.assignment(child))
+                continue
+            if kind in _REDIRECTS:
                 redirect_nodes.append(child)
-            elif kind == "command_name":
+                continue
+            if kind == "command_name":
                 inner = child.named_children
-                name = self.word(inner[0] if inner else child)
-                words.extend(self.expanded(name))
+                word = self.word(inner[0] if inner else child)
+                has_name = True
             elif child.is_named and kind != "comment":
-                words.extend(self.expanded(self.word(child)))
+                word = self.word(child)
+            else:
+                continue
+            # The grammar skips a backslash-newline like a space; bash joins the two halves
+            # (`r\<newline>m` is `rm`).
+            if parts and self.src[parts[-1].end : word.start] == b"\\\n":
+                parts[-1] = _joined(parts[-1], word)
+            else:
+                parts.append(word)
         if redirect_nodes:
             self.pending_redirects.setdefault(node.id, []).extend(redirect_nodes)
+        words = list(assignments)
+        for word in parts:
+            words.extend(self.expanded(word))
         command = self.new_command(node, words, ctx)
-        if name is not None:
+        if has_name and parts:
+            name = parts[0]
             command.hidden_name = _hidden(name)
             if not name.quoted and name.value in _KEYWORDS:
                 # `timeout 5 if x; then rm y; fi` is a syntax error in bash, but the grammar reads
@@ -682,7 +815,7 @@ class _Walker:
             for v in values
         ]
 
-    def declaration(self, node: Node, ctx: _Ctx) -> Command:
+    def declaration(self, node: _Node, ctx: _Ctx) -> Command:
         words: list[Word] = []
         for child in node.children:
             if child.type == "comment":
@@ -699,13 +832,13 @@ class _Walker:
                 words.append(self.word(child))
         return self.new_command(node, words, ctx)
 
-    def assignments(self, node: Node, ctx: _Ctx) -> None:
+    def assignments(self, node: _Node, ctx: _Ctx) -> None:
         nodes = [node] if node.type == "variable_assignment" else node.named_children
         words = [self.assignment(n) for n in nodes if n.type == "variable_assignment"]
         if words:
             self.new_command(node, words, ctx)
 
-    def assignment(self, node: Node) -> Word:
+    def assignment(self, node: _Node) -> Word:
         name = node.child_by_field_name("name")
         value = node.child_by_field_name("value")
         prefix_end = value.start_byte if value is not None else node.end_byte
@@ -721,9 +854,9 @@ class _Walker:
             word.value = self.text(node)
         return word
 
-    def redirected(self, node: Node, ctx: _Ctx) -> None:
+    def redirected(self, node: _Node, ctx: _Ctx) -> None:
         body = node.child_by_field_name("body")
-        redirects: list[Node] = []
+        redirects: list[_Node] = []
         for child in node.children:
             if child.type in _REDIRECTS:
                 redirects.append(child)
@@ -745,7 +878,7 @@ class _Walker:
             self.pending_redirects[node.id] = redirects
             self.new_command(node, [], ctx)
 
-    def redirect(self, node: Node) -> Redirect:
+    def redirect(self, node: _Node) -> Redirect:
         op = ""
         fd: str | None = None
         target: Word | None = None
@@ -777,7 +910,7 @@ class _Walker:
             op = "<<<"
         return Redirect(op, fd, target, node.start_byte, end, body, literal)
 
-    def function(self, node: Node) -> None:
+    def function(self, node: _Node) -> None:
         name_node = node.child_by_field_name("name")
         body = node.child_by_field_name("body")
         if name_node is None or body is None:
@@ -794,6 +927,20 @@ class _Walker:
                 break
             stack.extend(n.children)
         self.script.functions.append(Function(name, self.text(node), calls))
+
+
+def _joined(a: Word, b: Word) -> Word:
+    return Word(
+        a.value + b.value,
+        a.start,
+        b.end,
+        quoted=a.quoted or b.quoted,
+        dynamic=a.dynamic or b.dynamic,
+        tilde=a.tilde,
+        ansi_c=a.ansi_c or b.ansi_c,
+        glob=a.glob or b.glob,
+        brace=a.brace or b.brace,
+    )
 
 
 def _hidden(name: Word) -> str | None:
