@@ -306,3 +306,11 @@ async def test_a_document_with_an_impossible_uri_can_be_opened_asked_and_closed(
         assert action.disabled is None or "NUL character" in action.disabled.reason
     errors = [m.message for m in client.messages if m.type == types.MessageType.Error]
     assert errors == []
+
+
+def test_a_uri_with_a_nul_byte_maps_to_no_file_instead_of_raising(tmp_path: Path) -> None:
+    # verifySpec maps every open document's URI; one such document made it an internal error.
+    from ollama_agent_ls.lsp.editor import uri_to_path
+
+    path = uri_to_path("file:///tmp/a%00b.py", tmp_path)
+    assert path.parent == tmp_path

@@ -115,3 +115,9 @@ def test_an_api_key_is_never_shown_not_even_when_invalid() -> None:
     good, _ = load_settings({"apiKey": "sk-secret-value"})
     assert "sk-secret" not in repr(good) and "sk-secret" not in good.model_dump_json()
     assert good.resolved_api_key() == "sk-secret-value"
+
+
+def test_the_disk_readers_default_limit_is_read_max_bytes_default() -> None:
+    from ollama_agent_ls.workspace.documents import DEFAULT_READ_MAX_BYTES
+
+    assert Settings().read_max_bytes == DEFAULT_READ_MAX_BYTES

@@ -46,7 +46,12 @@ def uri_to_path(uri: str, root: Path) -> Path:
     if uri.startswith("file:"):
         fs = to_fs_path(uri)
         if fs:
-            return Path(os.path.realpath(fs))
+            try:
+                return Path(os.path.realpath(fs))
+            except (ValueError, OSError):
+                # A NUL byte or an impossible path: no file can be there; name it like a
+                # non-file URI so a document the editor opened stays addressable.
+                pass
     # untitled: and other schemes have no disk path; they live under the root by their URI so
     # the model can name them, and only the editor can read or change them.
     return root / uri.replace("/", "_")

@@ -100,6 +100,8 @@ class CheckpointStore:
                 env=self._env(),
                 cwd=self.root,
                 input=input,
+                # Never the server's stdin: that is the client's protocol pipe.
+                stdin=None if input is not None else subprocess.DEVNULL,
                 capture_output=True,
                 timeout=_GIT_TIMEOUT,
             )
@@ -126,6 +128,7 @@ class CheckpointStore:
             done = subprocess.run(
                 ["git", "init", "-q", "--bare", str(self.git_dir)],
                 env=env,
+                stdin=subprocess.DEVNULL,
                 capture_output=True,
                 timeout=_GIT_TIMEOUT,
             )

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from ollama_agent_ls.settings import Settings
-
-DEFAULT_READ_MAX_BYTES: int = Settings.model_fields["read_max_bytes"].default
+DEFAULT_READ_MAX_BYTES = 4_000_000
+"""readMaxBytes' default (a test keeps the two equal): not read from Settings, because the
+language server imports this module before answering initialize, and pydantic is heavy."""
 """The default of the readMaxBytes setting, for readers built without the settings."""
 
 
