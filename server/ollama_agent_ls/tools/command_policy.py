@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from ollama_agent_ls.settings import CommandApproval, Settings
 from ollama_agent_ls.tools import shell_syntax
@@ -437,7 +438,7 @@ def _unwrap(s: Command) -> _Unwrapped:
         name, _, value = words[k].value.partition("=")
         name = name.rstrip("+")
         risky = risky or bool(_RISKY_VARS.match(name))
-        if name in _COMMAND_VARS and value:
+        if name in _COMMAND_VARS and value and not words[k].dynamic:
             out.strings.append(replace(words[k], value=value))
         k += 1
     if k:
@@ -451,11 +452,13 @@ def _unwrap(s: Command) -> _Unwrapped:
     args = words[1:]
     if head in _WRAPPERS:
         spec = _WRAPPERS[head]
-        strings = _wrapper_strings(args, spec)
+        first, others, stopped = _wrapper_starts(args, spec)
+        # Only the wrapper's own options: `flock f python -c CODE` hands CODE to python.
+        own = args if not spec.runs_operands or first is None else args[: first - spec.positional]
+        strings = _wrapper_strings(own, spec)
         out.strings.extend(strings)
         if head == "flock":
             out.strings.extend(_flock_string(args, spec))
-        first, others, stopped = _wrapper_starts(args, spec)
         if stopped or not spec.runs_operands:
             out.transparent = spec.transparent and not strings
             return out
@@ -504,7 +507,7 @@ def _unwrap(s: Command) -> _Unwrapped:
         # With expand_aliases set, a later line of the same command runs the alias's text.
         for w in args:
             name, eq, value = w.value.partition("=")
-            if eq and value:
+            if eq and value and not w.dynamic:
                 out.strings.append(replace(w, value=value))
         return out
     if head == "git":
@@ -548,7 +551,7 @@ def _unwrap_env(s: Command) -> _Unwrapped:
             name, _, value = v.partition("=")
             name = name.rstrip("+")
             risky = risky or bool(_RISKY_VARS.match(name))
-            if name in _COMMAND_VARS and value:
+            if name in _COMMAND_VARS and value and not words[i].dynamic:
                 out.strings.append(replace(words[i], value=value))
             i += 1
         else:
@@ -1469,20 +1472,37 @@ _CURL_LONG_ARG = frozenset(
 )  # fmt: skip
 
 
+def _loopback_only(urls: list[str]) -> bool:
+    """Whether every URL names this machine, so what is sent there does not leave it."""
+    if not urls:
+        return False
+    for url in urls:
+        try:
+            host = urlsplit(url if "://" in url else f"http://{url}").hostname or ""
+        except ValueError:
+            return False
+        if host not in ("localhost", "::1") and not host.startswith("127."):
+            return False
+    return True
+
+
 def _curl_reasons(c: Command, st: _State) -> list[str]:
     o = _opts(c.args, _CURL_SHORT_ARG, _CURL_LONG_ARG)
     text = c.text
     reasons: list[str] = []
-    for value in o.values("T", "--upload-file"):
+    urls = [w.value for w in o.operands] + [v for v in o.values("", "--url") if v]
+    if _loopback_only(urls):
+        urls = []  # uploads to a local server stay on the machine: only the writes matter
+    for value in o.values("T", "--upload-file") if urls else []:
         reasons.append(f"uploads {value or 'a file'} ({_short(text)})")
     data = o.values("d", "--data", "--data-binary", "--data-ascii", "--json", "--data-urlencode")
-    for value in data:
+    for value in data if urls else []:
         if value is not None and (value.startswith("@") or "=@" in value[:64]):
             name = value.split("@", 1)[1] or "stdin"
             reasons.append(f"sends the file {name} ({_short(text)})")
         elif value is not None and ("$" in value or "`" in value):
             reasons.append(f"sends data only known when it runs ({_short(text)})")
-    for value in o.values("F", "--form"):
+    for value in o.values("F", "--form") if urls else []:
         if value is not None and ("=@" in value or "=<" in value):
             reasons.append(f"uploads a file in a form ({_short(text)})")
     for value in o.values("ocD", "--output", "--cookie-jar", "--dump-header", "--trace"):
@@ -1507,7 +1527,8 @@ def _wget_reasons(c: Command, st: _State) -> list[str]:
     o = _opts(c.args, _WGET_SHORT_ARG, _WGET_LONG_ARG)
     text = c.text
     reasons: list[str] = []
-    for value in o.values("", "--post-file", "--body-file"):
+    local = _loopback_only([w.value for w in o.operands])
+    for value in [] if local else o.values("", "--post-file", "--body-file"):
         reasons.append(f"uploads {value or 'a file'} ({_short(text)})")
     for value in o.values("oaOP", "--output-document", "--output-file", "--directory-prefix"):
         if value and value != "-":
@@ -1529,31 +1550,54 @@ _PIP_LONG_ARG = frozenset(
 
 
 def _pip_reasons(args: list[Word], text: str, st: _State) -> list[str]:
+    return _pip_sources(args, text, st)[0]
+
+
+def _pip_sources(args: list[Word], text: str, st: _State) -> tuple[list[str], list[str]]:
+    """(destructive reasons, workspace folders whose build code pip runs) of a pip command."""
     ops = [i for i, w in enumerate(args) if not w.value.startswith("-")]
     if not ops or args[ops[0]].value != "install":
-        return []
+        return [], []
     o = _opts(args[ops[0] + 1 :], "rceiftb", _PIP_LONG_ARG)
     reasons: list[str] = []
-    for value in o.values("e", "--editable"):
-        reasons.append(f"pip installs from {value}, running its build code ({_short(text)})")
+    local: list[str] = []
     if o.values("if", "--index-url", "--extra-index-url", "--find-links"):
         reasons.append(f"pip installs from another package index ({_short(text)})")
-    for w in o.operands + o.after_dashdash:
-        v = w.value
-        if (
-            "://" in v
-            or " @ " in v
-            or v.startswith(("git+", "hg+", "svn+", "bzr+", ".", "/", "~"))
+    sources = [v for v in o.values("e", "--editable") if v]
+    sources += [w.value for w in o.operands + o.after_dashdash]
+    for v in sources:
+        if "://" in v or " @ " in v or v.startswith(("git+", "hg+", "svn+", "bzr+")):
+            reasons.append(f"pip installs from {v}, not from the package index ({_short(text)})")
+        elif (
+            v.startswith((".", "/", "~"))
             or "/" in v
             or v.endswith((".whl", ".tar.gz", ".zip", ".tgz", ".tar.bz2"))
         ):
-            reasons.append(f"pip installs from {v}, not from the package index ({_short(text)})")
+            path = _where(Word(v, 0, 0, tilde=v.startswith("~")), st.root, st.cwd)
+            if path is not None and is_inside(path, st.root):
+                local.append(v)
+            else:
+                reasons.append(f"pip installs from {v}, outside the workspace ({_short(text)})")
     for value in o.values("t", "--target", "--prefix", "--root"):
         if value:
             word = Word(value, 0, 0, tilde=value.startswith("~"), dynamic="$" in value)
             if problem := _write_problem(word, st, text, "installs"):
                 reasons.append(problem)
-    return reasons
+    return reasons, local
+
+
+def _pip_args(c: Command) -> list[Word] | None:
+    """The arguments after ``pip`` of pip, pip3, ``python -m pip`` and ``uv pip``."""
+    head = c.head
+    args = c.args
+    if head in ("pip", "pip3") or (head is not None and re.match(r"^pip[0-9.]+$", head)):
+        return args
+    if head == "uv" and args and args[0].value == "pip":
+        return args[1:]
+    python = head is not None and bool(_PYTHON.match(head))
+    if python and len(args) >= 2 and args[0].value == "-m" and args[1].value in ("pip", "pip3"):
+        return args[2:]
+    return None
 
 
 def _npm_reasons(c: Command, st: _State) -> list[str]:
@@ -1806,17 +1850,6 @@ def _unlink_reasons(c: Command, st: _State) -> list[str]:
     return []
 
 
-def _pip_command(c: Command, st: _State) -> list[str]:
-    return _pip_reasons(c.args, c.text, st)
-
-
-def _uv_reasons(c: Command, st: _State) -> list[str]:
-    args = c.args
-    if args and args[0].value == "pip":
-        return _pip_reasons(args[1:], c.text, st)
-    return []
-
-
 _CHECKS: dict[str, _SegmentCheck] = {
     "rm": _rm_reasons,
     "unlink": _unlink_reasons,
@@ -1838,9 +1871,6 @@ _CHECKS: dict[str, _SegmentCheck] = {
     "tar": _tar_reasons,
     "curl": _curl_reasons,
     "wget": _wget_reasons,
-    "pip": _pip_command,
-    "pip3": _pip_command,
-    "uv": _uv_reasons,
     "npm": _npm_reasons,
     "pnpm": _npm_reasons,
     "yarn": _npm_reasons,
@@ -1929,10 +1959,8 @@ def _segment_reasons(c: Command, st: _State) -> list[str]:
     check = _CHECKS.get(head)
     if check is not None:
         reasons += check(c, st)
-    if _PYTHON.match(head):
-        args = c.args
-        if len(args) >= 2 and args[0].value == "-m" and args[1].value in ("pip", "pip3"):
-            reasons += _pip_reasons(args[2:], c.text, st)
+    if (pip := _pip_args(c)) is not None:
+        reasons += _pip_reasons(pip, c.text, st)
     script = _script_run(c, st)
     if script is not None and script in st.downloaded:
         reasons.append(f"runs a downloaded script ({_short(c.text)})")
@@ -2179,6 +2207,9 @@ def _opaque_reason(c: Command, st: _State) -> str | None:
         if script_word.value in _STDIN_PATHS and (fed := _fed(c)):
             return f"feeds {head} commands through {' and '.join(fed)}"
         return None
+    if (pip := _pip_args(c)) is not None:
+        local = _pip_sources(pip, c.text, st)[1]
+        return f"pip runs the build code of {', '.join(local)}" if local else None
     if head in _SHELLS:
         code = _shell_code(c)
         if code.inline or code.script is not None:
@@ -2283,13 +2314,8 @@ def _first_not_allowed(segments: list[_Segment], prefixes: list[list[str]]) -> s
     return None
 
 
-def _unwaived(
-    opaque: list[tuple[_Segment, str]], prefixes: list[list[str]], command: str
-) -> str | None:
-    """The first opaque part no exact allowedCommands entry covers."""
-    whole = normalise_command(command)
-    if any(" ".join(p) == whole for p in prefixes):
-        return None
+def _unwaived(opaque: list[tuple[_Segment, str]], prefixes: list[list[str]]) -> str | None:
+    """The first opaque part that no allowedCommands entry names exactly."""
     for segment, why in opaque:
         values = [w.value for w in segment.cmd.words]
         if not any(values == p for p in prefixes):
@@ -2327,7 +2353,13 @@ def decide(command: str, settings: Settings, root: Path, allowed_for_run: set[st
     if normalise_command(command) in {normalise_command(c) for c in allowed_for_run}:
         return Decision("allow", "the user allowed this command for this run")
     prefixes = _allowed_prefixes(settings)
-    hidden = _unwaived(verdict.opaque, prefixes, command)
+    # An entry that is this very command line allows it whatever it holds (the floor aside).
+    exact = normalise_command(command) in {
+        normalise_command(e) for e in settings.allowed_commands if e.strip()
+    }
+    if exact and policy in (CommandApproval.ALWAYS, CommandApproval.ALLOWLIST):
+        return Decision("allow", "the command is in allowedCommands exactly")
+    hidden = _unwaived(verdict.opaque, prefixes)
     hidden_why = (
         f"cannot tell what it does: {hidden}; allow it for this run, or add the exact command "
         "to allowedCommands"

@@ -702,7 +702,8 @@ class _Walker:
         if ctx.arithmetic and not any(s in text for s in ("$(", "`", "<(", ">(")):
             return
         if node.is_missing:
-            self.fail(f"it is incomplete (a {node.type!r} is missing)")
+            missing = "a word or a command" if node.is_named else repr(node.type)
+            self.fail(f"it could not be parsed: it is incomplete ({missing} is missing)")
         else:
             self.fail(f"it could not be parsed near {_short(text) or 'the end'!r}")
 
