@@ -61,7 +61,6 @@ _BLOCK_DEVICE = re.compile(
     r"mapper/|sr\d|fd\d)"
 )
 _WRITE_REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>", "<>"})
-_STDIN_REDIRECTS = frozenset({"<", "<<", "<<-", "<<<"})
 # Files a shell, git or ssh reads and acts on when they start: writing one runs code later.
 _STARTUP_FILES = frozenset(
     {

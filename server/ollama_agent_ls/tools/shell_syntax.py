@@ -127,20 +127,22 @@ class Redirect:
     """The here-document's delimiter is quoted, so bash expands nothing in its body."""
 
 
-@dataclass
+# Compared by identity and shown without their links: a 4,000-stage pipeline links each command
+# to the one before it, and comparing or printing that chain field by field would recurse.
+@dataclass(eq=False)
 class Command:
     """A simple command, with what feeds its standard input."""
 
     words: list[Word]
     redirects: list[Redirect]
-    source: bytes
+    source: bytes = field(repr=False)
     start: int
     end: int
     piped: bool = False
     """Its stdin is a pipe from an earlier stage of a pipeline."""
-    feeders: list[Command] = field(default_factory=list)
+    feeders: list[Command] = field(default_factory=list, repr=False)
     """The commands of the pipeline stage just before this one."""
-    enclosing: Command | None = None
+    enclosing: Command | None = field(default=None, repr=False)
     """The command whose word or redirection holds this one as a substitution."""
     hidden_name: str | None = None
     """Why the command's name is only known when it runs (None when it is plain text)."""
@@ -248,10 +250,10 @@ class _Node:
     is_missing: bool
     start_byte: int
     end_byte: int
-    parent: _Node | None
+    parent: _Node | None = field(repr=False)
     id: int
     field_name: str | None
-    children: list[_Node] = field(default_factory=list)
+    children: list[_Node] = field(default_factory=list, repr=False)
     has_error: bool = False
 
     @property
@@ -317,11 +319,13 @@ def _rows_in_subprocess(data: bytes) -> list[_Row]:
         timeout=PARSE_SECONDS,
         check=True,
     )
-    loaded = json.loads(done.stdout)
-    return [
-        (str(k), bool(n), bool(m), int(s), int(e), int(p), None if f is None else str(f))
-        for k, n, m, s, e, p, f in loaded
-    ]
+    try:
+        return [
+            (str(k), bool(n), bool(m), int(s), int(e), int(p), None if f is None else str(f))
+            for k, n, m, s, e, p, f in json.loads(done.stdout)
+        ]
+    except TypeError as exc:
+        raise ValueError(f"unexpected output from the parser process: {exc}") from exc
 
 
 _WORKER = "from ollama_agent_ls.tools.shell_syntax import worker_main; worker_main()"
