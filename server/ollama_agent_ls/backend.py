@@ -54,8 +54,10 @@ class ChatBackend(Protocol):
         messages: Sequence[Message],
         tools: Sequence[dict[str, Any]],
         num_ctx: int,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[ChatEvent]:
-        """Stream one reply as events, ending with exactly one ``ChatDone``."""
+        """Stream one reply as events, ending with exactly one ``ChatDone``; ``max_tokens``
+        caps the reply (a warm-up asks for one token)."""
         ...
 
 

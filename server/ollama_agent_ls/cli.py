@@ -243,6 +243,10 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
         )
         task = selection_task(root, args.instruction, args.file, args.lines, run.ctx.documents)
+        if settings.warm_start:  # off unless asked: the run's first request follows at once
+            from ollama_agent_ls.agent.warm import warm_start
+
+            await warm_start(client, settings, root)
         result = await _with_sigint(run.agent.cancel, run_task(run, task))
     printer.close()
     _report(result, args.dry_run, as_json=args.json)

@@ -185,6 +185,12 @@ class Settings(BaseModel):
         description="Longest line or event the model server may stream, in bytes (longer: a "
         "clear error, not unbounded memory).",
     )
+    warm_start: bool | None = Field(
+        None,
+        description="Send the static prompt prefix (system prompt, tool schemas) for a one-token "
+        "reply when the language server starts and when the model changes, so the first run's "
+        "prefill of it is cached. Unset: on in the language server, off in the CLI.",
+    )
     verify_rounds: int = Field(
         2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
     )

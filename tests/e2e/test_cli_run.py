@@ -203,3 +203,13 @@ def test_read_max_bytes_reaches_the_files_the_run_reads(fake_ollama: FakeOllama,
     assert proc.returncode == 0, proc.stderr
     result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
     assert "readMaxBytes (1,000 bytes)" in result
+
+
+def test_warm_start_is_off_in_the_cli_unless_asked(fake_ollama: FakeOllama, workspace) -> None:
+    fake_ollama.enqueue(Reply.say("ok"), Reply.say("ok"))
+    assert cli("run", "hi", "-w", str(workspace), url=fake_ollama.url).returncode == 0
+    assert fake_ollama.warm_requests == []
+    proc = cli("run", "hi", "-w", str(workspace), "-o", "warmStart=true", url=fake_ollama.url)
+    assert proc.returncode == 0, proc.stderr
+    [warm] = fake_ollama.warm_requests
+    assert warm.body["messages"] == fake_ollama.chat_requests[-1].body["messages"][:1]

@@ -122,6 +122,16 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def is_warm_up(body: Any) -> bool:
+    """A chat request with messages but no user message: a warm start of the prompt cache."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return False
+    messages = body["messages"]
+    return bool(messages) and not any(
+        isinstance(m, dict) and m.get("role") == "user" for m in messages
+    )
+
+
 class _ClientGone(Exception):
     """The client closed its side while a reply was being played."""
 
@@ -273,8 +283,14 @@ class FakeOllama:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        """The /api/chat requests received so far."""
-        return [r for r in self.requests if r.path == "/api/chat"]
+        """The chat requests received so far, without warm-ups (see ``warm_requests``)."""
+        return [r for r in self.requests if r.path == "/api/chat" and not is_warm_up(r.body)]
+
+    @property
+    def warm_requests(self) -> list[RecordedRequest]:
+        """Chat requests that only warm the prompt cache: no user message (the agent's warm
+        start). They are answered with one token and take no scripted reply."""
+        return [r for r in self.requests if r.path == "/api/chat" and is_warm_up(r.body)]
 
     @property
     def last_chat(self) -> dict[str, Any]:
@@ -583,7 +599,7 @@ class _Handler(BaseHTTPRequestHandler):
             }
             self._send(200, go_json(line) + b"\n", "application/x-ndjson")
             return
-        reply = self.fake._next_reply()
+        reply = Reply.say(".") if is_warm_up(body) else self.fake._next_reply()
         if reply.status != 200:
             if reply.text is not None:
                 self._send_text(reply.status, reply.text)

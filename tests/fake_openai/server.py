@@ -100,6 +100,16 @@ def compact_json(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
+def is_warm_up(body: Any) -> bool:
+    """A chat request with messages but no user message: a warm start of the prompt cache."""
+    if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
+        return False
+    messages = body["messages"]
+    return bool(messages) and not any(
+        isinstance(m, dict) and m.get("role") == "user" for m in messages
+    )
+
+
 class _ClientGone(Exception):
     """The client closed its side while a reply was being played."""
 
@@ -299,8 +309,16 @@ class FakeOpenAI:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        """The chat completions requests received so far."""
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        """The chat requests received so far, without warm-ups (see ``warm_requests``)."""
+        chats = (r for r in self.requests if r.path.endswith("/chat/completions"))
+        return [r for r in chats if not is_warm_up(r.body)]
+
+    @property
+    def warm_requests(self) -> list[RecordedRequest]:
+        """Chat requests that only warm the prompt cache: no user message (the agent's warm
+        start). They are answered with one token and take no scripted reply."""
+        chats = (r for r in self.requests if r.path.endswith("/chat/completions"))
+        return [r for r in chats if is_warm_up(r.body)]
 
     @property
     def last_chat(self) -> dict[str, Any]:
@@ -755,7 +773,7 @@ class _Handler(BaseHTTPRequestHandler):
         cached = min(fake._cached_prefix(prompt) // 4, prompt_tokens - 1)
         if not llama:
             cached -= cached % _VLLM_BLOCK
-        reply = fake._next_reply()
+        reply = Reply.say(".") if is_warm_up(body) else fake._next_reply()
         if reply.body is not None or reply.text is not None or reply.status != 200:
             self._whole(reply)
             return

@@ -32,6 +32,7 @@ const serverSettingKeys = [
     "toolResultMaxChars",
     "readMaxBytes",
     "streamLineMaxBytes",
+    "warmStart",
     "verifyRounds",
     "transcriptUpdatesPerSecond",
     "logLevel",

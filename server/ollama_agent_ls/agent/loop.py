@@ -254,17 +254,40 @@ class Agent:
         elif fmt != "tools":
             self._emit("progress", f"edit format {fmt} ({why})", editFormat=fmt)
         budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
-        sent_tools = tools if fmt == "tools" and not no_tools else []
+        system, sent_tools = _static_prefix(fmt, tools, no_tools)
         budget.set_tools(sent_tools)
         if fmt == "tools":
-            system = system_prompt(tools if no_tools else None)
             first = render_task(task)
         else:
-            system = text_system_prompt(fmt, tools)
             self._read_paths.extend(shown)
             first = render_text_task(task, fmt, shown=shown, files=self._project_files)
         self.messages = [Message("system", system), Message("user", first)]
         self._session = (budget, sent_tools)
+
+    async def warm(self) -> RunMetrics:
+        """Send the static prefix (system prompt, tool schemas) for a one-token reply, so the
+        server has it cached before the first run; the request's counts."""
+        tools, info, num_ctx = await self._prepare()
+        fmt, _ = choose_edit_format(self.settings.edit_format, info)
+        remembered = self.format_memory.switched.get(self.settings.model)
+        if self.settings.edit_format == "auto" and remembered is not None:
+            fmt = remembered
+        no_tools = bool(info.capabilities) and not info.supports_tools
+        system, sent_tools = _static_prefix(fmt, tools, no_tools)
+        metrics = RunMetrics(num_ctx=num_ctx, requests=1, edit_format=fmt)
+        async for event in self.client.chat_stream(
+            model=self.settings.model,
+            messages=[Message("system", system)],
+            tools=sent_tools,
+            num_ctx=num_ctx,
+            max_tokens=1,
+        ):
+            if isinstance(event, ChatDone):
+                m = event.metrics
+                metrics.prompt_tokens = m.prompt_eval_count
+                metrics.cached_prompt_tokens = m.cached_prompt_tokens or 0
+                metrics.prefill_tokens = m.prefill_tokens
+        return metrics
 
     def _file_text(self, rel: str | None) -> str | None:
         if rel is None:
@@ -678,6 +701,15 @@ class Agent:
             return True
         budget = self._session[0] if self._session is not None else None
         return budget is None or not budget.is_compacted(self.messages[index])
+
+
+def _static_prefix(
+    fmt: Format, tools: list[dict[str, Any]], no_tools: bool
+) -> tuple[str, list[dict[str, Any]]]:
+    """The system prompt and the tool schemas every request of a session starts with."""
+    if fmt == "tools":
+        return system_prompt(tools if no_tools else None), (tools if not no_tools else [])
+    return text_system_prompt(fmt, tools), []
 
 
 def _edits_applied_note(pending: list[str]) -> str:

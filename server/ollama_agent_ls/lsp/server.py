@@ -99,6 +99,9 @@ class AgentServer(LanguageServer):
         """clientInfo.name from initialize (some editors' quirks go by it)."""
         self.editor = EditorState(self)
         self._runs: RunManager | None = None
+        self._warmed: tuple[str, ...] | None = None
+        """What the last warm start was for (backend, URL, model, edit format)."""
+        self._warm_task: asyncio.Task[None] | None = None
 
     # -- environment ----------------------------------------------------------------------------
 
@@ -274,6 +277,26 @@ class AgentServer(LanguageServer):
         level = settings.log_level if explicit else (self.log_level_flag or settings.log_level)
         logging.getLogger("ollama_agent_ls").setLevel(level.upper())
 
+    def schedule_warm_start(self) -> None:
+        """Warm the model with the static prompt prefix when warmStart allows and what it would
+        warm changed (a new model, server or format); in the background, never awaited."""
+        settings = self.settings
+        if settings.warm_start is False:
+            return
+        key = (settings.backend, settings.base_url, settings.ollama_url, settings.model,
+               settings.edit_format)  # fmt: skip
+        if key == self._warmed:
+            return
+        self._warmed = key
+        if self._warm_task is not None and not self._warm_task.done():
+            self._warm_task.cancel()
+        self._warm_task = asyncio.ensure_future(self._warm(settings))
+
+    async def _warm(self, settings: Settings) -> None:
+        from ollama_agent_ls.agent.warm import warm_start
+
+        await warm_start(self.ollama_client(settings), settings, self.root)
+
     async def pull_configuration(self) -> dict[str, Any] | None:
         """The ``ollamaAgent`` section from workspace/configuration, when the client has it."""
         if not get_capability(self.client_capabilities, "workspace.configuration", False):
@@ -394,6 +417,7 @@ async def initialized(ls: AgentServer, params: types.InitializedParams) -> None:
         ls.configured.set()
     # Warm the late imports off the loop so the first command does not pay for them.
     await asyncio.get_running_loop().run_in_executor(None, _import_late)
+    ls.schedule_warm_start()
 
 
 def _import_late() -> None:
@@ -413,11 +437,14 @@ async def did_change_configuration(
     if not isinstance(section, dict):
         section = await ls.pull_configuration()
     ls.apply_config(ls._init_options, section)
+    ls.schedule_warm_start()
 
 
 @server.feature(types.SHUTDOWN)
 async def shutdown(ls: AgentServer, params: Any) -> None:
     """Stop runs and close HTTP clients."""
+    if ls._warm_task is not None:
+        ls._warm_task.cancel()
     ls.runs.cancel(None)
     await ls.runs.wait_idle(SHUTDOWN_WAIT)
     ls.cancel_pending_requests()
@@ -691,8 +718,11 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     parse_args(cmd.CHECK_SETUP, NoArgs, args)
     await ls.wait_configured()
     from ollama_agent_ls.ollama.setup_check import check_setup
+    from ollama_agent_ls.tools.sandbox import check_sandbox
 
     report = await check_setup(ls.ollama_client(ls.settings), ls.settings)
+    # The first check probes bubblewrap (a subprocess): off the loop.
+    await asyncio.to_thread(check_sandbox, report, ls.settings)
     return report.to_json()
 
 

@@ -162,6 +162,7 @@ class OllamaClient:
         messages: Sequence[Message],
         tools: Sequence[dict[str, Any]],
         num_ctx: int,
+        max_tokens: int | None = None,
     ) -> dict[str, Any]:
         """The JSON body ``chat_stream`` posts to ``/api/chat``."""
         settings = self._settings
@@ -174,6 +175,8 @@ class OllamaClient:
             "options": {**settings.options, "num_ctx": num_ctx},
             "keep_alive": settings.keep_alive,
         }
+        if max_tokens is not None:
+            body["options"]["num_predict"] = max_tokens
         if settings.think is not None:
             body["think"] = settings.think
         if tools:
@@ -187,9 +190,12 @@ class OllamaClient:
         messages: Sequence[Message],
         tools: Sequence[dict[str, Any]],
         num_ctx: int,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[ChatEvent]:
         """Stream one reply as events; wrap in ``contextlib.aclosing`` to stop early cleanly."""
-        body = self.chat_body(model=model, messages=messages, tools=tools, num_ctx=num_ctx)
+        body = self.chat_body(
+            model=model, messages=messages, tools=tools, num_ctx=num_ctx, max_tokens=max_tokens
+        )
         self._check_url()
         done = False
         try:

@@ -330,6 +330,7 @@ class OpenAIClient:
         messages: Sequence[Message],
         tools: Sequence[dict[str, Any]],
         num_ctx: int,
+        max_tokens: int | None = None,
     ) -> dict[str, Any]:
         """The JSON body ``chat_stream`` posts; ``num_ctx`` is not sent (the server's applies)."""
         body: dict[str, Any] = {"model": model, "messages": openai_messages(messages)}
@@ -338,6 +339,8 @@ class OpenAIClient:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         body.update(self._options)
+        if max_tokens is not None:
+            body["max_tokens"] = max_tokens
         return body
 
     def encode_body(
@@ -347,9 +350,12 @@ class OpenAIClient:
         messages: Sequence[Message],
         tools: Sequence[dict[str, Any]],
         num_ctx: int,
+        max_tokens: int | None = None,
     ) -> bytes:
         """The exact bytes ``chat_stream`` posts: identical for identical arguments."""
-        body = self.chat_body(model=model, messages=messages, tools=tools, num_ctx=num_ctx)
+        body = self.chat_body(
+            model=model, messages=messages, tools=tools, num_ctx=num_ctx, max_tokens=max_tokens
+        )
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     async def chat_stream(
@@ -359,9 +365,12 @@ class OpenAIClient:
         messages: Sequence[Message],
         tools: Sequence[dict[str, Any]],
         num_ctx: int,
+        max_tokens: int | None = None,
     ) -> AsyncIterator[ChatEvent]:
         """Stream one reply as events; wrap in ``contextlib.aclosing`` to stop early cleanly."""
-        content = self.encode_body(model=model, messages=messages, tools=tools, num_ctx=num_ctx)
+        content = self.encode_body(
+            model=model, messages=messages, tools=tools, num_ctx=num_ctx, max_tokens=max_tokens
+        )
         self._check_url()
         reply = _ReplyState(time.monotonic_ns(), self._redact)
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
