@@ -653,3 +653,23 @@ def test_a_destructive_command_stays_destructive_when_wrapped(
         command = wrap(command)
     decision = decide(command, _settings(CommandApproval.ALWAYS), ROOT, set())
     assert (decision.action, decision.destructive) == ("ask", True), command
+
+
+@pytest.mark.parametrize(
+    ("entries", "command", "allowed"),
+    [
+        (["uv run pytest"], "uv run pytest -q", True),
+        (["uv run"], "uv run pytest -q", False),
+        (["uv run", "pytest"], "uv run pytest -q", True),
+        (["xargs rm -f"], "xargs rm -f", True),
+        (["xargs"], "xargs rm -f", False),
+        (["npx prettier"], "npx prettier --check .", True),
+        (["timeout 60 npm test"], "timeout 60 npm test", True),
+        (["env"], "env rm -f notes.txt", False),
+    ],
+)
+def test_an_entry_that_names_the_wrapped_command_allows_it(
+    entries: list[str], command: str, allowed: bool
+) -> None:
+    settings = _settings(CommandApproval.ALLOWLIST, entries)
+    assert decide(command, settings, ROOT, set()).action == ("allow" if allowed else "ask")

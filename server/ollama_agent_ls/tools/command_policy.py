@@ -199,6 +199,8 @@ class _Wrapper:
     runs_operands: bool = True
     numeric: bool = False
     """``-N`` is an option (nice's old ``nice -10 CMD``), not an operand."""
+    string_command: bool = False
+    """A command given as one word with spaces is a shell command line (GNU parallel)."""
 
 
 def _w(
@@ -210,6 +212,7 @@ def _w(
     stop: str = "",
     runs_operands: bool = True,
     numeric: bool = False,
+    string_command: bool = False,
 ) -> _Wrapper:
     return _Wrapper(
         frozenset(with_arg.split()),
@@ -220,6 +223,7 @@ def _w(
         frozenset(stop.split()),
         runs_operands,
         numeric,
+        string_command,
     )
 
 
@@ -303,6 +307,47 @@ _WRAPPERS: dict[str, _Wrapper] = {
         "-t --target -S --setuid -G --setgid -r --root -w --wd",
         "-a --all -m -u -i -n -p -U -C -T -F --no-fork --preserve-credentials",
     ),
+    "parallel": _w(
+        "-j --jobs -S --sshlogin -a --arg-file -d --delimiter -I -n --max-args -N --colsep "
+        "-C --joblog --results --tmpdir --timeout --delay --halt --env",
+        "-k --keep-order -q --quote -0 --null -v --verbose --dry-run --bar --eta -u --ungroup",
+        string_command=True,
+    ),
+    "entr": _w("", "-a -c -cc -d -n -p -r -s -z", string_command=True),
+    "systemd-run": _w(
+        "-u --unit -p --property --description --slice -E --setenv --working-directory --uid "
+        "--gid --nice -M --machine -H --host --on-active --on-calendar",
+        "--user --system --scope -t --pty -P --pipe -q --quiet --wait -G --collect -S --shell",
+    ),
+    "ssh-agent": _w("-a -E -t -P", "-c -s -d -D -k"),
+    "xvfb-run": _w(
+        "-n --server-num -s --server-args -e --error-file -f --auth-file -p --xauth-protocol "
+        "-w --wait",
+        "-a --auto-servernum -l --listen-tcp",
+    ),
+    "dbus-run-session": _w(),
+    "faketime": _w("", "-f -m", 1),
+    "proxychains": _w("-f", "-q"),
+    "proxychains4": _w("-f", "-q"),
+    "torsocks": _w("-u --user -p --pass -a --address -P --port", "-i --isolate -d --debug"),
+    "tsocks": _w(),
+    "firejail": _w(),
+    "npx": _w("-p --package", "-y --yes --no -q --quiet", strings="-c --call"),
+}
+# `uv run CMD`, `poetry run CMD` ...: a tool whose subcommand runs another command.
+_RUNNERS: dict[str, tuple[str, _Wrapper]] = {
+    "uv": ("run", _w("--with --python -p --directory --project --package --extra --group")),
+    "poetry": ("run", _w("-C --directory -P --project")),
+    "pipenv": ("run", _w()),
+    "pdm": ("run", _w("-p --project")),
+    "hatch": ("run", _w()),
+    "bundle": ("exec", _w()),
+    "conda": ("run", _w("-n --name -p --prefix")),
+    "mamba": ("run", _w("-n --name -p --prefix")),
+    "pixi": ("run", _w("-e --environment --manifest-path")),
+    "npm": ("exec", _w("-c --call -w --workspace -p --package", strings="-c --call")),
+    "pnpm": ("exec", _w("-C --dir -F --filter")),
+    "direnv": ("exec", _w(positional=1)),
 }
 
 
@@ -450,26 +495,11 @@ def _unwrap(s: Command) -> _Unwrapped:
         return out
     args = words[1:]
     if head in _WRAPPERS:
-        spec = _WRAPPERS[head]
-        first, others, stopped = _wrapper_starts(args, spec)
-        # Only the wrapper's own options: `flock f python -c CODE` hands CODE to python.
-        own = args if not spec.runs_operands or first is None else args[: first - spec.positional]
-        strings = _wrapper_strings(own, spec)
-        out.strings.extend(strings)
-        if head == "flock":
-            out.strings.extend(_flock_string(args, spec))
-        if stopped or not spec.runs_operands:
-            out.transparent = spec.transparent and not strings
-            return out
-        if first is not None and first < len(args):
-            if head == "flock" and args[first].value in ("-c", "--command"):
-                return out
-            if (inner := _derive(s, args[first:])) is not None:
-                out.inner.append(inner)
-        for start in others:
-            if start < len(args) and (maybe := _derive(s, args[start:])) is not None:
-                out.maybe.append(maybe)
-        out.transparent = spec.transparent and not others and not strings
+        _unwrap_wrapper(s, head, args, _WRAPPERS[head], out)
+        return out
+    runner = _RUNNERS.get(head)
+    if runner is not None and args and args[0].value == runner[0]:
+        _unwrap_wrapper(s, head, args[1:], runner[1], out)
         return out
     if head == "env":
         return _unwrap_env(s)
@@ -512,6 +542,31 @@ def _unwrap(s: Command) -> _Unwrapped:
     if head == "git":
         _unwrap_git(s, out)
     return out
+
+
+def _unwrap_wrapper(
+    s: Command, head: str, args: list[Word], spec: _Wrapper, out: _Unwrapped
+) -> None:
+    first, others, stopped = _wrapper_starts(args, spec)
+    # Only the wrapper's own options: `flock f python -c CODE` hands CODE to python.
+    own = args if not spec.runs_operands or first is None else args[: first - spec.positional]
+    strings = _wrapper_strings(own, spec)
+    out.strings.extend(strings)
+    if head == "flock":
+        out.strings.extend(_flock_string(args, spec))
+    out.transparent = spec.transparent and not others and not strings
+    if stopped or not spec.runs_operands or first is None or first >= len(args):
+        return
+    if head == "flock" and args[first].value in ("-c", "--command"):
+        return
+    # `parallel 'rm -rf {}' ::: a b`, `entr -s 'make test'`: one word with spaces is a command line.
+    if spec.string_command and any(c.isspace() for c in args[first].value):
+        out.strings.append(args[first])
+    if (inner := _derive(s, args[first:])) is not None:
+        out.inner.append(inner)
+    for start in others:
+        if start < len(args) and (maybe := _derive(s, args[start:])) is not None:
+            out.maybe.append(maybe)
 
 
 def _joined(words: list[Word]) -> list[Word]:
@@ -737,6 +792,10 @@ class _Segment:
     transparent: bool = False
     shadow: bool = False
     """Another reading of a wrapper's arguments: checked by the floor, not by the allowlist."""
+    parent: _Segment | None = None
+    """The wrapper this command was read out of (``uv run pytest`` for ``pytest``)."""
+    offset: int = 0
+    """Where this command's words start among the wrapper's."""
 
 
 @dataclass
@@ -783,7 +842,7 @@ def _analyse(src: str, depth: int = 0, out: _Analysis | None = None) -> _Analysi
 def _add(c: Command, depth: int, out: _Analysis) -> None:
     if not c.derived:
         _note_download(c, out)
-    stack: list[tuple[Command, bool, int] | Word] = [(c, False, 0)]
+    stack: list[tuple[Command, bool, int, _Segment | None] | Word] = [(c, False, 0, None)]
     while stack:
         item = stack.pop()
         if isinstance(item, Word):
@@ -794,13 +853,18 @@ def _add(c: Command, depth: int, out: _Analysis) -> None:
                 )
             _analyse(item.value, depth + 1, out)
             continue
-        cmd, shadow, level = item
+        cmd, shadow, level, parent = item
         if len(out.segments) >= _MAX_SEGMENTS:
             if not out.full:
                 out.full = True
                 out.problems.append("cannot tell what it runs: too many commands to check")
             return
-        segment = _Segment(cmd, shadow=shadow)
+        segment = _Segment(cmd, shadow=shadow, parent=parent)
+        if parent is not None and cmd.words:
+            first = cmd.words[0]
+            segment.offset = next(
+                (i for i, w in enumerate(parent.cmd.words) if w is first), len(parent.cmd.words)
+            )
         out.segments.append(segment)
         if cmd.hidden_name is not None:
             out.problems.append(
@@ -811,9 +875,9 @@ def _add(c: Command, depth: int, out: _Analysis) -> None:
             continue
         unwrapped = _unwrap(cmd)
         segment.transparent = unwrapped.transparent
-        tasks: list[tuple[Command, bool, int] | Word] = [
-            *((d, shadow, level + 1) for d in unwrapped.inner),
-            *((d, True, level + 1) for d in unwrapped.maybe),
+        tasks: list[tuple[Command, bool, int, _Segment | None] | Word] = [
+            *((d, shadow, level + 1, segment) for d in unwrapped.inner),
+            *((d, True, level + 1, segment) for d in unwrapped.maybe),
             *unwrapped.strings,
         ]
         stack.extend(reversed(tasks))
@@ -1889,6 +1953,17 @@ for _name in _DISK_TOOLS:
     _CHECKS[_name] = _disk_reasons
 for _name in _POWER:
     _CHECKS[_name] = _simple("shuts down or restarts the machine")
+_CHECKS["rimraf"] = _simple("rimraf deletes folders recursively")
+
+
+def _at_reasons(c: Command, st: _State) -> list[str]:
+    if any(w.value in ("-l", "-d", "-r", "-c") for w in c.args):
+        return []
+    return [f"{c.head} schedules commands to run later, unseen ({_short(c.text)})"]
+
+
+_CHECKS["at"] = _at_reasons
+_CHECKS["batch"] = _at_reasons
 
 
 def _redirect_reasons(c: Command, st: _State) -> list[str]:
@@ -2303,12 +2378,21 @@ def _allowed_prefixes(settings: Settings) -> list[list[str]]:
 
 
 def _first_not_allowed(segments: list[_Segment], prefixes: list[list[str]]) -> str | None:
-    """The first segment no allowedCommands prefix covers (None when all are covered)."""
+    """The first segment no allowedCommands prefix covers (None when all are covered).
+
+    An entry that reaches into a wrapped command covers it too: "uv run pytest" allows the
+    pytest that ``uv run pytest -q`` runs, while "uv run" alone leaves it to its own entry.
+    """
+    reach: dict[int, int] = {}
+    """id(segment) -> how many of its words the longest matching entry pins down."""
     for s in segments:
-        if s.shadow or s.transparent or not s.cmd.words:
+        if s.shadow or not s.cmd.words:
             continue
         values = [w.value for w in s.cmd.words]
-        if not any(values[: len(p)] == p for p in prefixes):
+        matched = max((len(p) for p in prefixes if values[: len(p)] == p), default=0)
+        inherited = reach.get(id(s.parent), 0) - s.offset if s.parent is not None else 0
+        reach[id(s)] = max(matched, inherited)
+        if not s.transparent and reach[id(s)] <= 0:
             return s.cmd.text
     return None
 
