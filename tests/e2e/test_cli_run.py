@@ -213,3 +213,39 @@ def test_warm_start_is_off_in_the_cli_unless_asked(fake_ollama: FakeOllama, work
     assert proc.returncode == 0, proc.stderr
     [warm] = fake_ollama.warm_requests
     assert warm.body["messages"] == fake_ollama.chat_requests[-1].body["messages"][:1]
+
+
+def test_doctor_says_whether_commands_are_sandboxed(fake_ollama: FakeOllama, tmp_path) -> None:
+    ok = cli("doctor", url=fake_ollama.url)
+    assert "✓ commands run in a sandbox (workspace-write, bubblewrap" in ok.stdout
+    off = cli("doctor", "--sandbox", "off", url=fake_ollama.url)
+    assert off.returncode == 0, off.stdout
+    assert "commands run without a sandbox (sandbox=off)" in off.stdout
+
+
+def test_without_bubblewrap_doctor_names_the_fix_and_yes_no_longer_runs_commands(
+    fake_ollama: FakeOllama, workspace
+) -> None:
+    # A PATH without bwrap: the machine as a user without bubblewrap has it.
+    env_path = str(Path(sys.executable).parent)
+    doctor = subprocess.run(
+        [sys.executable, "-m", "ollama_agent_ls", "doctor"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        env={**os.environ, "OLLAMA_HOST": fake_ollama.url, "PATH": env_path},
+    )  # fmt: skip
+    assert doctor.returncode == 3
+    assert "✗ commands cannot run in a sandbox" in doctor.stdout
+    assert "apt-get install bubblewrap" in doctor.stdout
+    fake_ollama.enqueue(
+        Reply.calls(call("run_command", {"command": "touch ran.txt"})), Reply.say("ok")
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "ollama_agent_ls", "run", "touch", "-w", str(workspace), "--yes"],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60,
+        env={**os.environ, "OLLAMA_HOST": fake_ollama.url, "PATH": env_path},
+        start_new_session=True,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert not (workspace / "ran.txt").exists()
+    result = fake_ollama.chat_requests[-1].body["messages"][-1]["content"]
+    assert "denied" in result
