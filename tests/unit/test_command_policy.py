@@ -548,19 +548,27 @@ def test_inline_code_needs_an_exact_allowlist_entry() -> None:
     assert decide("python3 -m pytest", prefix, ROOT, set()).action == "allow"
 
 
-def test_the_parser_loads_only_when_a_command_is_first_checked() -> None:
+def test_the_parser_starts_when_a_command_is_first_checked_and_outside_the_server() -> None:
     probe = (
         "import sys\n"
         "from pathlib import Path\n"
         "from ollama_agent_ls.settings import Settings\n"
-        "from ollama_agent_ls.tools import command_policy\n"
-        "before = sorted(m for m in sys.modules if m.startswith('tree_sitter'))\n"
-        "command_policy.decide('ls', Settings(), Path('/tmp'), set())\n"
-        "after = sorted(m for m in sys.modules if m.startswith('tree_sitter'))\n"
-        "print(before, bool(after))\n"
+        "from ollama_agent_ls.tools import command_policy, shell_syntax\n"
+        "idle = shell_syntax._worker.proc is None\n"
+        "decision = command_policy.decide('rm -rf x', Settings(), Path('/tmp'), set())\n"
+        "loaded = [m for m in sys.modules if m.startswith('tree_sitter')]\n"
+        "print(idle, decision.destructive, loaded)\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.strip() == "[] True"
+    assert done.stdout.strip() == "True True []"
+
+
+def test_a_line_that_crashes_the_parser_asks_and_the_next_line_is_still_checked() -> None:
+    # tree-sitter-bash 0.25.1 segfaults on `{` followed by U+D1DF8.
+    crash = decide("echo {\U000d1df8", _settings(CommandApproval.ALWAYS), ROOT, set())
+    assert (crash.action, crash.destructive) == ("ask", True)
+    assert "the shell parser crashed on it" in crash.reason
+    assert _reasons("ls && rm -rf build") == ["recursive rm (rm -rf build)"]
 
 
 # Inputs that once made parsers crash, recurse or take minutes; each must come back as a decision.
@@ -579,6 +587,7 @@ HOSTILE = [
     "ls; " * 16_000,
     "a|" * 32_000,  # quadratic in tree-sitter's error recovery: stopped after PARSE_SECONDS
     "\ud800 rm -rf /",
+    "a{\U000d1df8",
 ]
 
 

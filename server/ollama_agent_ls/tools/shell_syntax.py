@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
+import os
+import select
+import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,14 +21,13 @@ if TYPE_CHECKING:
 
 MAX_BYTES = 65_536
 """Longer command lines are not parsed; the policy asks about them instead."""
-IN_PROCESS_BYTES = 4_096
-"""Longer lines are parsed in a child process that can be stopped (see _rows_in_subprocess)."""
 PARSE_SECONDS = 5.0
+"""How long the parser process may take over one line before it is stopped."""
 MAX_COMMANDS = 4_000
 """Simple commands one parse may yield before the line counts as too complex to check."""
 
 _parser: Parser | None = None
-# tree-sitter parsers are not thread-safe and the server may check commands from worker threads.
+# One line at a time through the parser process: the server may check commands from threads.
 _lock = threading.Lock()
 
 _EXPANSIONS = frozenset(
@@ -68,8 +70,6 @@ _REDIRECT_PARTS = frozenset(
         "arithmetic_expansion",
     }
 )
-# Unquoted brace expansion: `{a,b}` or `{1..3}`; bash turns one word into several.
-_BRACE = re.compile(r"\{[^{}]*(?:,|\.\.)[^{}]*\}")
 _MAX_BRACE_WORDS = 64
 _BRACE_SCAN_BUDGET = 200_000
 _ANSI_SIMPLE = {
@@ -197,7 +197,7 @@ class Script:
 def _get_parser() -> Parser:
     global _parser
     if _parser is None:
-        # Imported here: the language server answers `initialize` before anything loads these.
+        # Only the parser process imports these (see _ParserProcess).
         import tree_sitter
         import tree_sitter_bash
 
@@ -222,16 +222,14 @@ def parse(command: str) -> Script:
         return Script(
             error=f"it is too long to check ({len(data)} bytes, the limit is {MAX_BYTES})"
         )
-    if len(data) <= IN_PROCESS_BYTES:
-        with _lock:
-            rows = _rows(_get_parser().parse(data).root_node)
-    else:
-        try:
-            rows = _rows_in_subprocess(data)
-        except subprocess.TimeoutExpired:
-            return Script(error=f"it took longer than {PARSE_SECONDS:g} s to parse")
-        except (OSError, ValueError, subprocess.SubprocessError) as exc:
-            return Script(error=f"the shell parser failed on it ({_short(str(exc))})")
+    try:
+        rows = _worker.rows(data)
+    except TimeoutError:
+        return Script(error=f"it took longer than {PARSE_SECONDS:g} s to parse")
+    except _ParserDied:
+        return Script(error="the shell parser crashed on it")
+    except (OSError, ValueError) as exc:
+        return Script(error=f"the shell parser could not run ({_short(str(exc))})")
     return _Walker(data).walk(_build(rows))
 
 
@@ -309,33 +307,109 @@ def _build(rows: list[_Row]) -> _Node:
     return nodes[0]
 
 
-def _rows_in_subprocess(data: bytes) -> list[_Row]:
-    # tree-sitter's error recovery is quadratic on some inputs (a 64 KB run of `a|` takes a
-    # minute) and its own timeout does not stop it; a child process can be killed.
-    done = subprocess.run(
-        [sys.executable, "-c", _WORKER],
-        input=data,
-        capture_output=True,
-        timeout=PARSE_SECONDS,
-        check=True,
-    )
-    try:
-        return [
-            (str(k), bool(n), bool(m), int(s), int(e), int(p), None if f is None else str(f))
-            for k, n, m, s, e, p, f in json.loads(done.stdout)
-        ]
-    except TypeError as exc:
-        raise ValueError(f"unexpected output from the parser process: {exc}") from exc
+class _ParserDied(Exception):
+    """The parser process exited while parsing a line."""
 
 
+class _ParserProcess:
+    """tree-sitter-bash in a long-lived child process, one line at a time.
+
+    Not in this process: the grammar's scanner segfaults on some input (``{`` followed by
+    U+D1DF8 does it in tree-sitter-bash 0.25.1), which would take the language server down, and
+    its error recovery is quadratic on other input (a 64 KB run of ``a|`` takes a minute) where
+    neither tree-sitter's timeout nor its progress callback stops it. A child can be killed and
+    started again; the line it choked on is then "cannot tell".
+    """
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.owner = os.getpid()
+
+    def rows(self, data: bytes) -> list[_Row]:
+        """The parse tree of ``data``, as rows (see ``_rows``)."""
+        with _lock:
+            proc = self._running()
+            try:
+                assert proc.stdin is not None and proc.stdout is not None
+                proc.stdin.write(len(data).to_bytes(4, "big") + data)
+                proc.stdin.flush()
+                deadline = time.monotonic() + PARSE_SECONDS
+                fd = proc.stdout.fileno()
+                size = int.from_bytes(_read_exactly(fd, 4, deadline), "big")
+                body = _read_exactly(fd, size, deadline)
+            except BrokenPipeError as exc:
+                self._stop()
+                raise _ParserDied() from exc
+            except BaseException:
+                self._stop()
+                raise
+        try:
+            return [
+                (str(k), bool(n), bool(m), int(s), int(e), int(p), None if f is None else str(f))
+                for k, n, m, s, e, p, f in json.loads(body)
+            ]
+        except TypeError as exc:
+            raise ValueError(f"unexpected output from the parser process: {exc}") from exc
+
+    def _running(self) -> subprocess.Popen[bytes]:
+        if self.owner != os.getpid():
+            # A forked copy of this process must not talk over its parent's pipes.
+            self.proc, self.owner = None, os.getpid()
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-c", _WORKER],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+        return self.proc
+
+    def _stop(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        proc.kill()
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout):
+            if pipe is not None:
+                pipe.close()
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    left = size
+    while left > 0:
+        wait = deadline - time.monotonic()
+        if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+            raise TimeoutError("the shell parser took too long")
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise _ParserDied()
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+_worker = _ParserProcess()
 _WORKER = "from ollama_agent_ls.tools.shell_syntax import worker_main; worker_main()"
 
 
 def worker_main() -> None:
-    """Parse stdin in a child process and print its tree as JSON rows (see ``_rows``)."""
-    data = sys.stdin.buffer.read()
-    rows = _rows(_get_parser().parse(data).root_node)
-    sys.stdout.write(json.dumps(rows, separators=(",", ":")))
+    """The parser process: read length-prefixed lines from stdin, answer each with its rows."""
+    # Ctrl-C in a terminal reaches the whole process group; the parent decides when this ends
+    # (it closes the pipe).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    parser = _get_parser()
+    while True:
+        header = source.read(4)
+        if len(header) < 4:
+            return
+        data = source.read(int.from_bytes(header, "big"))
+        rows = _rows(parser.parse(data).root_node)
+        body = json.dumps(rows, separators=(",", ":")).encode()
+        sink.write(len(body).to_bytes(4, "big") + body)
+        sink.flush()
 
 
 # --- words -------------------------------------------------------------------------------------
@@ -523,9 +597,27 @@ class _WordBuilder:
         self.word.end = node.end_byte
         self.add(node)
         self.word.value = "".join(self.parts)
-        if _BRACE.search("".join(self.raw_unquoted)):
+        if _has_brace_expansion("".join(self.raw_unquoted)):
             self.word.brace = True
         return self.word
+
+
+def _has_brace_expansion(text: str) -> bool:
+    """Whether unquoted ``text`` holds ``{a,b}`` or ``{1..3}``, which bash makes into words.
+
+    A scan, not a regex: the obvious pattern backtracks quadratically on `{,,,,...`.
+    """
+    start = text.find("{")
+    while start >= 0:
+        end = start + 1
+        while end < len(text) and text[end] not in "{}":
+            end += 1
+        if end < len(text) and text[end] == "}":
+            inner = text[start + 1 : end]
+            if "," in inner or ".." in inner:
+                return True
+        start = text.find("{", end if end > start else start + 1)
+    return False
 
 
 def _has_unescaped_glob(text: str) -> bool:
