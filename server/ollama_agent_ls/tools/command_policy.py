@@ -2211,13 +2211,36 @@ def _fed(c: Command) -> list[str]:
 
 
 _AWK = frozenset({"awk", "gawk", "mawk", "nawk"})
-_AWK_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
 _AWK_SYSTEM = re.compile(r"\bsystem\s*\(")
+
+
+def _blank_strings(program: str) -> str:
+    """``program`` with the text of its double-quoted strings removed (a linear scan: a regex
+    backtracks quadratically on a long unterminated string full of escapes)."""
+    out: list[str] = []
+    i = 0
+    n = len(program)
+    while i < n:
+        ch = program[i]
+        if ch != '"':
+            out.append(ch)
+            i += 1
+            continue
+        j = i + 1
+        while j < n and program[j] not in '"\n':
+            j += 2 if program[j] == "\\" else 1
+        if j < n and program[j] == '"':
+            out.append('""')
+            i = j + 1
+        else:
+            out.append(program[i:j])
+            i = j
+    return "".join(out)
 
 
 def _awk_plain(program: str) -> str:
     """An awk program with its strings and regex literals blanked (their ``|`` runs nothing)."""
-    plain = _AWK_STRING.sub('""', program)
+    plain = _blank_strings(program)
     out: list[str] = []
     i = 0
     n = len(plain)
