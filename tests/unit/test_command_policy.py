@@ -6,7 +6,7 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
 
 from ollama_agent_ls.settings import CommandApproval, Settings
+from ollama_agent_ls.tools import shell_syntax
 from ollama_agent_ls.tools.command_policy import (
     decide,
     find_destructive,
@@ -563,12 +564,38 @@ def test_the_parser_starts_when_a_command_is_first_checked_and_outside_the_serve
     assert done.stdout.strip() == "True True []"
 
 
-def test_a_line_that_crashes_the_parser_asks_and_the_next_line_is_still_checked() -> None:
-    # tree-sitter-bash 0.25.1 segfaults on `{` followed by U+D1DF8.
-    crash = decide("echo {\U000d1df8", _settings(CommandApproval.ALWAYS), ROOT, set())
+@pytest.fixture
+def parser_process(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Swap the parser process for one running ``code``; the real one comes back afterwards."""
+
+    def use(code: str) -> None:
+        monkeypatch.setattr(shell_syntax, "_worker", shell_syntax._ParserProcess())
+        monkeypatch.setattr(shell_syntax, "_WORKER", code)
+
+    yield use
+    shell_syntax._worker._stop()
+
+
+def test_a_line_that_crashes_the_parser_asks_and_the_next_line_is_still_checked(
+    parser_process: Callable[[str], None],
+) -> None:
+    # tree-sitter-bash 0.25.1 can segfault (`{` then U+D1DF8, now and then); this one always does.
+    parser_process("import os, sys; sys.stdin.buffer.read(4); os._exit(139)")
+    crash = decide("ls", _settings(CommandApproval.ALWAYS), ROOT, set())
     assert (crash.action, crash.destructive) == ("ask", True)
     assert "the shell parser crashed on it" in crash.reason
+    parser_process(shell_syntax._WORKER_CODE)
     assert _reasons("ls && rm -rf build") == ["recursive rm (rm -rf build)"]
+
+
+def test_a_line_the_parser_is_stuck_on_asks(
+    parser_process: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(shell_syntax, "PARSE_SECONDS", 0.5)
+    parser_process("import sys, time; sys.stdin.buffer.read(4); time.sleep(60)")
+    stuck = decide("ls", _settings(CommandApproval.ALWAYS), ROOT, set())
+    assert (stuck.action, stuck.destructive) == ("ask", True)
+    assert "took longer than 0.5 s to parse" in stuck.reason
 
 
 # Inputs that once made parsers crash, recurse or take minutes; each must come back as a decision.

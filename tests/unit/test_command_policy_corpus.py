@@ -187,6 +187,7 @@ OPAQUE = [
     ("ruby -e 'puts 1'", "inline ruby"),
     ("php -r 'echo 1;'", "inline php"),
     ("deno eval 'console.log(1)'", "inline JavaScript"),
+    ("pwsh -Command 'Remove-Item -Recurse .'", "inline PowerShell"),
     ("awk 'BEGIN { system(\"rm -rf build\") }'", "system()"),
     ("awk '{ print | \"sh\" }' cmds.txt", "through a pipe"),
     ("sed 'e date' notes.txt", "sed's e command"),

@@ -1314,6 +1314,11 @@ _CONFIG_CHANGES = frozenset(
 )  # fmt: skip
 
 
+_CONFIG_SUBCOMMANDS = frozenset(
+    {"set", "unset", "rename-section", "remove-section", "edit", "get", "list"}
+)
+
+
 def _git_config(rest: list[Word], text: str, st: _State) -> list[str]:
     o = _opts(
         rest,
@@ -1321,9 +1326,9 @@ def _git_config(rest: list[Word], text: str, st: _State) -> list[str]:
         frozenset({"--file", "--blob", "--type", "--default", "--comment", "--value"}),
     )
     ops = [w.value for w in o.operands]
-    given = {f"--{name[2:]}" for name in o.longs} | {f"-{s}" for s in o.shorts}
-    subcommand = ops[0] if ops and ops[0] in ("set", "unset", "rename-section", "remove-section",
-                                            "edit", "get", "list") else None  # fmt: skip
+    given = set(o.longs) | {f"-{letter}" for letter in o.shorts}
+    # git 2.46 spells the actions as subcommands too: `git config set KEY VALUE`.
+    subcommand = ops[0] if ops and ops[0] in _CONFIG_SUBCOMMANDS else None
     if subcommand is not None:
         ops = ops[1:]
     reading = subcommand in ("get", "list") or bool(given & _CONFIG_READS)
@@ -2119,8 +2124,9 @@ class _Lang:
     reads_stdin: bool = True
 
 
-_PY = _Lang("python", "c", with_arg="WXQ", with_arg_long=frozenset({"--check-hash-based-pycs"}),
-            module="m")  # fmt: skip
+_PY = _Lang(
+    "python", "c", with_arg="WXQ", with_arg_long=frozenset({"--check-hash-based-pycs"}), module="m"
+)
 _LANGS: dict[str, _Lang] = {
     "perl": _Lang("perl", "eE", attached="IMmlx0iCdDV"),
     "ruby": _Lang("ruby", "e", with_arg="IrCE", attached="iFxK0TW"),
@@ -2144,6 +2150,8 @@ _LANGS: dict[str, _Lang] = {
     "wish": _Lang("Tcl", reads_stdin=True),
 }
 _LANGS["nodejs"] = _LANGS["node"]
+# PowerShell's options take one dash and any case.
+_PWSH_INLINE = frozenset({"-c", "-command", "-e", "-ec", "-encodedcommand", "-cwa"})
 
 
 @dataclass
@@ -2333,6 +2341,8 @@ def _opaque_reason(c: Command, st: _State) -> str | None:
         return None
     if head == "deno" and c.args and c.args[0].value == "eval":
         return "runs inline JavaScript code"
+    if head in ("pwsh", "powershell") and any(w.value.lower() in _PWSH_INLINE for w in c.args):
+        return "runs inline PowerShell code"
     if head == "gdb" and any(
         w.value.lstrip("-") in ("ex", "iex", "eval-command", "init-eval-command", "x")
         or w.value.startswith("--eval-command=")

@@ -390,8 +390,9 @@ def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+_WORKER_CODE = "from ollama_agent_ls.tools.shell_syntax import worker_main; worker_main()"
+_WORKER = _WORKER_CODE
 _worker = _ParserProcess()
-_WORKER = "from ollama_agent_ls.tools.shell_syntax import worker_main; worker_main()"
 
 
 def worker_main() -> None:
