@@ -304,6 +304,7 @@ def result_json(result: RunResult) -> dict[str, Any]:
         "status": result.status.value,
         "summary": result.summary,
         "changedFiles": result.changed_files,
+        "notApplied": list(result.not_applied),
         "turns": result.turns,
         "metrics": result.metrics.to_json(),
     }

@@ -25,11 +25,13 @@ from ollama_agent_ls.ollama.models import (
 )
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
+from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.waiting import wait_until
 
 APP = "def add(a, b):\n    return a - b\n"
+FIXED = "def add(a, b):\n    return a + b\n"
 
 
 class Recorder:
@@ -477,3 +479,54 @@ async def test_each_request_records_what_it_shares_with_the_previous_one(
     [finished] = rec.kinds("finished")
     assert finished.data["pureAppends"] == result.metrics.pure_appends
     assert finished.data["requests"] == len(reads) + 1
+
+
+class RefusingSink:
+    """Refuses the first ``n`` changes (as an editor that skipped or refused an edit), then
+    passes the rest to the real sink."""
+
+    def __init__(self, inner: Any, n: int) -> None:
+        self.inner, self.left = inner, n
+
+    async def apply(self, change: FileChange) -> None:
+        if self.left > 0:
+            self.left -= 1
+            raise ChangeRejected("the editor refused the edit (the document changed)")
+        await self.inner.apply(change)
+
+
+async def test_an_edit_that_did_not_land_makes_the_run_not_completed(
+    client, fake_ollama, workspace
+) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("Fixed the sign."))
+    disk_run = make_run(client, fake_ollama, workspace, Recorder())
+    disk_run.ctx.sink = RefusingSink(disk_run.ctx.sink, 1)
+    result = await run(disk_run)
+    assert result.status is RunStatus.FAILED
+    assert result.not_applied == [
+        {"path": "app.py", "reason": "the editor refused the edit (the document changed)"}
+    ]
+    assert "These edits did not land: app.py" in result.summary
+    assert (workspace / "app.py").read_text() == APP
+    # The model heard of it as a failed call.
+    assert "refused" in fake_ollama.chat_requests[1].body["messages"][-1]["content"]
+
+
+async def test_a_retry_that_lands_leaves_nothing_unapplied(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.calls(FIX), Reply.say("Fixed the sign."))
+    disk_run = make_run(client, fake_ollama, workspace, Recorder())
+    disk_run.ctx.sink = RefusingSink(disk_run.ctx.sink, 1)
+    result = await run(disk_run)
+    assert result.status is RunStatus.COMPLETED
+    assert result.not_applied == []
+    assert (workspace / "app.py").read_text() == FIXED
+
+
+async def test_a_run_whose_commands_were_all_denied_says_so(client, fake_ollama, workspace) -> None:
+    fake_ollama.enqueue(
+        Reply.calls(call("run_command", {"command": "pytest -q"})), Reply.say("Tests pass.")
+    )
+    result = await run(make_run(client, fake_ollama, workspace, Recorder(Approval.DENY)))
+    assert "Every command it asked to run was not run (denied or refused): `pytest -q`" in (
+        result.summary
+    )

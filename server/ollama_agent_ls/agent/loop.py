@@ -135,6 +135,7 @@ class Agent:
         """Files the model has seen: shown in the task or read with read_file."""
         self._project_files: list[str] = []
         self._commands_run = 0
+        self._commands_asked: list[str] = []
         self._called: set[str] = set()
         """Names of the tools the model has called in this conversation."""
         executor.ctx.on_change = self._on_change
@@ -189,6 +190,7 @@ class Agent:
             log.exception("agent run crashed")
             self._emit("error", f"Internal error: {exc!r}")
             result = self._result(RunStatus.FAILED, f"Internal error: {exc!r}")
+        result = self._honest(result)
         self._emit(
             "finished",
             result.summary,
@@ -201,6 +203,23 @@ class Agent:
             pureAppends=self.metrics.pure_appends,
             requests=self.metrics.requests,
         )
+        return result
+
+    def _honest(self, result: RunResult) -> RunResult:
+        """``completed`` only when every edit landed; and say when every command was denied."""
+        missing = list(self.executor.ctx.not_applied.values())
+        result.not_applied = [{"path": rel, "reason": reason} for rel, reason in missing]
+        if missing and result.status is RunStatus.COMPLETED:
+            result.status = RunStatus.FAILED
+            names = "; ".join(f"{rel} ({reason})" for rel, reason in missing)
+            result.summary = f"{result.summary}\n\nThese edits did not land: {names}"
+        asked, denied = self._commands_asked, self.executor.ctx.commands_not_run
+        if denied and len(denied) == len(asked):
+            shown = ", ".join(f"`{c}`" for c in list(dict.fromkeys(denied))[:5])
+            result.summary = (
+                f"{result.summary}\n\nEvery command it asked to run was not run (denied or "
+                f"refused): {shown}."
+            )
         return result
 
     def _result(self, status: RunStatus, summary: str) -> RunResult:
@@ -667,6 +686,8 @@ class Agent:
                 outcome = dataclasses.replace(outcome, content=capped)
             if call.name == "run_command":
                 self._commands_run += 1
+                command = str(call.arguments.get("command", ""))
+                self._commands_asked.append(command)
             elif call.name == "read_file" and outcome.ok:
                 self._reads[read_key] = (epoch, self.turns, len(self.messages))
                 self._read_paths.append(str(call.arguments.get("path", "")))

@@ -84,6 +84,8 @@ class RunResult:
     changes: list[FileChange] = field(default_factory=list)
     turns: int = 0
     metrics: RunMetrics = field(default_factory=RunMetrics)
+    not_applied: list[dict[str, str]] = field(default_factory=list)
+    """Edits whose final state did not land: ``{"path", "reason"}`` (relative path)."""
     setup_problem: bool = False
     """True when the run failed because Ollama or the model is not usable (CLI exit 3)."""
 

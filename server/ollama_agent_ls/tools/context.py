@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
+from ollama_agent_ls.workspace.changes import ChangeRejected, ChangeSink, FileChange
 from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentSource
 
@@ -74,6 +74,11 @@ class ToolContext:
     """Commands a person allowed "for this run"."""
     changes: list[FileChange] = field(default_factory=list)
     """Every change applied in this run, in order."""
+    not_applied: dict[Path, tuple[str, str]] = field(default_factory=dict)
+    """Files whose last change the sink refused (relative path, why); a retry that lands
+    removes the entry. A run that ends with any is not completed."""
+    commands_not_run: list[str] = field(default_factory=list)
+    """Commands the policy or a person did not let run (denied, unanswered, disabled)."""
     checkpoints: CheckpointStore | None = None
     """Where commands' effects on the workspace are recorded (made on the first command)."""
     command_changes: list[FileChange] = field(default_factory=list)
@@ -104,7 +109,13 @@ class ToolContext:
 
     async def apply_change(self, change: FileChange) -> None:
         """Send ``change`` to the sink and record it; ChangeRejected propagates to the executor."""
-        await self.sink.apply(change)
+        try:
+            await self.sink.apply(change)
+        except ChangeRejected as exc:
+            # Until a later change of the same file lands, the run has an edit that did not.
+            self.not_applied[change.path] = (change.rel, str(exc))
+            raise
+        self.not_applied.pop(change.path, None)
         self.changes.append(change)
         if self.on_change is not None:
             self.on_change(change)

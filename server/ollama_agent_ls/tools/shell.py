@@ -399,10 +399,14 @@ async def run_command_result(
             'e.g. {"command": "pytest -q"}.'
         )
     decision = await _decide(ctx, command)
-    if decision.action == "deny":
-        raise ToolError(f"{decision.reason}.")
-    if decision.action == "ask":
-        await _approve(ctx, command, decision.reason, decision.destructive)
+    try:
+        if decision.action == "deny":
+            raise ToolError(f"{decision.reason}.")
+        if decision.action == "ask":
+            await _approve(ctx, command, decision.reason, decision.destructive)
+    except ToolError:
+        ctx.commands_not_run.append(command)
+        raise
     lines: list[str] = []
     if ctx.before_command is not None:
         note = await ctx.before_command()
