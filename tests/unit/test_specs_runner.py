@@ -230,7 +230,10 @@ async def test_verify_spec_runs_the_commands_through_the_approval_policy(tmp_pat
     from ollama_agent_ls.workspace.disk_sink import DiskSink
     from ollama_agent_ls.workspace.documents import DiskDocuments
 
-    text = '---\nverify:\n- python -c "print(\'one\')"\n- python -c "raise SystemExit(3)"\n---\n'
+    # Scripts, not `python -c`: inline interpreter code asks a person, as the floor wants.
+    (tmp_path / "one.py").write_text("print('one')\n")
+    (tmp_path / "three.py").write_text("raise SystemExit(3)\n")
+    text = "---\nverify:\n- python one.py\n- python three.py\n---\n"
     path = tmp_path / "s.md"
     path.write_text(text, encoding="utf-8")
     spec = parse_spec(text, path)
