@@ -588,6 +588,16 @@ def test_a_line_that_crashes_the_parser_asks_and_the_next_line_is_still_checked(
     assert _reasons("ls && rm -rf build") == ["recursive rm (rm -rf build)"]
 
 
+def test_a_parser_that_cannot_start_says_how_to_fix_it(
+    parser_process: Callable[[str], None],
+) -> None:
+    parser_process("import tree_sitter_missing_for_this_test")
+    decision = decide("ls", _settings(CommandApproval.ALWAYS), ROOT, set())
+    assert (decision.action, decision.destructive) == ("ask", True)
+    assert "No module named 'tree_sitter_missing_for_this_test'" in decision.reason
+    assert "pip install ollama-agent-ls" in decision.reason
+
+
 def test_a_line_the_parser_is_stuck_on_asks(
     parser_process: Callable[[str], None], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -226,7 +227,13 @@ def parse(command: str) -> Script:
         rows = _worker.rows(data)
     except TimeoutError:
         return Script(error=f"it took longer than {PARSE_SECONDS:g} s to parse")
-    except _ParserDied:
+    except _ParserDied as exc:
+        why = str(exc)
+        if "ModuleNotFoundError" in why or "ImportError" in why:
+            return Script(
+                error=f"the shell parser could not start ({why}); reinstall ollama-agent-ls "
+                "with its dependencies (pip install ollama-agent-ls)"
+            )
         return Script(error="the shell parser crashed on it")
     except (OSError, ValueError) as exc:
         return Script(error=f"the shell parser could not run ({_short(str(exc))})")
@@ -337,9 +344,8 @@ class _ParserProcess:
                 fd = proc.stdout.fileno()
                 size = int.from_bytes(_read_exactly(fd, 4, deadline), "big")
                 body = _read_exactly(fd, size, deadline)
-            except BrokenPipeError as exc:
-                self._stop()
-                raise _ParserDied() from exc
+            except (BrokenPipeError, _ParserDied) as exc:
+                raise _ParserDied(self._stop()) from exc
             except BaseException:
                 self._stop()
                 raise
@@ -360,19 +366,26 @@ class _ParserProcess:
                 [sys.executable, "-c", _WORKER],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
         return self.proc
 
-    def _stop(self) -> None:
+    def _stop(self) -> str:
+        """Stop the process; the last line it wrote to stderr, if any (why it died)."""
         proc, self.proc = self.proc, None
         if proc is None:
-            return
+            return ""
         proc.kill()
         proc.wait()
-        for pipe in (proc.stdin, proc.stdout):
+        last = ""
+        if proc.stderr is not None:
+            # The process writes to stderr only as it dies, so this read cannot block for long.
+            lines = proc.stderr.read().decode("utf-8", "replace").strip().splitlines()
+            last = lines[-1] if lines else ""
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None:
                 pipe.close()
+        return last
 
 
 def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
@@ -400,6 +413,8 @@ def worker_main() -> None:
     # Ctrl-C in a terminal reaches the whole process group; the parent decides when this ends
     # (it closes the pipe).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # stderr is read only once this process dies; warnings piling up there could fill the pipe.
+    warnings.simplefilter("ignore")
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     parser = _get_parser()
     while True:
