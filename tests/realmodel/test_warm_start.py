@@ -7,8 +7,10 @@ is reused by the first request of a run.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import httpx
 import pytest
 
 from ollama_agent_ls.agent.prompts import AgentTask
@@ -16,7 +18,7 @@ from ollama_agent_ls.agent.warm import warm_start
 from ollama_agent_ls.headless import build_disk_run, run_task
 from ollama_agent_ls.openai_compat.client import OpenAIClient
 from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.tools.context import DenyAll
+from ollama_agent_ls.tools.context import DenyAll, ToolContext
 
 from .fixtures import RealModel
 
@@ -34,16 +36,39 @@ def settings_for(real_model: RealModel, edit_format: str) -> Settings:
     )
 
 
+def _our_prefix(edit_format: str, tmp_path: Path) -> tuple[str, list[dict[str, object]]]:
+    """The system prompt and tool schemas a run of ``edit_format`` starts with."""
+    from ollama_agent_ls.agent.loop import _static_prefix
+    from ollama_agent_ls.tools.executor import ToolExecutor
+    from ollama_agent_ls.workspace.documents import DiskDocuments
+    from ollama_agent_ls.workspace.staging import StagingArea
+
+    docs = DiskDocuments(tmp_path)
+    ctx = ToolContext(root=tmp_path, documents=docs, sink=StagingArea(docs), settings=Settings())
+    return _static_prefix(edit_format, ToolExecutor(ctx).definitions(), False)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("edit_format", ["tools", "whole"])
 async def test_the_static_prefix_stays_under_700_real_tokens(
     real_model: RealModel, tmp_path: Path, edit_format: str
 ) -> None:
-    settings = settings_for(real_model, edit_format)
-    async with OpenAIClient(settings) as client:
-        metrics = await warm_start(client, settings, tmp_path)
-    assert metrics is not None
-    # llama.cpp counts the rendered prompt: chat template, system prompt, tool schemas.
-    assert 0 < metrics.prompt_tokens < STATIC_PREFIX_TOKENS, metrics.prompt_tokens
+    system, tools = _our_prefix(edit_format, tmp_path)
+    # Our part in the model's own tokenizer: the prompt, and each schema as the chat template
+    # writes it (one JSON object per tool). The template's own wrapper text is the model's.
+    pieces = [system, *(json.dumps(t, ensure_ascii=False) for t in tools)]
+    async with httpx.AsyncClient(base_url=real_model.root_url, timeout=60) as http:
+        counts = [
+            len((await http.post("/tokenize", json={"content": p})).json()["tokens"])
+            for p in pieces
+        ]
+        settings = settings_for(real_model, edit_format)
+        async with OpenAIClient(settings) as client:
+            rendered = await warm_start(client, settings, tmp_path)
+    assert rendered is not None
+    ours = sum(counts)
+    assert 0 < ours < STATIC_PREFIX_TOKENS, counts
+    # And what the server evaluated (template included) is that plus a bounded wrapper.
+    assert ours <= rendered.prompt_tokens < ours + 200, (ours, rendered.prompt_tokens)
 
 
 async def test_a_warmed_prefix_is_reused_by_the_first_request_of_a_run(
