@@ -32,6 +32,10 @@ class Range(_Args):
     end: Position
 
 
+WAIT_DOC = """False: answer at once with ``{runId, status: "running"}``; the result follows as the
+ollamaAgent/runFinished notification (for clients with a short request timeout, such as eglot)."""
+
+
 class RunSelectionArgs(_Args):
     """Arguments of ollamaAgent.runSelection."""
 
@@ -39,6 +43,7 @@ class RunSelectionArgs(_Args):
     range: Range
     instruction: str = Field(min_length=1)
     model: str | None = None
+    wait: bool = Field(default=True, description=WAIT_DOC)
 
 
 class RunSpecArgs(_Args):
@@ -47,6 +52,11 @@ class RunSpecArgs(_Args):
     uri: str = Field(min_length=1)
     model: str | None = None
     rerun: bool = False
+    wait: bool = Field(default=True, description=WAIT_DOC)
+
+
+class VerifySpecArgs(RunSpecArgs):
+    """Arguments of ollamaAgent.verifySpec (``model`` and ``rerun`` are accepted and unused)."""
 
 
 class ImplementTodoArgs(_Args):
@@ -55,6 +65,7 @@ class ImplementTodoArgs(_Args):
     uri: str = Field(min_length=1)
     line: int = Field(ge=0)
     model: str | None = None
+    wait: bool = Field(default=True, description=WAIT_DOC)
 
 
 class RunIdArgs(_Args):

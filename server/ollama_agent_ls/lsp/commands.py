@@ -11,4 +11,10 @@ LIST_MODELS = "ollamaAgent.listModels"
 CHECK_SETUP = "ollamaAgent.checkSetup"
 ALL_COMMANDS = (RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO, CANCEL, UNDO_RUN, LIST_MODELS, CHECK_SETUP)
 
+RUN_COMMANDS = (RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO)
+"""The commands that start an agent run; each takes ``wait`` (see RUN_FINISHED)."""
+
 SAVE_DOCUMENTS = "ollamaAgent/saveDocuments"
+RUN_FINISHED = "ollamaAgent/runFinished"
+"""Notification: a run started with ``wait: false`` ended; its params are the run's result, the
+same object the command answers with when it waits."""

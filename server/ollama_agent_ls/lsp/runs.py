@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcInternalError
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 
 from ollama_agent_ls.agent.events import TRANSCRIPT_KINDS, AgentEvent
 from ollama_agent_ls.agent.loop import Agent
@@ -22,6 +22,7 @@ from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import FormatMemory
 from ollama_agent_ls.lsp.approvals import EditorApprover
+from ollama_agent_ls.lsp.commands import RUN_FINISHED
 from ollama_agent_ls.lsp.editor import (
     APPLY_TIMEOUT,
     EditorDocuments,
@@ -35,7 +36,7 @@ from ollama_agent_ls.tools.context import ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
 from ollama_agent_ls.workspace.checkpoints import BinaryChange, CommandChanges
-from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource
+from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource, TextDocument
 from ollama_agent_ls.workspace.staging import StagingArea, unified_diff
 from ollama_agent_ls.workspace.undo import plan_undo
 
@@ -47,6 +48,28 @@ log = logging.getLogger(__name__)
 HISTORY = 20
 """Finished runs kept for undoRun."""
 PROGRESS_INTERVAL = 0.25
+ANSWER_WAIT = 5.0
+"""Seconds a run started with wait:false waits for its command's answer to be written."""
+
+RunWork = Callable[[], Awaitable[dict[str, Any]]]
+"""A run's whole work, from start to the result JSON its command answers with."""
+
+
+class ReadRecorder:
+    """DocumentSource that notes every path read: what a command must find saved on disk."""
+
+    def __init__(self, inner: DocumentSource, read: dict[Path, None]) -> None:
+        self.inner = inner
+        self.read_paths = read
+
+    def read(self, path: Path) -> TextDocument:
+        """``inner``'s text of ``path``, noted as read."""
+        self.read_paths[path] = None
+        return self.inner.read(path)
+
+    def exists(self, path: Path) -> bool:
+        """``inner``'s answer (asking is not reading)."""
+        return self.inner.exists(path)
 
 
 @dataclass
@@ -70,10 +93,18 @@ class Run:
     """Non-text files commands changed, restored from the checkpoint store on undo."""
     stop: Callable[[], None] | None = None
     """Cancels the run instead of the agent alone, when the run owns more (a spec's verify)."""
+    read: dict[Path, None] = field(default_factory=dict)
+    """Files the run read (in order, no repeats): saved before its commands when unsaved."""
+    session_id: str | None = None
+    """The conversation the run belongs to, once sessions exist (issue 14 item 1); every answer
+    and result then carries it as ``sessionId``."""
+    cancel_requested: bool = False
     _last_progress: float = 0.0
 
     def cancel(self) -> None:
         """Stop the run (HTTP stream closed, commands killed)."""
+        # Also before the agent started (a wait:false run cancelled at once): execute checks it.
+        self.cancel_requested = True
         if self.stop is not None:
             self.stop()
         else:
@@ -92,6 +123,10 @@ class RunManager:
         self._idle.set()
         self.formats = FormatMemory()
         """What editFormat auto learned per model, kept for the server's later runs."""
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        """Runs started with wait:false, by run id, until their runFinished is sent."""
+        self._answers: dict[str, asyncio.Future[None]] = {}
+        """Requests of wait:false runs whose answer is not written yet, by str(request id)."""
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -111,7 +146,10 @@ class RunManager:
         run_id = self._new_id()
         editor_docs = EditorDocuments(server.editor, settings.read_max_bytes)
         staging = StagingArea(editor_docs) if settings.apply_mode is ApplyMode.REVIEW else None
-        documents: DocumentSource = staging if staging is not None else editor_docs
+        read: dict[Path, None] = {}
+        documents: DocumentSource = ReadRecorder(
+            staging if staging is not None else editor_docs, read
+        )
         sink: ChangeSink = (
             staging if staging is not None else EditorSink(server.editor, run_id, label)
         )
@@ -129,7 +167,7 @@ class RunManager:
         agent = Agent(
             server.ollama_client(settings), settings, executor, format_memory=self.formats
         )
-        run = Run(run_id, label, settings, ctx, agent, transcript, staging)
+        run = Run(run_id, label, settings, ctx, agent, transcript, staging, read=read)
         agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
         ctx.after_command = self._forget_stale_texts
@@ -150,7 +188,9 @@ class RunManager:
         self._idle.clear()
         await self._begin_progress(run)
         try:
-            if body is not None:
+            if run.cancel_requested:
+                result = RunResult(RunStatus.CANCELLED, "Cancelled before it started.")
+            elif body is not None:
                 result = await body(run)
             else:
                 assert task is not None
@@ -178,6 +218,88 @@ class RunManager:
                 len(self.server.work_done_progress.tokens),
                 len(self.active),
             )
+
+    # -- runs that answer at once (wait: false) ---------------------------------------------
+
+    def start_detached(self, run: Run, work: RunWork) -> dict[str, Any]:
+        """Start ``work`` in the background; the command's answer now, the result later as the
+        ollamaAgent/runFinished notification."""
+        answer_id = run.request_id
+        # The request is answered at once: a late $/cancelRequest for it must not stop the run
+        # (ollamaAgent.cancel and the progress token do).
+        run.request_id = None
+        # Registered before the answer goes out, so a cancel sent right after it finds the run.
+        self.active[run.id] = run
+        self._idle.clear()
+        answered: asyncio.Future[None] | None = None
+        if answer_id is not None:
+            answered = asyncio.get_running_loop().create_future()
+            self._answers[str(answer_id)] = answered
+        task = asyncio.ensure_future(self._run_detached(run, work, answered, answer_id))
+        self._tasks[run.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(run.id, None))
+        return running_json(run)
+
+    def detached_task(self, run_id: str) -> asyncio.Task[None] | None:
+        """The task of a run started with wait:false, while it runs."""
+        return self._tasks.get(run_id)
+
+    def answered(self, request_id: Any) -> None:
+        """The answer to request ``request_id`` was written to the client."""
+        future = self._answers.pop(str(request_id), None)
+        if future is not None and not future.done():
+            future.set_result(None)
+
+    async def _run_detached(
+        self,
+        run: Run,
+        work: RunWork,
+        answered: asyncio.Future[None] | None,
+        answer_id: Any,
+    ) -> None:
+        try:
+            if answered is not None:
+                # Nothing of the run may reach the client before the answer that names it: the
+                # client learns the runId there, and a message read in the same chunk as the
+                # answer of a blocking request is left unprocessed by Emacs 28's jsonrpc.
+                try:
+                    await asyncio.wait_for(asyncio.shield(answered), ANSWER_WAIT)
+                except asyncio.TimeoutError:
+                    log.info("%s: the answer to request %s was not written", run.id, answer_id)
+            result = await work()
+        except asyncio.CancelledError:
+            self._send_finished(self._ended_json(run, RunStatus.CANCELLED, "Cancelled."))
+            raise
+        except JsonRpcException as exc:
+            result = self._ended_json(run, RunStatus.FAILED, exc.message)
+        except Exception as exc:  # the client still hears how the run ended
+            log.exception("%s crashed", run.id)
+            result = self._ended_json(run, RunStatus.FAILED, f"Internal error: {exc!r}")
+        finally:
+            self._answers.pop(str(answer_id), None)
+            # ``work`` may have failed before execute() took the run over.
+            self.active.pop(run.id, None)
+            if not self.active:
+                self._idle.set()
+        self._send_finished(result)
+
+    def _send_finished(self, result: dict[str, Any]) -> None:
+        self.server.protocol.notify(RUN_FINISHED, result)
+
+    def _ended_json(self, run: Run, status: RunStatus, summary: str) -> dict[str, Any]:
+        """A result for a run that ended without one of its own (an error, a cancel)."""
+        changes = run.changes or net_changes(run.ctx.changes)
+        result: dict[str, Any] = {
+            "runId": run.id,
+            "status": status.value,
+            "summary": summary,
+            "changedFiles": [self.server.editor.uri_for(c.path) for c in changes],
+            "turns": run.agent.turns,
+            "metrics": {},
+        }
+        if run.session_id is not None:
+            result["sessionId"] = run.session_id
+        return result
 
     # -- events, progress -------------------------------------------------------------------
 
@@ -345,12 +467,19 @@ class RunManager:
         return [run.id for run in targets]
 
     async def wait_idle(self, timeout: float) -> bool:
-        """Wait until no run is active; False when some still run after ``timeout`` seconds."""
+        """Wait until no run is active and every runFinished is sent; False when some still run
+        after ``timeout`` seconds."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except asyncio.TimeoutError:
             return False
-        return True
+        if not self._tasks:
+            return True
+        tasks = set(self._tasks.values())
+        _, still = await asyncio.wait(tasks, timeout=max(0.0, deadline - loop.time()))
+        return not still
 
     def cancel_request(self, request_id: Any) -> None:
         """$/cancelRequest for a run's executeCommand request."""
@@ -452,10 +581,34 @@ class RunManager:
         for binary in changes.binary:
             self.server.editor.pending.pop(binary.path, None)
 
+    def session_paths(self, run: Run) -> list[Path]:
+        """Files ``run``'s session read or changed: its own first, then the other runs'.
+
+        Until sessions exist (issue 14 item 1) every run the server keeps counts as one session
+        (runs with the same ``session_id``, None for all of them today).
+        """
+        paths: dict[Path, None] = {}
+        for other in (run, *self.active.values(), *reversed(self.history)):
+            if other.session_id != run.session_id:
+                continue
+            paths.update(other.read)
+            paths.update(dict.fromkeys(c.path for c in other.ctx.changes if c.after is not None))
+        return list(paths)
+
+    async def save_session_documents(self, run: Run, skip: Path | None = None) -> list[Path]:
+        """Save (through the client) the documents of ``run``'s session whose editor text
+        differs from disk; those still unsaved."""
+        editor = self.server.editor
+        # Only an open document or a text sent to an unopened file can differ from the disk.
+        held = {editor.path_of(uri) for uri in self.server.workspace.text_documents}
+        held.update(p for p, text in editor.pending.items() if text is not None)
+        wanted = [p for p in self.session_paths(run) if p in held and p != skip]
+        return await editor.save(wanted)
+
     async def _save_before_command(self, run: Run) -> str | None:
-        unsaved = await self.server.editor.save(
-            c.path for c in run.ctx.changes if c.after is not None
-        )
+        # A command reads the disk: an earlier run's edits and the user's unsaved typing in files
+        # the model read must be there, or it tests and runs text nobody sees any more.
+        unsaved = await self.save_session_documents(run)
         if not unsaved:
             return None
         names = ", ".join(rel_name(p, run.ctx.root) for p in unsaved)
@@ -463,3 +616,11 @@ class RunManager:
             "Note: these files have unsaved changes in the editor, so the command sees the older "
             f"text on disk: {names}."
         )
+
+
+def running_json(run: Run) -> dict[str, Any]:
+    """The answer of a run command called with ``wait: false``."""
+    answer: dict[str, Any] = {"runId": run.id, "status": "running"}
+    if run.session_id is not None:
+        answer["sessionId"] = run.session_id
+    return answer

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     # anything else, and answering it needs none of them.
     from ollama_agent_ls.backend import ChatBackend
     from ollama_agent_ls.lsp.command_args import Range
-    from ollama_agent_ls.lsp.runs import RunManager
+    from ollama_agent_ls.lsp.runs import Run, RunManager
     from ollama_agent_ls.settings import Settings
 
 # spec_runs is not among them: serve() imports it to register the spec lens and commands. yaml is
@@ -80,6 +81,13 @@ class AgentProtocol(HardenedProtocol):
         # pygls answers the request as cancelled but leaves the command task running.
         self._server.runs.cancel_request(msg_id)
         super()._handle_cancel_notification(msg_id)
+
+    def _send_response(self, msg_id: Any, result: Any = None, error: Any = None) -> None:
+        super()._send_response(msg_id, result, error)
+        # A run started with wait:false sends nothing before its command's answer is out.
+        runs = self._server._runs
+        if runs is not None:
+            runs.answered(msg_id)
 
 
 class AgentServer(LanguageServer):
@@ -525,7 +533,9 @@ def code_action(ls: AgentServer, params: types.CodeActionParams) -> list[types.C
                 command=types.Command(
                     title="Implement TODO with Ollama agent",
                     command=cmd.IMPLEMENT_TODO,
-                    arguments=[{"uri": uri, "line": line}],
+                    # Answered at once, the result comes as ollamaAgent/runFinished: a generic
+                    # client (eglot gives up after 10 s) never waits on a run.
+                    arguments=[{"uri": uri, "line": line, "wait": False}],
                 ),
             )
         )
@@ -571,7 +581,18 @@ def _lines_of(ls: AgentServer, uri: str, rng: Range, text: str) -> tuple[int, in
     return start + 1, min(end, count - 1) + 1
 
 
+async def start_run(
+    ls: AgentServer, run: Run, wait: bool, work: Callable[[], Awaitable[dict[str, Any]]]
+) -> dict[str, Any]:
+    """The result of ``work`` when the command waits; else ``{runId, status: "running"}`` at
+    once, and the result later as the ollamaAgent/runFinished notification."""
+    if wait:
+        return await work()
+    return ls.runs.start_detached(run, work)
+
+
 def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
+    # Sessions (issue 14 item 1) add "sessionId" here, as runs.running_json does.
     return {
         "runId": run_id,
         "status": result.status.value,
@@ -604,8 +625,12 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
     label = f"{rel}:{start}-{end}: {a.instruction[:40]}"
     task = AgentTask(a.instruction, label=label, selection=SelectionContext(rel, text, start, end))
     run = ls.runs.build(settings, ls.root_for(path), label)
-    result = await ls.runs.execute(run, task)
-    return _run_json(ls, run.id, result)
+    run.read[path] = None  # its text is in the prompt
+
+    async def work() -> dict[str, Any]:
+        return _run_json(ls, run.id, await ls.runs.execute(run, task))
+
+    return await start_run(ls, run, a.wait, work)
 
 
 @server.command(cmd.IMPLEMENT_TODO)
@@ -634,14 +659,19 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
     settings = ls.settings_for(a.model)
     label = f"{rel}:{a.line + 1}: {todo.marker} {todo.text[:40]}"
     run = ls.runs.build(settings, ls.root_for(path), label)
-    result = await ls.runs.execute(run, AgentTask(instruction, label=label, selection=selection))
-    response = _run_json(ls, run.id, result)
-    try:
-        after = EditorDocuments(ls.editor).read(path).text.replace("\r\n", "\n")
-        response["todoRemoved"] = not todo_still_present(after, todo)
-    except DocumentError:
-        response["todoRemoved"] = False
-    return response
+    run.read[path] = None  # its text is in the prompt
+    task = AgentTask(instruction, label=label, selection=selection)
+
+    async def work() -> dict[str, Any]:
+        response = _run_json(ls, run.id, await ls.runs.execute(run, task))
+        try:
+            after = EditorDocuments(ls.editor).read(path).text.replace("\r\n", "\n")
+            response["todoRemoved"] = not todo_still_present(after, todo)
+        except DocumentError:
+            response["todoRemoved"] = False
+        return response
+
+    return await start_run(ls, run, a.wait, work)
 
 
 @server.command(cmd.RUN_SPEC)

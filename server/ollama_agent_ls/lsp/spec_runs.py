@@ -12,7 +12,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ollama_agent_ls.lsp import commands as cmd
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name, uri_to_path
-from ollama_agent_ls.lsp.server import AgentServer, server
+from ollama_agent_ls.lsp.server import AgentServer, server, start_run
 from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DocumentError
@@ -54,11 +54,12 @@ def _spec_at(ls: AgentServer, uri: str) -> tuple[Path, Spec | None, str | None]:
 
 
 def _spec_commands(uri: str, spec: Spec) -> list[types.Command]:
-    commands = [types.Command(title=RUN_TITLE, command=cmd.RUN_SPEC, arguments=[{"uri": uri}])]
+    # Both answer at once (the result comes as ollamaAgent/runFinished), so a client with a
+    # short request timeout never waits on a run or on verify commands.
+    run = {"uri": uri, "wait": False}
+    commands = [types.Command(title=RUN_TITLE, command=cmd.RUN_SPEC, arguments=[run])]
     if spec.verify:
-        commands.append(
-            types.Command(title=VERIFY_TITLE, command=VERIFY_SPEC, arguments=[{"uri": uri}])
-        )
+        commands.append(types.Command(title=VERIFY_TITLE, command=VERIFY_SPEC, arguments=[run]))
     return commands
 
 
@@ -139,7 +140,7 @@ async def run_spec_in_editor(ls: AgentServer, a: RunSpecArgs) -> dict[str, Any]:
     from ollama_agent_ls.agent.result import RunResult, RunStatus
     from ollama_agent_ls.settings import ApplyMode
     from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
-    from ollama_agent_ls.specs.runner import SpecRunner, shell_verify
+    from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult, shell_verify
 
     path, spec, problem = _spec_at(ls, a.uri)
     if spec is None:
@@ -174,8 +175,11 @@ async def run_spec_in_editor(ls: AgentServer, a: RunSpecArgs) -> dict[str, Any]:
                     "the files only after the run. Review and apply them, then run Verify spec.",
                     ran=False,
                 )
-        changed = [c.path for c in ctx.changes if c.after is not None and c.path != path]
-        unsaved = await ls.editor.save(changed)
+        # Like before any command: what the session read or changed is saved; only the agent's
+        # own edits left unsaved make the verdict worthless.
+        still = await ls.runs.save_session_documents(run, skip=path)
+        changed = {c.path for c in ctx.changes if c.after is not None and c.path != path}
+        unsaved = [p for p in still if p in changed]
         if unsaved:
             return VerifyReport(
                 command,
@@ -210,17 +214,24 @@ async def run_spec_in_editor(ls: AgentServer, a: RunSpecArgs) -> dict[str, Any]:
             return spec_result.run
         return RunResult(RunStatus.FAILED, spec_result.reason)
 
-    await ls.runs.execute(run, body=body)
-    return _spec_json(ls, run, outcome[0])
+    async def work() -> dict[str, Any]:
+        await ls.runs.execute(run, body=body)
+        if not outcome:
+            # Cancelled before the runner started: the spec file was never touched.
+            reason = "Cancelled before it started; the spec was not changed."
+            return _spec_json(ls, run, SpecRunResult("refused", reason, path, cancelled=True))
+        return _spec_json(ls, run, outcome[0])
+
+    return await start_run(ls, run, a.wait, work)
 
 
 @server.command(VERIFY_SPEC)
 async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run a spec's verify: commands (under the approval policy); the spec is not changed."""
-    from ollama_agent_ls.lsp.command_args import RunSpecArgs, parse_args
+    from ollama_agent_ls.lsp.command_args import VerifySpecArgs, parse_args
     from ollama_agent_ls.specs.runner import verify_spec
 
-    a = parse_args(VERIFY_SPEC, RunSpecArgs, args)
+    a = parse_args(VERIFY_SPEC, VerifySpecArgs, args)
     # Its commands run in the spec's workspace folder: refused before anything is read.
     ls.command_path(a.uri, VERIFY_SPEC)
     # Like every command: the approval policy must be the configured one, not the default.
@@ -231,17 +242,44 @@ async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     if not spec.verify:
         raise JsonRpcInvalidParams(f"{path.name} has no verify: command in its frontmatter.")
     run = ls.runs.build(ls.settings, ls.root_for(path), f"verify {spec.id}")
-    # Like an editor's "save before running a task": the command must see what the user sees.
-    unsaved = await ls.editor.save(_open_paths(ls, run.ctx.root, skip=path))
-    reports = await verify_spec(run.ctx, spec)
+
+    async def work() -> dict[str, Any]:
+        # Like an editor's "save before running a task": the command must see what the user sees.
+        unsaved = await ls.editor.save(_open_paths(ls, run.ctx.root, skip=path))
+        reports = await verify_spec(run.ctx, spec)
+        return _verify_json(ls, run, reports, unsaved)
+
+    if not a.wait:
+        # Nothing but the task can stop the commands: a cancel (command or progress) ends it.
+        run.stop = lambda: _cancel_current(ls, run)
+    return await start_run(ls, run, a.wait, work)
+
+
+def _cancel_current(ls: AgentServer, run: Run) -> None:
+    task = ls.runs.detached_task(run.id)
+    if task is not None:
+        task.cancel()
+
+
+def _verify_json(
+    ls: AgentServer, run: Run, reports: list[VerifyReport], unsaved: list[Path]
+) -> dict[str, Any]:
     note = ""
     if unsaved:
         note = (
             f"[Note: {_names(unsaved, run.ctx.root)} have unsaved changes this editor cannot be "
             "asked to save; the command saw the older text on disk.]\n"
         )
+    passed = all(r.passed for r in reports)
+    failed = next((r for r in reports if not r.passed), None)
+    summary = "Verify passed." if failed is None else f"Verify failed: {failed.command}"
     return {
-        "passed": all(r.passed for r in reports),
+        # runId, status and summary as in every run result (a wait:false verify is followed by
+        # ollamaAgent/runFinished like a run).
+        "runId": run.id,
+        "status": "completed" if passed else "failed",
+        "summary": summary,
+        "passed": passed,
         "unsaved": [ls.editor.uri_for(p) for p in unsaved],
         "verify": [
             {
