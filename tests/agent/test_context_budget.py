@@ -414,5 +414,5 @@ def test_at_4k_with_large_results_the_old_steps_fold_into_one_note() -> None:
         appends += is_pure_append(previous, reply.to_wire(), run.wire())
     assert appends >= 15
     [note] = [m for m in run.messages if m.content.startswith(FOLD_NOTE_HEAD)]
-    assert "read_file path=\"src/mod1.py\"" in note.content
+    assert 'read_file path="src/mod1.py"' in note.content
     assert run.messages.index(note) == 2  # right after the task: one step, then appends

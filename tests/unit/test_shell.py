@@ -252,7 +252,9 @@ async def test_a_sandboxed_command_leaves_no_background_process(tmp_path: Path) 
     assert "[exit code 0]" in result
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 10
-    while sleeping_pids() and loop.time() < deadline:
+    while loop.time() < deadline:
+        if not sleeping_pids():
+            break
         await asyncio.sleep(0.02)
     assert sleeping_pids() == []
 
