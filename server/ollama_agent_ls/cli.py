@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("instruction", help="what the agent should do")
     run.add_argument("--file", "-f", help="file the instruction is about")
     run.add_argument("--lines", "-l", type=_parse_lines, help="line range in --file, e.g. 10-20")
+    run.add_argument(
+        "--continue",
+        dest="continue_session",
+        action="store_true",
+        help="continue the workspace's latest session: the model keeps what it read and did",
+    )
     _add_run_options(run)
 
     spec = sub.add_parser("spec", help="run the agent on a spec file (chant format)")
@@ -134,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--rerun", action="store_true", help="run a completed spec again")
     _add_run_options(spec)
 
+    sessions = sub.add_parser("sessions", help="list the workspace's sessions, newest first")
+    sessions.add_argument("--workspace", "-w", type=Path, default=Path.cwd())
+    sessions.add_argument("--json", action="store_true", help="print JSON")
+    undo = sub.add_parser(
+        "undo", help="undo the latest run of the latest session (your later edits stay)"
+    )
+    undo.add_argument("--workspace", "-w", type=Path, default=Path.cwd())
+    undo.add_argument("--json", action="store_true", help="print JSON")
     doctor = sub.add_parser("doctor", help="check Ollama and the model, with fixes")
     _add_common(doctor)
     models = sub.add_parser("models", help="list installed models")
@@ -195,6 +209,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_spec(args, settings))
         if command == "doctor":
             return asyncio.run(_doctor(settings))
+        if command == "sessions":
+            return _sessions(args, settings)
+        if command == "undo":
+            return asyncio.run(_undo(args, settings))
         if command == "models":
             return asyncio.run(_models(settings, args.json))
     except UsageError as exc:
@@ -228,10 +246,18 @@ def exit_code(result: RunResult) -> int:
 async def _run(args: argparse.Namespace, settings: Settings) -> int:
     from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.headless import build_disk_run, run_task, selection_task
+    from ollama_agent_ls.sessions.store import Session, new_session_id
     from ollama_agent_ls.terminal import TranscriptPrinter
     from ollama_agent_ls.tools.shell import TerminalApprover
 
     root = _workspace(args)
+    store = _session_store(root, settings)
+    follow_up = bool(getattr(args, "continue_session", False))
+    session = store.latest() if follow_up else None
+    if follow_up and session is None:
+        raise UsageError(
+            f"there is no session to continue in {root}: run once without --continue first"
+        )
     printer = TranscriptPrinter(sys.stderr)
     async with contextlib.aclosing(make_backend(settings)) as client:
         run = build_disk_run(
@@ -243,14 +269,109 @@ async def _run(args: argparse.Namespace, settings: Settings) -> int:
             dry_run=args.dry_run,
         )
         task = selection_task(root, args.instruction, args.file, args.lines, run.ctx.documents)
-        if settings.warm_start:  # off unless asked: the run's first request follows at once
+        if session is not None:
+            await run.agent.resume(session.messages, session.edit_format)
+        elif settings.warm_start:  # off unless asked: the run's first request follows at once
             from ollama_agent_ls.agent.warm import warm_start
 
             await warm_start(client, settings, root)
-        result = await _with_sigint(run.agent.cancel, run_task(run, task))
+        result = await _with_sigint(run.agent.cancel, run_task(run, task, follow_up=follow_up))
     printer.close()
+    if session is None:
+        session = Session(new_session_id(), args.instruction[:80], settings.model)
+    if not args.dry_run:
+        _record_run(store, session, run, args.instruction, result)
     _report(result, args.dry_run, as_json=args.json)
     return exit_code(result)
+
+
+def _session_store(root: Path, settings: Settings) -> Any:
+    from ollama_agent_ls.sessions.store import SessionStore
+
+    return SessionStore(
+        root, max_count=settings.sessions_max_count, max_age_days=settings.sessions_max_age_days
+    )
+
+
+def _record_run(store: Any, session: Any, run: Any, instruction: str, result: RunResult) -> None:
+    """Keep the conversation and the run's changes, for --continue and undo."""
+    from ollama_agent_ls.sessions.store import RunRecord
+    from ollama_agent_ls.workspace.changes import net_changes
+
+    session.messages = list(run.agent.messages)
+    session.edit_format = run.agent.edit_format
+    session.model = run.agent.settings.model
+    run_id = f"run-{len(session.runs) + 1}"
+    session.runs.append(
+        RunRecord(
+            run_id,
+            instruction,
+            result.status.value,
+            result.summary,
+            net_changes(run.ctx.changes),
+            list(run.ctx.binary_changes),
+        )
+    )
+    result.session_id, result.run_id = session.session_id, run_id
+    try:
+        store.save(session)
+    except OSError as exc:
+        sys.stderr.write(
+            f"warning: the session could not be saved ({exc}); --continue and undo will not "
+            "know this run\n"
+        )
+
+
+def _sessions(args: argparse.Namespace, settings: Settings) -> int:
+    sessions = _session_store(_workspace(args), settings).list()
+    if args.json:
+        sys.stdout.write(json.dumps([s.summary_json() for s in sessions], indent=2) + "\n")
+        return EXIT_OK
+    if not sessions:
+        sys.stdout.write("No sessions in this workspace yet.\n")
+        return EXIT_OK
+    for s in sessions:
+        info = s.summary_json()
+        sys.stdout.write(
+            f"{info['sessionId']}  {info['updatedAt']}  {info['runs']} run(s)  "
+            f"{info['model']}  {info['title']}\n"
+        )
+    return EXIT_OK
+
+
+async def _undo(args: argparse.Namespace, settings: Settings) -> int:
+    from ollama_agent_ls.headless import undo_on_disk
+
+    root = _workspace(args)
+    store = _session_store(root, settings)
+    for session in store.list():
+        record = next(
+            (r for r in reversed(session.runs) if not r.undone and (r.changes or r.binary_changes)),
+            None,
+        )
+        if record is None:
+            continue
+        report = await undo_on_disk(root, record.changes, record.binary_changes)
+        record.undone = True
+        store.save(session)
+        if args.json:
+            data = {
+                "sessionId": session.session_id,
+                "runId": record.run_id,
+                "reverted": report.reverted,
+                "leftAlone": [{"path": p, "reason": r} for p, r in report.left_alone],
+            }
+            sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        else:
+            sys.stderr.write(
+                f"undid {record.run_id} of {session.session_id} ({record.instruction[:60]}): "
+                f"reverted {', '.join(report.reverted) or 'nothing'}\n"
+            )
+            for path, why in report.left_alone:
+                sys.stderr.write(f"  left alone: {path}: {why}\n")
+        return EXIT_OK
+    sys.stderr.write("Nothing to undo: no run of this workspace's sessions changed files.\n")
+    return EXIT_FAILED
 
 
 async def _with_sigint(cancel: Any, coro: Any) -> RunResult:
@@ -303,6 +424,8 @@ def result_json(result: RunResult) -> dict[str, Any]:
     return {
         "status": result.status.value,
         "summary": result.summary,
+        "sessionId": result.session_id,
+        "runId": result.run_id,
         "changedFiles": result.changed_files,
         "notApplied": list(result.not_applied),
         "turns": result.turns,

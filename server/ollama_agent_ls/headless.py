@@ -16,10 +16,12 @@ from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
-from ollama_agent_ls.workspace.disk_sink import DiskSink
+from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore
+from ollama_agent_ls.workspace.disk_sink import DiskSink, write_atomic
 from ollama_agent_ls.workspace.documents import DiskDocuments, DocumentError, DocumentSource
 from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
 from ollama_agent_ls.workspace.staging import StagingArea
+from ollama_agent_ls.workspace.undo import plan_undo
 
 
 @dataclass
@@ -86,8 +88,55 @@ def selection_task(
     )
 
 
-async def run_task(run: DiskRun, task: AgentTask) -> RunResult:
-    """Run ``task``; the result's changes are the net changes (staged ones for a dry run)."""
-    result = await run.agent.run(task)
+async def run_task(run: DiskRun, task: AgentTask, *, follow_up: bool = False) -> RunResult:
+    """Run ``task`` (continuing the conversation with ``follow_up``); the result's changes are
+    the net changes (staged ones for a dry run)."""
+    result = await run.agent.run(task, follow_up=follow_up)
     result.changes = run.net_changes()
     return result
+
+
+@dataclass
+class UndoReport:
+    """What undoing a run on disk did."""
+
+    reverted: list[str]
+    left_alone: list[tuple[str, str]]
+    """(relative path, why): regions or files the user changed since, kept as they are."""
+
+
+async def undo_on_disk(
+    root: Path, changes: list[FileChange], binary: list[BinaryChange]
+) -> UndoReport:
+    """Revert a run's changes on disk, newest first, region by region where the agent's text is
+    still there; the user's later edits stay."""
+    report = UndoReport([], [])
+    disk = DiskDocuments(root)
+    for change in reversed(changes):
+        try:
+            current = disk.read(change.path).text if disk.exists(change.path) else None
+        except DocumentError as exc:
+            report.left_alone.append((change.rel, str(exc)))
+            continue
+        plan = plan_undo(change, current)
+        for start, end in plan.kept:
+            report.left_alone.append((change.rel, f"lines {start}-{end} changed since the run"))
+        if plan.reason and not plan.reverted:
+            report.left_alone.append((change.rel, plan.reason))
+        if not plan.reverted:
+            continue
+        if plan.text is None:
+            change.path.unlink(missing_ok=True)
+        else:
+            change.path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(change.path, plan.text.encode("utf-8"))
+        report.reverted.append(change.rel)
+    store = CheckpointStore(root) if binary else None
+    for item in reversed(binary):
+        assert store is not None
+        why = await store.restore_binary(item)
+        if why is None:
+            report.reverted.append(item.rel)
+        else:
+            report.left_alone.append((item.rel, why))
+    return report

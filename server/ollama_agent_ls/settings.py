@@ -191,6 +191,12 @@ class Settings(BaseModel):
         "reply when the language server starts and when the model changes, so the first run's "
         "prefill of it is cached. Unset: on in the language server, off in the CLI.",
     )
+    sessions_max_count: int = Field(
+        50, ge=1, le=10000, description="Most sessions kept per workspace (oldest dropped first)."
+    )
+    sessions_max_age_days: float = Field(
+        30, gt=0, le=3650, description="Days a session is kept after its last run."
+    )
     verify_rounds: int = Field(
         2, ge=0, le=10, description="Extra agent rounds when a spec's verify command fails."
     )

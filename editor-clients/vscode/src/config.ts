@@ -33,6 +33,8 @@ const serverSettingKeys = [
     "readMaxBytes",
     "streamLineMaxBytes",
     "warmStart",
+    "sessionsMaxCount",
+    "sessionsMaxAgeDays",
     "verifyRounds",
     "transcriptUpdatesPerSecond",
     "logLevel",

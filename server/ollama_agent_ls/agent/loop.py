@@ -283,6 +283,26 @@ class Agent:
         self.messages = [Message("system", system), Message("user", first)]
         self._session = (budget, sent_tools)
 
+    async def resume(self, messages: list[Message], edit_format: Format) -> None:
+        """Continue a stored conversation: the next ``run(..., follow_up=True)`` extends
+        ``messages`` as they are (the server's cached prefix still matches them)."""
+        tools, info, num_ctx = await self._prepare()
+        self.metrics.num_ctx = num_ctx
+        self.edit_format = edit_format
+        no_tools = bool(info.capabilities) and not info.supports_tools
+        _, sent_tools = _static_prefix(edit_format, tools, no_tools)
+        budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
+        budget.set_tools(sent_tools)
+        self.messages = list(messages)
+        self._session = (budget, sent_tools)
+        self._can_switch = self.settings.edit_format == "auto" and edit_format == "tools"
+        if edit_format != "tools":
+            # What the text formats' guards know of: the project's files, and those the
+            # conversation has already shown the model.
+            self._project_files = await self._file_list()
+            text = "\n".join(m.content for m in messages)
+            self._read_paths.extend(f for f in self._project_files if f in text)
+
     async def warm(self) -> RunMetrics:
         """Send the static prefix (system prompt, tool schemas) for a one-token reply, so the
         server has it cached before the first run; the request's counts."""

@@ -86,6 +86,9 @@ class RunResult:
     metrics: RunMetrics = field(default_factory=RunMetrics)
     not_applied: list[dict[str, str]] = field(default_factory=list)
     """Edits whose final state did not land: ``{"path", "reason"}`` (relative path)."""
+    session_id: str | None = None
+    """The session the run belongs to (set by the face that keeps sessions)."""
+    run_id: str | None = None
     setup_problem: bool = False
     """True when the run failed because Ollama or the model is not usable (CLI exit 3)."""
 

@@ -1,0 +1,1 @@
+"""Conversations with their runs, kept on disk per workspace."""
