@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ollama_agent_ls.workspace.changes import FileChange
@@ -39,6 +39,7 @@ def user_edit(lines: list[str], original: str, replacement: str) -> list[str]:
     return [replacement if line == original else line for line in lines]
 
 
+@settings(deadline=None)
 @given(before=TEXTS, after=TEXTS)
 def test_undo_of_an_untouched_change_restores_before(before: str, after: str) -> None:
     plan = plan_undo(change(before, after), after)
@@ -56,6 +57,7 @@ def separate_edits(draw: st.DrawFn) -> tuple[int, str, int, int]:
     return n, kind, agent_at, user_at
 
 
+@settings(deadline=None)
 @given(separate_edits(), FILLERS, ENDS)
 def test_a_user_edit_where_the_agent_did_not_touch_survives_the_undo(
     edits: tuple[int, str, int, int], filler: str, end: str
@@ -71,6 +73,7 @@ def test_a_user_edit_where_the_agent_did_not_touch_survives_the_undo(
     assert plan.kept == []
 
 
+@settings(deadline=None)
 @given(n=st.integers(1, 12), filler=FILLERS, end=ENDS, data=st.data())
 def test_a_region_the_user_changed_again_is_kept_and_listed(
     n: int, filler: str, end: str, data: st.DataObject
@@ -85,6 +88,7 @@ def test_a_region_the_user_changed_again_is_kept_and_listed(
     assert plan.kept == [(at + 1, at + 1)]
 
 
+@settings(deadline=None)
 @given(n=st.integers(4, 12), filler=FILLERS, end=ENDS, data=st.data())
 def test_only_the_regions_the_user_left_alone_are_reverted(
     n: int, filler: str, end: str, data: st.DataObject
