@@ -13,7 +13,10 @@ import signal
 import subprocess
 import sys
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import TextIO
 
 from ollama_agent_ls.settings import CommandApproval, SandboxMode, Settings
@@ -37,6 +40,12 @@ _TERM_GRACE = 2.0
 _EOF_GRACE = 1.0
 """Seconds to wait for the output pipe to close once the shell has exited."""
 _POLL = 0.05
+RUNNING_INTERVAL = 1.0
+"""Seconds between "still running" reports while a command runs (transcript commandRunning)."""
+TAIL_LINES = 20
+"""Most lines of a command's output kept as its tail for the transcript (not for the model)."""
+TAIL_LINE_CHARS = 300
+"""Longest tail line kept: one minified line must not fill the transcript."""
 # No pager, no prompt for credentials, no editor: there is nobody to answer them, and they
 # would hang until the timeout. Unbuffered Python keeps merged stdout/stderr in order.
 _EXTRA_ENV = {
@@ -265,11 +274,75 @@ async def _approve(ctx: ToolContext, command: str, reason: str, destructive: boo
 
 @dataclass(frozen=True)
 class CommandResult:
-    """What run_command reports: the text the model sees and the command's exit code."""
+    """What run_command reports: the text the model sees, and for people, how the command went."""
 
     text: str
     exit_code: int | None
     """None when the command timed out or its exit code is unknown."""
+    duration_ms: int = 0
+    """How long the command ran (the run whose output is reported), approval not included."""
+    output_tail: str = ""
+    """The last lines of its output (at most TAIL_LINES, each cut at TAIL_LINE_CHARS)."""
+    timed_out: bool = False
+
+
+@dataclass
+class CommandWatch:
+    """Who hears about commands run in the current context: the agent loop, for its transcript.
+
+    A context variable rather than a ToolContext field: the tool executor passes only text back,
+    and the loop needs a command's timing and tail tied to the call that ran it.
+    """
+
+    on_running: Callable[[str, int], None] | None = None
+    """Called with (command, elapsed ms) about every RUNNING_INTERVAL seconds while it runs."""
+    results: list[CommandResult] = field(default_factory=list)
+    """Every command that ran in the context, in order."""
+
+
+_WATCH: ContextVar[CommandWatch | None] = ContextVar("command_watch", default=None)
+
+
+@contextmanager
+def watching(watch: CommandWatch) -> Iterator[CommandWatch]:
+    """Report commands run inside the ``with`` block (in this task) to ``watch``."""
+    token = _WATCH.set(watch)
+    try:
+        yield watch
+    finally:
+        _WATCH.reset(token)
+
+
+def output_tail(text: str, lines: int = TAIL_LINES, width: int = TAIL_LINE_CHARS) -> str:
+    """The last ``lines`` non-trailing lines of ``text``, each cut to ``width`` characters."""
+    kept = text.rstrip("\n").split("\n")[-lines:] if text.strip() else []
+    return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in kept)
+
+
+async def _report_running(command: str, on_running: Callable[[str, int], None]) -> None:
+    """Call ``on_running`` once per RUNNING_INTERVAL until cancelled (the command ended)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ticks = 1
+    while True:
+        # Scheduled against the start, so the reports do not drift later and later.
+        await asyncio.sleep(max(0.0, started + ticks * RUNNING_INTERVAL - loop.time()))
+        ticks += 1
+        try:
+            on_running(command, int((loop.time() - started) * 1000))
+        except Exception:  # a broken listener must not stop the command
+            log.exception("commandRunning listener failed")
+
+
+@dataclass
+class _Ran:
+    """One execution of a command: what _execute saw, and how long it took."""
+
+    text: str
+    code: int | None
+    timed_out: bool
+    notes: list[str]
+    duration_ms: int
 
 
 async def _decide(ctx: ToolContext, command: str) -> Decision:
@@ -293,7 +366,7 @@ async def _decide(ctx: ToolContext, command: str) -> Decision:
 
 async def _run_checkpointed(
     ctx: ToolContext, command: str, seconds: float, outside_sandbox: bool
-) -> tuple[str, int | None, bool, list[str]]:
+) -> _Ran:
     """Run ``command`` (sandboxed unless the person said otherwise) between two snapshots."""
     settings = ctx.settings
     if outside_sandbox:
@@ -304,7 +377,7 @@ async def _run_checkpointed(
 
 async def _run_between_snapshots(
     ctx: ToolContext, command: str, seconds: float, settings: Settings
-) -> tuple[str, int | None, bool, list[str]]:
+) -> _Ran:
     notes: list[str] = []
     store = ctx.checkpoint_store()
     before: str | None = None
@@ -322,9 +395,17 @@ async def _run_between_snapshots(
         plan = sandboxed(
             command, ctx.root, settings.model_copy(update={"sandbox": SandboxMode.OFF})
         )
+    watch = _WATCH.get()
+    ticker = None
+    if watch is not None and watch.on_running is not None:
+        ticker = asyncio.ensure_future(_report_running(command, watch.on_running))
+    started = asyncio.get_running_loop().time()
     try:
         text, code, timed_out, run_notes = await _execute(plan, str(ctx.root), seconds)
     finally:
+        duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
+        if ticker is not None:
+            ticker.cancel()
         plan.cleanup()
     if plan.sandboxed and code is not None and 128 < code < 128 + 65:
         # bubblewrap reports a child killed by signal N as exit code 128 + N.
@@ -343,7 +424,7 @@ async def _run_between_snapshots(
                     "changed, and not restorable by undo (symlinks or submodules): "
                     + ", ".join(changes.skipped[:10])
                 )
-    return text, code, timed_out, notes
+    return _Ran(text, code, timed_out, notes, duration_ms)
 
 
 @functools.lru_cache(maxsize=4)
@@ -422,29 +503,39 @@ async def run_command_result(
     )
     limit = ctx.settings.command_timeout
     try:
-        text, code, timed_out, notes = await _run_checkpointed(ctx, command, seconds, False)
+        ran = await _run_checkpointed(ctx, command, seconds, False)
     except OSError as exc:
         raise ToolError(
             f"Could not start /bin/sh in {ctx.root}: {exc}. Check that the workspace folder "
             "exists and /bin/sh is installed."
         ) from exc
-    log.info("run_command finished: exit code %s", code)
-    blocked = None if timed_out else blocked_by_sandbox(text, code, ctx.settings)
+    log.info("run_command finished: exit code %s", ran.code)
+    blocked = None if ran.timed_out else blocked_by_sandbox(ran.text, ran.code, ctx.settings)
     if blocked is not None:
-        notes.append(
+        ran.notes.append(
             f"the sandbox blocked {blocked}. Commands may write only inside the workspace "
             "(not .git/) and $TMPDIR. Only the user can let this command run outside the "
             "sandbox; do not try to get around it"
         )
         if await _offer_outside_sandbox(ctx, command, blocked):
-            first, _ = _result_lines(command, text, code, timed_out, notes, seconds, limit)
+            first, _ = _result_lines(
+                command, ran.text, ran.code, ran.timed_out, ran.notes, seconds, limit
+            )
             lines += first
             lines.append("[the user let it run again outside the sandbox, once]")
             log.info("run_command outside the sandbox (the user allowed it): %s", command)
-            text, code, timed_out, notes = await _run_checkpointed(ctx, command, seconds, True)
-    more, code = _result_lines(command, text, code, timed_out, notes, seconds, limit)
+            ran = await _run_checkpointed(ctx, command, seconds, True)
+    more, code = _result_lines(
+        command, ran.text, ran.code, ran.timed_out, ran.notes, seconds, limit
+    )
     lines += more
-    return CommandResult("\n".join(lines), code)
+    result = CommandResult(
+        "\n".join(lines), code, ran.duration_ms, output_tail(ran.text), ran.timed_out
+    )
+    watch = _WATCH.get()
+    if watch is not None:
+        watch.results.append(result)
+    return result
 
 
 async def run_command(ctx: ToolContext, command: str, timeout: float | None = None) -> str:
@@ -459,7 +550,7 @@ def _parse_answer(answer: str) -> Approval:
     word = answer.strip().lower()
     if word in ("y", "yes"):
         return Approval.ALLOW
-    if word in ("a", "all"):
+    if word in ("a", "all", "always"):
         return Approval.ALLOW_FOR_RUN
     return Approval.DENY
 
@@ -500,6 +591,11 @@ class TerminalApprover:
         self._output = output
         self._tty_path = tty_path
         self._lock = asyncio.Lock()
+        self.allowed: set[str] = set()
+        """The commands (normalised) the person let run, so a later question can tell."""
+        self.refusals: list[str] = []
+        """For each command that did not run, what the person saw happen (oldest first): the
+        transcript shows this instead of the text meant for the model."""
 
     def _write(self, text: str) -> None:
         out = self._output if self._output is not None else sys.stderr
@@ -516,44 +612,103 @@ class TerminalApprover:
             return None
         return fd
 
+    def can_ask(self) -> bool:
+        """True when a person can answer: an input was given, or a terminal can be opened."""
+        if self._input is not None:
+            return True
+        fd = self._open_tty()
+        if fd is None:
+            return False
+        os.close(fd)
+        return True
+
+    async def _answer(self, prompt: str) -> str | None:
+        """Write ``prompt`` and read one line; None when nobody can or did answer."""
+        fd = None
+        if self._input is None:
+            fd = self._open_tty()
+            if fd is None:
+                return None
+        self._write(prompt)
+        if fd is not None:
+            stop = threading.Event()
+            try:
+                return await asyncio.to_thread(_read_tty_line, fd, stop)
+            finally:
+                stop.set()
+        assert self._input is not None
+        return await asyncio.to_thread(self._input.readline) or None
+
+    async def choose(self, prompt: str) -> str | None:
+        """Ask ``prompt`` on the terminal: the answer (stripped, lower case), or None when there
+        is no terminal or no answer came."""
+        async with self._lock:
+            answer = await self._answer(prompt)
+        return None if answer is None else answer.strip().lower()
+
     async def ask(self, request: ApprovalRequest) -> Approval:
         """Prompt for ``request``; y = allow, a = allow for this run, anything else = deny."""
         async with self._lock:  # one question at a time on one terminal
-            fd = None
-            if self._input is None:
-                fd = self._open_tty()
-                if fd is None:
-                    self._write(
-                        f"No terminal to ask whether to run `{request.command}`, so it was "
-                        "denied. Run in a terminal, or set commandApproval=allowlist with "
-                        "allowedCommands (or always) to run commands without asking.\n"
-                    )
-                    return Approval.DENY
+            if not self.can_ask():
+                self._write(self._no_terminal_message(request))
+                self.refusals.append("not run: there was no terminal to ask you (see above)")
+                return Approval.DENY
             if request.outside_sandbox:
-                self._write(
+                prompt = (
                     f"\nRun this command OUTSIDE the sandbox, in {request.cwd}?\n"
                     f"  $ {request.command}\n  [{request.reason}]\n"
                     "Run outside the sandbox (once): [y]es / [N]o: "
                 )
-            else:
-                warning = "DESTRUCTIVE - " if request.destructive else ""
-                self._write(
+            elif request.destructive:
+                # The policy's reason starts with "destructive:"; say it once.
+                what = request.reason.removeprefix("destructive:").strip()
+                prompt = (
                     f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"
-                    f"  [{warning}{request.reason}]\n[y]es / [a]ll for this run / [N]o: "
+                    f"  [DESTRUCTIVE - {what}]\n"
+                    "[y]es / [N]o (a destructive command asks every time): "
                 )
-            if fd is not None:
-                stop = threading.Event()
-                try:
-                    answer = await asyncio.to_thread(_read_tty_line, fd, stop)
-                finally:
-                    stop.set()
             else:
-                assert self._input is not None
-                answer = await asyncio.to_thread(self._input.readline) or None
+                prompt = (
+                    f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"
+                    f"  [{request.reason}]\n[y]es / [a]ll for this run / [N]o: "
+                )
+            answer = await self._answer(prompt)
             if answer is None:
-                self._write("\nNo answer: denied.\n")
+                self._write("\nNo answer: not run.\n")
+                self.refusals.append("not run: no answer came")
                 return Approval.DENY
             parsed = _parse_answer(answer)
-            if request.outside_sandbox and parsed is not Approval.ALLOW:
-                return Approval.DENY  # once means once: "all" is not an answer here
+            if (request.outside_sandbox or request.destructive) and parsed is not Approval.ALLOW:
+                # Only "y" was offered: "all" is no answer where every run asks again.
+                parsed = Approval.DENY
+            if parsed is Approval.DENY:
+                self._write("Not run.\n")
+                self.refusals.append("not run: you answered no")
+            else:
+                self.allowed.add(normalise_command(request.command))
             return parsed
+
+    @staticmethod
+    def _no_terminal_message(request: ApprovalRequest) -> str:
+        """Why a command was not run when nobody could be asked, and what would let it run."""
+        head = f"No terminal to ask whether to run `{request.command}`, so it was not run"
+        if request.outside_sandbox:
+            return (
+                f"{head} outside the sandbox: only a person can allow that. Run ollama-agent-ls "
+                "in a terminal to be asked.\n"
+            )
+        if request.destructive:
+            what = request.reason.removeprefix("destructive:").strip()
+            return (
+                f"{head}: it is destructive ({what}), and a destructive command always asks a "
+                "person, even with --yes or commandApproval=always. Run ollama-agent-ls in a "
+                "terminal to answer.\n"
+            )
+        if "sandbox" in request.reason:
+            # Asked because no sandbox could be set up: the reason names that fix.
+            return f"{head}: {request.reason}.\n"
+        return (
+            f"{head} ({request.reason}). Run in a terminal to be asked, or let commands run "
+            "without asking: --yes (in the sandbox), or -o commandApproval=allowlist with "
+            "-o allowedCommands='[\"pytest\"]'.\n"
+        )
