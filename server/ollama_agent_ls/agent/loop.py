@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ollama_agent_ls.agent.context_budget import ContextBudget, cap_tool_result
-from ollama_agent_ls.agent.events import AgentEvent, EventCallback
+from ollama_agent_ls.agent.events import AgentEvent, EventCallback, compact_diff
 from ollama_agent_ls.agent.prefix import is_pure_append, prefix_share
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
@@ -51,9 +51,10 @@ from ollama_agent_ls.ollama.models import (
     ToolCallsReceived,
 )
 from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.tools import shell
 from ollama_agent_ls.tools.executor import ToolExecutor, ToolOutcome
 from ollama_agent_ls.tools.schemas import CORE_TOOLS
-from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.changes import FileChange, net_changes
 from ollama_agent_ls.workspace.documents import DocumentError
 from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
 
@@ -149,7 +150,15 @@ class Agent:
             self.on_event(AgentEvent(kind, text, data))  # type: ignore[arg-type]
 
     def _on_change(self, change: FileChange) -> None:
-        self._emit("edit", f"{change.kind} {change.rel}", path=change.rel, change=change.kind)
+        diff = compact_diff([change])
+        self._emit(
+            "edit",
+            f"{change.kind} {change.rel}",
+            path=change.rel,
+            change=change.kind,
+            diff=diff.text,
+            omittedLines=diff.omitted_lines,
+        )
 
     def forget_conversation(self) -> None:
         """Drop the conversation (every file the model read) once nothing can follow up on it."""
@@ -688,6 +697,7 @@ class Agent:
         read_key = json.dumps([call.name, call.arguments], sort_keys=True)
         earlier = self._reads.get(read_key) if call.name == "read_file" else None
         fresh = True
+        result_data: dict[str, object] = {}
         if earlier is not None and earlier[0] == epoch and self._still_shown(earlier[2]):
             fresh = False
             outcome = ToolOutcome(
@@ -698,7 +708,20 @@ class Agent:
                 ok=True,
             )
         else:
-            outcome = await self.executor.execute(call)
+            changed_from = len(ctx.changes)
+
+            def running(command: str, elapsed_ms: int) -> None:
+                self._emit(
+                    "commandRunning",
+                    command,
+                    callId=call_id,
+                    command=command,
+                    elapsedMs=elapsed_ms,
+                )
+
+            with shell.watching(shell.CommandWatch(on_running=running)) as watch:
+                outcome = await self.executor.execute(call)
+            result_data.update(_result_fields(call.name, ctx.changes[changed_from:], watch))
             # Capped as it arrives, never later: a result changed afterwards would change the
             # prompt prefix the server has cached.
             capped = cap_tool_result(outcome.content, self._result_cap())
@@ -712,7 +735,12 @@ class Agent:
                 self._reads[read_key] = (epoch, self.turns, len(self.messages))
                 self._read_paths.append(str(call.arguments.get("path", "")))
         self._emit(
-            "toolResult", _preview(outcome.content), name=call.name, ok=outcome.ok, callId=call_id
+            "toolResult",
+            _preview(outcome.content),
+            name=call.name,
+            ok=outcome.ok,
+            callId=call_id,
+            **result_data,
         )
         if as_tool_message:
             self.messages.append(
@@ -793,6 +821,26 @@ class _DeltaBatch:
             self.parts = []
             self._send(AgentEvent(self.kind, text, {"turn": self._turn}))  # type: ignore[arg-type]
         self.kind = ""
+
+
+def _result_fields(
+    name: str, changes: list[FileChange], watch: shell.CommandWatch
+) -> dict[str, object]:
+    """What a toolResult adds for people: the call's diff, and how its command went."""
+    fields: dict[str, object] = {}
+    changed = net_changes(changes)
+    if changed:
+        diff = compact_diff(changed)
+        fields.update(diff=diff.text, omittedLines=diff.omitted_lines)
+    if name == "run_command" and watch.results:
+        command = watch.results[-1]
+        fields.update(
+            exitCode=command.exit_code,
+            durationMs=command.duration_ms,
+            outputTail=command.output_tail,
+            timedOut=command.timed_out,
+        )
+    return fields
 
 
 def _preview(text: str, limit: int = 600) -> str:
