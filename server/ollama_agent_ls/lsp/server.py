@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -64,6 +65,11 @@ MAX_URI_CHARS = 16 * 1024
 NAME_MAX = 255
 """Bytes in one file name: the limit of ext4, APFS, NTFS and most others."""
 PATH_MAX = 4096
+NUDGE = "$/ollamaAgent/nudge"
+"""A notification with nothing in it (clients may ignore any ``$/`` one), sent while a request
+to the client stays unanswered: see AgentProtocol.send_request."""
+NUDGES = (0.1, 0.3, 1.0, 3.0, 9.0)
+"""Seconds after sending a request to the client at which it is nudged while unanswered."""
 
 
 def show_uri(uri: str, limit: int = 500) -> str:
@@ -88,6 +94,34 @@ class AgentProtocol(HardenedProtocol):
         runs = self._server._runs
         if runs is not None:
             runs.answered(msg_id)
+
+    def send_request(
+        self,
+        method: str,
+        params: Any | None = None,
+        callback: Callable[[Any], None] | None = None,
+        msg_id: Any = None,
+    ) -> Future[Any]:
+        """Send a request to the client, nudging it while the request stays unanswered.
+
+        Emacs 28's jsonrpc (eglot) handles the answer to one of its blocking requests by
+        throwing out of its process filter, which leaves whatever came in the same read (our
+        request right after answering workspace/executeCommand) unprocessed until more output
+        arrives: without more, the request waits for its timeout (10 s for progress, 30 s for an
+        edit, which Emacs then applies late). The nudges are that output.
+        """
+        future = super().send_request(method, params, callback, msg_id)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on the server's loop (a thread): no timers to set
+            return future
+        for delay in NUDGES:
+            loop.call_later(delay, self._nudge, future)
+        return future
+
+    def _nudge(self, future: Future[Any]) -> None:
+        if not future.done() and not self._shutdown and self.writer is not None:
+            self.notify(NUDGE, {})
 
 
 class AgentServer(LanguageServer):
