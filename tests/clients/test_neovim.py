@@ -415,3 +415,43 @@ def test_edit_appending_at_the_end_of_a_file(workspace: Path, fake: FakeOllama) 
     # The server saw the buffer hold exactly what it sent, so the model heard of a success.
     [tool_result] = [m["content"] for m in fake.last_chat["messages"] if m.get("role") == "tool"]
     assert tool_result.startswith("Edited calc.py"), tool_result
+
+
+# The spec's code actions (Neovim shows no lenses by default) answer at once (wait = false); the
+# plugin follows each run to its ollamaAgent/runFinished and reports that result.
+SPEC_ACTIONS_LUA = r"""
+H.setup({ command_approval = 'always' })
+local buf = H.open('{spec}')
+local function choose(title)
+  vim.lsp.buf.code_action({
+    apply = true,
+    filter = function(action)
+      return action.title == title
+    end,
+  })
+end
+choose('Run spec with Ollama agent')
+local run = H.wait_result(1)
+assert(run.command == 'ollamaAgent.runSpec', 'ran ' .. tostring(run.command))
+assert(run.status == 'completed', 'run: ' .. vim.inspect(run))
+assert(run.specStatus == 'completed', 'spec status: ' .. vim.inspect(run))
+local front = vim.split(H.text(buf), '\n---\n', { plain = true })[1]
+assert(front:find('\nstatus: completed\n', 1, true), 'frontmatter:\n' .. front)
+choose('Verify spec')
+local verify = H.wait_result(2)
+assert(verify.command == 'ollamaAgent.verifySpec', 'ran ' .. tostring(verify.command))
+assert(verify.passed == true and verify.status == 'completed', 'verify: ' .. vim.inspect(verify))
+assert(next(require('ollama_agent.commands').following) == nil, 'a run is still followed')
+H.done()
+"""
+
+
+def test_spec_code_actions_report_their_results(workspace: Path, fake: FakeOllama) -> None:
+    write_spec(workspace)
+    fake.enqueue(
+        Reply.calls(FIX_GREETING),
+        Reply.calls(*TICK_BOTH),
+        "Set GREETING to hello.",
+    )
+    run_lua("spec_actions", SPEC_ACTIONS_LUA.replace("{spec}", SPEC_REL), workspace, fake.url)
+    assert (workspace / "greet.py").read_text(encoding="utf-8") == 'GREETING = "hello"\n'

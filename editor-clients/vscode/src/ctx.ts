@@ -54,6 +54,13 @@ export class Ctx implements AgentHost, vscode.Disposable {
     private readonly transcriptEmitter = new vscode.EventEmitter<ext.TranscriptParams>();
     /** Every transcript notification, for other extensions and the end-to-end tests. */
     readonly onDidReceiveTranscript = this.transcriptEmitter.event;
+    private readonly finishedEmitter = new vscode.EventEmitter<ext.RunResult>();
+    /** Every result of a run that answered at once (`wait: false`), when it ends. */
+    readonly onDidFinishRun = this.finishedEmitter.event;
+    /** Runs that answered `running`, waiting for their `runFinished`. */
+    private readonly following = new Map<string, ((result: ext.RunResult) => void)[]>();
+    /** The latest `runFinished` results, newest last, for a `finished` call that comes after one. */
+    private readonly recent = new Map<string, ext.RunResult>();
     private readonly disposables: vscode.Disposable[] = [];
     private crashes: number[] = [];
     private latestRun: string | undefined;
@@ -74,6 +81,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
             this.transcriptChannel,
             this.status,
             this.transcriptEmitter,
+            this.finishedEmitter,
             vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
         );
     }
@@ -117,6 +125,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
     async stop(): Promise<void> {
         const client = this.client;
         this.client = undefined;
+        this.abandonRuns("the language server was stopped before the run ended");
         if (client) {
             try {
                 await client.stop(5000);
@@ -149,7 +158,19 @@ export class Ctx implements AgentHost, vscode.Disposable {
         command: C,
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.RunResult | undefined> {
-        return this.trackRun(command, () => this.executeServerCommand(command, params));
+        const answer = await this.trackRun(command, () => this.executeServerCommand(command, params));
+        return ext.isRunningAnswer(answer) ? this.finished(answer.runId) : answer;
+    }
+
+    /** The result of a run that answered `running`, once its `runFinished` arrives. */
+    finished(runId: string): Promise<ext.RunResult> {
+        const done = this.recent.get(runId);
+        if (done) {
+            return Promise.resolve(done);
+        }
+        return new Promise((resolve) => {
+            this.following.set(runId, [...(this.following.get(runId) ?? []), resolve]);
+        });
     }
 
     showTranscript(): void {
@@ -314,11 +335,14 @@ export class Ctx implements AgentHost, vscode.Disposable {
         });
         client.registerFeature(new ExperimentalCapabilities());
         client.onNotification(ext.transcript, (event) => this.onTranscript(event));
+        client.onNotification(ext.runFinished, (result) => this.onRunFinished(result));
         client.onRequest(ext.saveDocuments, (params) => saveDocuments(params));
         return client;
     }
 
     private onClosed(): lc.CloseHandlerResult {
+        // Runs die with the server: nothing will ever finish them.
+        this.abandonRuns("the language server exited before the run ended (see the \"Ollama Agent\" output)");
         if (!this.client || !this.ready) {
             return { action: lc.CloseAction.DoNotRestart, handled: true };
         }
@@ -349,20 +373,68 @@ export class Ctx implements AgentHost, vscode.Disposable {
         return this.trackRun(command, () => next(command, args));
     }
 
-    /** Show a run in the status bar while `send` waits for its result, then report the result or error. */
-    private async trackRun(command: string, send: () => Promise<unknown>): Promise<ext.RunResult | undefined> {
+    /**
+     * Show a run in the status bar while `send` waits for its answer, then report the result or error. A run that
+     * answered `running` (sent with `wait: false`, as the server's code actions and lenses are) goes on in the
+     * status bar through its progress and transcript, and is reported when its `runFinished` arrives; the caller
+     * gets the running answer at once, as the server gave it.
+     */
+    private async trackRun(
+        command: string,
+        send: () => Promise<unknown>,
+    ): Promise<ext.RunResult | ext.RunningAnswer | undefined> {
         this.status.runRequested();
-        let result: ext.RunResult | undefined;
+        let answer: ext.RunResult | ext.RunningAnswer | undefined;
         try {
-            result = (await send()) as ext.RunResult | undefined;
+            answer = (await send()) as ext.RunResult | ext.RunningAnswer | undefined;
         } catch (error) {
             this.status.runAnswered();
             this.reportRequestError(command, error);
             return undefined;
         }
-        this.status.runAnswered(result?.runId);
-        this.presentResult(result);
-        return result;
+        if (ext.isRunningAnswer(answer)) {
+            this.status.runAnswered();
+            this.latestRun = answer.runId;
+            void this.finished(answer.runId).then((result) => this.presentResult(result));
+            return answer;
+        }
+        this.status.runAnswered(answer?.runId);
+        this.presentResult(answer);
+        return answer;
+    }
+
+    private onRunFinished(result: ext.RunResult): void {
+        if (!result || typeof result !== "object" || typeof result.runId !== "string") {
+            return;
+        }
+        this.recent.set(result.runId, result);
+        for (const runId of [...this.recent.keys()].slice(0, -20)) {
+            this.recent.delete(runId);
+        }
+        this.finishedEmitter.fire(result);
+        const waiting = this.following.get(result.runId) ?? [];
+        this.following.delete(result.runId);
+        for (const resolve of waiting) {
+            resolve(result);
+        }
+    }
+
+    /** Finish every followed run as failed: its server is gone. */
+    private abandonRuns(reason: string): void {
+        const waiting = [...this.following.entries()];
+        this.following.clear();
+        for (const [runId, resolvers] of waiting) {
+            const result: ext.RunResult = {
+                runId,
+                status: "failed",
+                summary: `The run's result never came: ${reason}.`,
+                changedFiles: [],
+                turns: 0,
+            };
+            for (const resolve of resolvers) {
+                resolve(result);
+            }
+        }
     }
 
     private onTranscript(event: ext.TranscriptParams): void {

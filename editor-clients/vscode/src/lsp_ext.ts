@@ -14,33 +14,63 @@ export const serverCommands = {
     undoRun: "ollamaAgent.undoRun",
     listModels: "ollamaAgent.listModels",
     checkSetup: "ollamaAgent.checkSetup",
+    verifySpec: "ollamaAgent.verifySpec",
 } as const;
 
 export type ServerCommand = (typeof serverCommands)[keyof typeof serverCommands];
 
-const runCommandIds = [serverCommands.runSelection, serverCommands.runSpec, serverCommands.implementTodo] as const;
+const runCommandIds = [
+    serverCommands.runSelection,
+    serverCommands.runSpec,
+    serverCommands.implementTodo,
+    serverCommands.verifySpec,
+] as const;
 
-/** A command that starts an agent run and answers with a RunResult when it ends. */
+/**
+ * A command that starts a run: it answers with a RunResult when the run ends, or, with `wait: false` (what the
+ * server's code actions and lenses send), at once with a RunningAnswer and the result as `runFinished`.
+ */
 export type RunCommand = (typeof runCommandIds)[number];
 
 export const runCommands: ReadonlySet<string> = new Set(runCommandIds);
 
-export interface RunSelectionParams {
+/** `wait` (default true) of every run command: false answers at once, the result follows as `runFinished`. */
+export interface WaitParam {
+    wait?: boolean;
+}
+
+export interface RunSelectionParams extends WaitParam {
     uri: string;
     range: lc.Range;
     instruction: string;
     model?: string;
 }
 
-export interface RunSpecParams {
+export interface RunSpecParams extends WaitParam {
     uri: string;
     model?: string;
 }
 
-export interface ImplementTodoParams {
+export interface ImplementTodoParams extends WaitParam {
     uri: string;
     line: number;
     model?: string;
+}
+
+/** The answer of a run command sent with `wait: false`. */
+export interface RunningAnswer {
+    runId: string;
+    status: "running";
+    sessionId?: string;
+}
+
+export function isRunningAnswer(value: unknown): value is RunningAnswer {
+    return (
+        !!value &&
+        typeof value === "object" &&
+        (value as RunningAnswer).status === "running" &&
+        typeof (value as RunningAnswer).runId === "string"
+    );
 }
 
 export interface RunIdParams {
@@ -61,6 +91,9 @@ export interface RunResult {
     changedFiles: string[];
     turns: number;
     metrics?: RunMetrics;
+    sessionId?: string;
+    /** implementTodo; runSpec and verifySpec add their own fields. */
+    [key: string]: unknown;
 }
 
 export interface ModelInfo {
@@ -82,9 +115,10 @@ export interface SetupReport {
 
 /** Argument and result types per server command; `executeServerCommand` is typed by this map. */
 export interface ServerCommandTypes {
-    [serverCommands.runSelection]: { params: RunSelectionParams; result: RunResult };
-    [serverCommands.runSpec]: { params: RunSpecParams; result: RunResult };
-    [serverCommands.implementTodo]: { params: ImplementTodoParams; result: RunResult };
+    [serverCommands.runSelection]: { params: RunSelectionParams; result: RunResult | RunningAnswer };
+    [serverCommands.runSpec]: { params: RunSpecParams; result: RunResult | RunningAnswer };
+    [serverCommands.implementTodo]: { params: ImplementTodoParams; result: RunResult | RunningAnswer };
+    [serverCommands.verifySpec]: { params: RunSpecParams; result: RunResult | RunningAnswer };
     [serverCommands.cancel]: { params: RunIdParams; result: unknown };
     [serverCommands.undoRun]: { params: RunIdParams; result: unknown };
     [serverCommands.listModels]: { params: Record<string, never>; result: ModelInfo[] };
@@ -121,6 +155,9 @@ export interface TranscriptParams {
 }
 
 export const transcript = new lc.NotificationType<TranscriptParams>("ollamaAgent/transcript");
+
+/** A run started with `wait: false` ended: the result its command answers with when it waits. */
+export const runFinished = new lc.NotificationType<RunResult>("ollamaAgent/runFinished");
 
 export interface SaveDocumentsParams {
     uris: string[];

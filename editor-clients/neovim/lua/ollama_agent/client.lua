@@ -26,6 +26,16 @@ M.commands = {
   undoRun = 'ollamaAgent.undoRun',
   listModels = 'ollamaAgent.listModels',
   checkSetup = 'ollamaAgent.checkSetup',
+  verifySpec = 'ollamaAgent.verifySpec',
+}
+
+--- The server's notifications and requests to the plugin, named here once.
+M.methods = {
+  transcript = 'ollamaAgent/transcript',
+  saveDocuments = 'ollamaAgent/saveDocuments',
+  --- A run started with `wait = false` (the server's code actions and lenses) ended; its params
+  --- are the result the command answers with when it waits.
+  runFinished = 'ollamaAgent/runFinished',
 }
 
 --- Send a request; returns ok, request_id.
@@ -189,10 +199,13 @@ end
 --- @return table<string, function>
 function M.handlers()
   return {
-    ['ollamaAgent/transcript'] = function(_, params, ctx)
+    [M.methods.transcript] = function(_, params, ctx)
       require('ollama_agent.commands').on_transcript(params, ctx)
     end,
-    ['ollamaAgent/saveDocuments'] = function(_, params)
+    [M.methods.runFinished] = function(_, params, ctx)
+      require('ollama_agent.commands').on_run_finished(params, ctx)
+    end,
+    [M.methods.saveDocuments] = function(_, params)
       return M.save_documents(params)
     end,
     ['window/showMessageRequest'] = show_message_request,
@@ -213,8 +226,9 @@ function M.capabilities()
   return caps
 end
 
---- Commands of the server that the plugin runs itself so it can track and cancel them
---- (the TODO code action arrives here through vim.lsp.buf.code_action()).
+--- Commands of the server that the plugin runs itself so it can track and cancel them (the TODO
+--- code action and the spec actions and lenses arrive here; they carry `wait = false`, so their
+--- result comes as ollamaAgent/runFinished).
 --- @return table<string, function>
 function M.client_commands()
   local function run(command, ctx)
@@ -228,6 +242,7 @@ function M.client_commands()
     [M.commands.implementTodo] = run,
     [M.commands.runSelection] = run,
     [M.commands.runSpec] = run,
+    [M.commands.verifySpec] = run,
   }
 end
 

@@ -9,6 +9,11 @@ local M = {}
 
 --- Runs in flight, by `client_id:request_id`: {client_id, request_id, command, run_id?}.
 M.pending = {}
+--- Runs that answered `running` (started with `wait = false`), by `client_id:run_id`, until their
+--- ollamaAgent/runFinished: {client_id, run_id, command}.
+M.following = {}
+--- runFinished results that came before their run's answer was handled, by `client_id:run_id`.
+local unclaimed = {}
 --- The result of the last run that ended (or its error), for statuslines and tests.
 M.last = nil
 --- The model picked with :OllamaAgentModel for this session (overrides the configured one).
@@ -18,6 +23,7 @@ local labels = {
   [commands.runSelection] = 'run on selection',
   [commands.runSpec] = 'spec run',
   [commands.implementTodo] = 'TODO',
+  [commands.verifySpec] = 'verify',
 }
 
 local function notify(msg, level)
@@ -60,7 +66,19 @@ local function describe(result)
   return line, level
 end
 
---- Run a server command that starts an agent run; the answer arrives when the run ends.
+--- Report a run's end: a notification, M.last and the User OllamaAgentRunDone event.
+--- @param command string|nil nil for a run this plugin did not start
+--- @param result table
+local function finish(command, result)
+  M.last = vim.tbl_extend('force', { command = command }, result or {})
+  local line, level = describe(result or {})
+  notify(line, level)
+  fire('OllamaAgentRunDone', M.last)
+end
+
+--- Run a server command that starts an agent run; the answer arrives when the run ends, or at
+--- once as `{runId, status = 'running'}` when the arguments say `wait = false`, and then the
+--- result follows as ollamaAgent/runFinished (see M.on_run_finished).
 --- @param command string
 --- @param args table
 --- @param opts {bufnr: integer|nil, client_id: integer|nil}|nil
@@ -101,12 +119,19 @@ function M.execute(command, args, opts)
           else
             error_msg((labels[command] or command) .. ' failed: ' .. tostring(rpc_err.message))
           end
+          fire('OllamaAgentRunDone', M.last)
+        elseif type(result) == 'table' and result.status == 'running' and result.runId then
+          local run_key = ready.id .. ':' .. result.runId
+          local early = unclaimed[run_key]
+          if early then
+            unclaimed[run_key] = nil
+            finish(command, early)
+          else
+            M.following[run_key] = { client_id = ready.id, run_id = result.runId, command = command }
+          end
         else
-          M.last = vim.tbl_extend('force', { command = command }, result or {})
-          local line, level = describe(result or {})
-          notify(line, level)
+          finish(command, result)
         end
-        fire('OllamaAgentRunDone', M.last)
       end,
       bufnr
     )
@@ -366,6 +391,30 @@ function M.select_model()
       end
     end)
   end)
+end
+
+--- An `ollamaAgent/runFinished` notification: the end of a run that answered `running`.
+--- @param params table the run result
+--- @param ctx table
+function M.on_run_finished(params, ctx)
+  if type(params) ~= 'table' or not params.runId then
+    return
+  end
+  local run_key = tostring(ctx and ctx.client_id) .. ':' .. params.runId
+  local run = M.following[run_key]
+  if run then
+    M.following[run_key] = nil
+    finish(run.command, params)
+    return
+  end
+  -- Its answer is still to be handled (or another client started it): keep it for a while.
+  unclaimed[run_key] = params
+  vim.defer_fn(function()
+    if unclaimed[run_key] then
+      unclaimed[run_key] = nil
+      finish(nil, params)
+    end
+  end, 2000)
 end
 
 --- An `ollamaAgent/transcript` notification.

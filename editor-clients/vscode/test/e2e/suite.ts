@@ -4,7 +4,7 @@
 import * as assert from "node:assert/strict";
 import * as vscode from "vscode";
 import type { OllamaAgentApi } from "../../src/extension";
-import type { RunResult, TranscriptParams } from "../../src/lsp_ext";
+import { isRunningAnswer, type RunResult, type TranscriptParams } from "../../src/lsp_ext";
 
 /** The runner types exactly this into the Run on Selection prompt. */
 export const instruction = "Rename the variable b to beta";
@@ -88,7 +88,7 @@ async function runOnSelection(api: OllamaAgentApi, events: TranscriptParams[]): 
     log(`Run on Selection OK: ${result.summary} (last progress: ${api.ctx.status.lastProgress})`);
 }
 
-async function todoQuickFix(): Promise<void> {
+async function todoQuickFix(api: OllamaAgentApi): Promise<void> {
     await fake("/_fake/reset", {});
     await fake(
         "/_fake/enqueue",
@@ -119,9 +119,14 @@ async function todoQuickFix(): Promise<void> {
     assert.equal(action.kind?.value, vscode.CodeActionKind.QuickFix.value);
     assert.ok(action.command, "the quick fix runs a command");
     log(`running quick fix "${action.title}" -> ${action.command.command}`);
-    // The lightbulb runs the action's command exactly like this.
-    await vscode.commands.executeCommand(action.command.command, ...(action.command.arguments ?? []));
-    await waitFor("the TODO to be implemented", () => editor.document.getText().includes("return a + b"));
+    // The lightbulb runs the action's command exactly like this. It answers at once (wait: false); the
+    // result follows as ollamaAgent/runFinished.
+    const answer = await vscode.commands.executeCommand(action.command.command, ...(action.command.arguments ?? []));
+    assert.ok(isRunningAnswer(answer), `the quick fix answered at once: ${JSON.stringify(answer)}`);
+    const result = await api.ctx.finished(answer.runId);
+    assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+    assert.equal(result.todoRemoved, true);
+    assert.match(editor.document.getText(), /return a \+ b/);
     assert.doesNotMatch(editor.document.getText(), /TODO/);
     log("TODO quick fix OK");
 }
@@ -174,7 +179,7 @@ export async function run(): Promise<void> {
     const only = process.env.OLLAMA_AGENT_E2E_ONLY;
     const tests: [string, () => Promise<void>][] = [
         ["run on selection", () => runOnSelection(api, events)],
-        ["TODO quick fix", () => todoQuickFix()],
+        ["TODO quick fix", () => todoQuickFix(api)],
         ["review mode", () => reviewMode()],
         ["cancel from the status bar", () => cancelFromStatusBar(api)],
     ];

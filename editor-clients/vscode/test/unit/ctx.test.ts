@@ -292,6 +292,58 @@ describe("runs", () => {
         expect(window.showInformationMessage).toHaveBeenCalledTimes(1);
     });
 
+    test("a quick fix that answers at once (wait: false) is reported when its runFinished arrives", async () => {
+        const { ctx, client } = await startedCtx();
+        const running = { runId: "r7", status: "running" };
+        const next = vi.fn(async () => running);
+        const middleware = client.clientOptions.middleware.executeCommand;
+        const args = [{ uri: "file:///a.py", line: 3, wait: false }];
+        // VS Code gets the server's answer at once; the run goes on in the status bar.
+        await expect(middleware(serverCommands.implementTodo, args, next)).resolves.toBe(running);
+        expect(next).toHaveBeenCalledWith(serverCommands.implementTodo, args);
+        expect(ctx.lastRunId).toBe("r7");
+        expect(window.showInformationMessage).not.toHaveBeenCalled();
+        const notify = client.notifications.get("ollamaAgent/transcript")!;
+        notify({ runId: "r7", kind: "started", text: "TODO" });
+        expect(ctx.status.running).toBe(true);
+        const finished: unknown[] = [];
+        ctx.onDidFinishRun((result) => finished.push(result));
+        const result = { runId: "r7", status: "completed", summary: "Implemented the TODO.", changedFiles: ["file:///a.py"], turns: 2, todoRemoved: true };
+        notify({ runId: "r7", kind: "finished", status: "completed", text: "Implemented the TODO." });
+        client.notifications.get("ollamaAgent/runFinished")!(result);
+        await vi.waitFor(() =>
+            expect(window.showInformationMessage).toHaveBeenCalledWith(
+                "Ollama agent: Implemented the TODO. (1 file changed)",
+                "Undo",
+                "Show Transcript",
+            ),
+        );
+        expect(finished).toEqual([result]);
+        expect(ctx.status.running).toBe(false);
+    });
+
+    test("a run started with wait: false through runAgent still returns its result", async () => {
+        const { ctx, client } = await startedCtx();
+        client.sendRequest.mockResolvedValueOnce({ runId: "r8", status: "running" });
+        const pending = ctx.runAgent(serverCommands.runSpec, { uri: "file:///s.md", wait: false });
+        const result = { runId: "r8", status: "failed", summary: "The spec is not approved.", changedFiles: [], turns: 0 };
+        await vi.waitFor(() => expect(client.sendRequest).toHaveBeenCalled());
+        client.notifications.get("ollamaAgent/runFinished")!(result);
+        await expect(pending).resolves.toEqual(result);
+        expect(window.showErrorMessage).toHaveBeenCalledWith(expect.stringMatching(/run failed: The spec is not approved/), "Show Transcript");
+    });
+
+    test("a run whose server exits is reported as failed instead of being followed forever", async () => {
+        const { ctx, client } = await startedCtx();
+        client.sendRequest.mockResolvedValueOnce({ runId: "r3", status: "running" });
+        const pending = ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1, wait: false });
+        await vi.waitFor(() => expect(client.sendRequest).toHaveBeenCalled());
+        await ctx.stop();
+        const result = await pending;
+        expect(result?.status).toBe("failed");
+        expect(result?.summary).toMatch(/stopped before the run ended/);
+    });
+
     test("Undo on a run's result message undoes that run", async () => {
         const { ctx, client } = await startedCtx();
         const result = { runId: "r5", status: "completed", summary: "ok", changedFiles: ["file:///a.py"], turns: 1 };
