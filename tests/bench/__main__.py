@@ -1,8 +1,10 @@
 """Run the benchmark suite: ``python -m tests.bench [--quick] [--only NAMES] [--out FILE]``.
 
 Prints a table of figures against the targets of issue 7 and writes every sample as JSON
-(default tests/bench/results/latest.json). Nothing here fails on a number: the figures are for
-people, these machines are noisy, and each comparison runs its sides alternately in one run.
+(default tests/bench/results/latest.json), after each part as it finishes; a part that fails is
+named with its error and the others' figures are kept (exit status 1). Nothing here fails on a
+number: the figures are for people, these machines are noisy, and each comparison runs its sides
+alternately in one run.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,6 @@ from .stats import table, verdict
 from .streamer import StreamerProcess
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("ingest", "lsp", "edits", "startup", "prompt", "memory", "sandbox", "cache")
 
 
 def machine() -> dict[str, Any]:
@@ -60,38 +62,123 @@ def machine() -> dict[str, Any]:
     }
 
 
-async def _run(names: list[str], quick: bool) -> dict[str, Any]:
-    from . import edits, ingest, prompt_cache, prompt_weight, sandbox, startup, through_lsp
+class _Streamer:
+    """The benchmark Ollama look-alike, started by the first part that needs it."""
 
-    rounds = 3 if quick else 7
-    results: dict[str, Any] = {"machine": machine(), "quick": quick}
-    with StreamerProcess() as streamer:
-        url = streamer.url
-        if "ingest" in names:
-            results["ingest"] = await ingest.run_ingest(url, 50_000, 2_000, rounds)
-        if "lsp" in names:
-            results["lsp_run_time"] = await through_lsp.run_time(url, 50_000, rounds)
-            # 10/s and 20/s: at or below the default cap of 20 notifications/s; 50/s: a fast
-            # model, above it (each chunk waits for the next flush), then with the cap raised
-            # to 1000/s, which leaves the server's own delay.
-            n = 1 if quick else 3
-            slow = [(20 * n, 100_000), (30 * n, 50_000), (60 * n, 20_000)]
-            results["lsp_latency"] = {
-                **await through_lsp.latency(url, slow),
-                **await through_lsp.latency(url, [(60 * n, 20_000)], updates_per_second=1000),
-            }
-        if "memory" in names:
-            results["memory"] = await through_lsp.memory(url, 50 if quick else 200)
-    if "edits" in names:
-        results["edits"] = await edits.run_edits(7 if quick else 21)
-    if "startup" in names:
-        results["startup"] = await startup.run_startup(5 if quick else 11)
-    if "prompt" in names:
-        results["prompt"] = prompt_weight.run_prompt_weight()
-    if "sandbox" in names:
-        results["sandbox"] = await sandbox.run_sandbox(3 if quick else 7)
-    if "cache" in names:
-        results["cache"] = await asyncio.to_thread(prompt_cache.run_prompt_cache)
+    def __init__(self) -> None:
+        self._process: StreamerProcess | None = None
+
+    def url(self) -> str:
+        if self._process is None:
+            self._process = StreamerProcess().__enter__()
+        return self._process.url
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.__exit__(None, None, None)
+            self._process = None
+
+
+async def _ingest(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import ingest
+
+    return {"ingest": await ingest.run_ingest(s.url(), 50_000, 2_000, 3 if quick else 7)}
+
+
+async def _lsp(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import through_lsp
+
+    url = s.url()
+    run_time = await through_lsp.run_time(url, 50_000, 3 if quick else 7)
+    # 10/s and 20/s: at or below the default cap of 20 notifications/s; 50/s: a fast model,
+    # above it (each chunk waits for the next flush), then with the cap raised to 1000/s,
+    # which leaves the server's own delay.
+    n = 1 if quick else 3
+    slow = [(20 * n, 100_000), (30 * n, 50_000), (60 * n, 20_000)]
+    latency = {
+        **await through_lsp.latency(url, slow),
+        **await through_lsp.latency(url, [(60 * n, 20_000)], updates_per_second=1000),
+    }
+    return {"lsp_run_time": run_time, "lsp_latency": latency}
+
+
+async def _memory(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import through_lsp
+
+    return {"memory": await through_lsp.memory(s.url(), 50 if quick else 200)}
+
+
+async def _edits(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import edits
+
+    return {"edits": await edits.run_edits(7 if quick else 21)}
+
+
+async def _startup(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import startup
+
+    return {"startup": await startup.run_startup(5 if quick else 11)}
+
+
+async def _prompt(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import prompt_weight
+
+    return {"prompt": prompt_weight.run_prompt_weight()}
+
+
+async def _sandbox(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import sandbox
+
+    return {"sandbox": await sandbox.run_sandbox(3 if quick else 7)}
+
+
+async def _cache(s: _Streamer, quick: bool) -> dict[str, Any]:
+    from . import prompt_cache
+
+    return {"cache": await asyncio.to_thread(prompt_cache.run_prompt_cache)}
+
+
+Part = Callable[[_Streamer, bool], Awaitable[dict[str, Any]]]
+PARTS: dict[str, Part] = {
+    "ingest": _ingest,
+    "lsp": _lsp,
+    "memory": _memory,
+    "edits": _edits,
+    "startup": _startup,
+    "prompt": _prompt,
+    "sandbox": _sandbox,
+    "cache": _cache,
+}
+
+
+def write_results(path: Path, results: dict[str, Any]) -> None:
+    """Write ``results`` to ``path`` whole or not at all (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+async def run_parts(names: list[str], quick: bool, out: Path) -> dict[str, Any]:
+    """Run each named part; its figures are written to ``out`` as soon as it finishes, and a
+    part that fails is recorded under ``failed`` (with why) while the others go on."""
+    results: dict[str, Any] = {"machine": machine(), "quick": quick, "failed": {}}
+    streamer = _Streamer()
+    try:
+        for name in names:
+            began = time.perf_counter()
+            print(f"{name}: running...", flush=True)
+            try:
+                results.update(await PARTS[name](streamer, quick))
+            except Exception as exc:  # one part's failure must not cost the others' figures
+                why = f"{type(exc).__name__}: {exc}".strip()
+                results["failed"][name] = why
+                print(f"{name}: FAILED after {time.perf_counter() - began:.0f} s: {why}")
+            else:
+                print(f"{name}: done in {time.perf_counter() - began:.0f} s", flush=True)
+            write_results(out, results)
+    finally:
+        streamer.close()
     return results
 
 
@@ -264,6 +351,9 @@ def summary_rows(r: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+BENCHMARKS = tuple(PARTS)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the chosen benchmarks, print the table, write the JSON."""
     parser = argparse.ArgumentParser(prog="python -m tests.bench", description=__doc__)
@@ -278,13 +368,14 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
     start = time.perf_counter()
-    results = asyncio.run(_run(names, args.quick))
+    results = asyncio.run(run_parts(names, args.quick, args.out))
     results["wall_seconds"] = time.perf_counter() - start
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    write_results(args.out, results)
     print(table(summary_rows(results), ["benchmark", "measured", "target", ""]))
+    for name, why in results["failed"].items():
+        print(f"\n{name} FAILED: {why}")
     print(f"\n{results['wall_seconds']:.0f} s; all samples in {args.out}")
-    return 0
+    return 1 if results["failed"] else 0
 
 
 if __name__ == "__main__":
