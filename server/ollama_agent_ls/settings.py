@@ -284,19 +284,20 @@ _ENV_KEYS: dict[str, str] = {
 
 
 def normalise_ollama_host(value: str) -> str:
-    """Accept OLLAMA_HOST forms like ``0.0.0.0``, ``host:port`` or a full URL."""
+    """Accept OLLAMA_HOST forms like ``0.0.0.0``, ``host:port``, ``:port`` or a full URL."""
     value = value.strip().rstrip("/")
     if not value:
         return DEFAULT_OLLAMA_URL
     if "://" not in value:
         value = "http://" + value
     scheme, rest = value.split("://", 1)
-    host_port = rest.split("/", 1)[0]
+    scheme = scheme.lower()
+    host_port, slash, path = rest.partition("/")
+    if host_port.startswith(":"):
+        host_port = "127.0.0.1" + host_port  # ":11434" is how Ollama says "this machine"
     if ":" not in host_port.rsplit("]", 1)[-1]:
-        default_port = "443" if scheme == "https" else "11434"
-        value = f"{scheme}://{host_port}:{default_port}"
-        if "/" in rest:
-            value += "/" + rest.split("/", 1)[1]
+        host_port += ":443" if scheme == "https" else ":11434"
+    value = f"{scheme}://{host_port}{slash}{path}"
     return value.replace("://0.0.0.0:", "://127.0.0.1:")
 
 

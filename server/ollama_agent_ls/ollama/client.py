@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import AsyncIterator, Sequence
 from types import TracebackType
 from typing import Any
 
 import httpx
 
-from ..settings import Settings
+from ..settings import Settings, normalise_ollama_host
 from .errors import (
     ModelLacksTools,
     ModelNotFound,
+    NotOllama,
     OllamaError,
     OllamaHTTPError,
     OllamaProtocolError,
@@ -21,6 +23,7 @@ from .errors import (
     OllamaStreamError,
     OllamaTimeout,
     OllamaUnreachable,
+    WrongOllamaUrl,
 )
 from .models import (
     ChatDone,
@@ -60,7 +63,8 @@ class OllamaClient:
         self, settings: Settings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._settings = settings
-        self._url = settings.ollama_url
+        # The forms OLLAMA_HOST takes (host:port, a bare host) work wherever a URL is given.
+        self._url = normalise_ollama_host(settings.ollama_url)
         self._show_cache: dict[str, ModelInfo] = {}
         timeout = httpx.Timeout(
             connect=settings.connect_timeout,
@@ -71,7 +75,7 @@ class OllamaClient:
         self._bad_url: str | None = None
         try:
             self._http = httpx.AsyncClient(
-                base_url=settings.ollama_url,
+                base_url=self._url,
                 headers=settings.headers,
                 timeout=timeout,
                 transport=transport,
@@ -138,7 +142,12 @@ class OllamaClient:
         cached = self._show_cache.get(model)
         if cached is not None:
             return cached
-        response = await self._request("POST", "/api/show", payload={"model": model}, model=model)
+        try:
+            response = await self._request(
+                "POST", "/api/show", payload={"model": model}, model=model
+            )
+        except ModelNotFound as exc:
+            raise await self._model_not_found(model) from exc
         info = _model_info(model, self._json_object(response))
         self._show_cache[model] = info
         return info
@@ -236,6 +245,14 @@ class OllamaClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
+    async def _model_not_found(self, model: str) -> ModelNotFound:
+        """ModelNotFound naming the installed models the user may have meant."""
+        try:
+            installed = [m.name for m in await self.tags()]
+        except OllamaError:
+            installed = []
+        return ModelNotFound(model, self._url, installed)
+
     def _check_url(self) -> None:
         if self._bad_url is not None:
             raise OllamaUnreachable(self._url, f"invalid URL: {self._bad_url}")
@@ -256,6 +273,9 @@ class OllamaClient:
         try:
             data = response.json()
         except ValueError as exc:
+            page = _web_page(response)
+            if page is not None:
+                raise NotOllama(self._url, response.status_code, page) from exc
             raise OllamaProtocolError(
                 f"{response.request.url} did not answer with JSON ({response.text[:200]!r}). "
                 "Check that ollamaUrl points at an Ollama server."
@@ -300,12 +320,29 @@ class OllamaClient:
                 return ModelLacksTools(model)
             if status == 400 and "does not support thinking" in lowered:
                 message += " (unset the think option for this model)"
-        if status == 404 and not is_json:
-            message += (
-                f" (no such endpoint at {self._url}{response.request.url.path}: ollamaUrl must be "
-                "Ollama's base URL, e.g. http://127.0.0.1:11434, without /v1 or /api)"
-            )
+        if not is_json:
+            page = _web_page(response)
+            if page is not None:
+                return NotOllama(self._url, status, page)
+            if status == 404:
+                return WrongOllamaUrl(self._url, status, message, str(response.request.url))
         return OllamaHTTPError(status, message, self._url)
+
+
+_TITLE = re.compile(rb"<title[^>]*>([^<]{1,200})</title>", re.IGNORECASE)
+
+
+def _web_page(response: httpx.Response) -> str | None:
+    """How to name an HTML answer in a message ("a web page titled ..."); None if not HTML."""
+    kind = response.headers.get("content-type", "").lower()
+    body = response.content[:4096]
+    if "html" not in kind and body.lstrip()[:1] != b"<":
+        return None
+    found = _TITLE.search(body)
+    if found is None:
+        return "a web page"
+    title = " ".join(found.group(1).decode("utf-8", errors="replace").split())
+    return f"a web page titled '{title}'"
 
 
 def _error_message(response: httpx.Response) -> tuple[str, bool]:
