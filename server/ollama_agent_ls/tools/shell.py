@@ -649,9 +649,11 @@ class TerminalApprover:
     async def ask(self, request: ApprovalRequest) -> Approval:
         """Prompt for ``request``; y = allow, a = allow for this run, anything else = deny."""
         async with self._lock:  # one question at a time on one terminal
+            # An outside-the-sandbox refusal keeps the sandboxed result, which is no refusal.
+            refusals = [] if request.outside_sandbox else self.refusals
             if not self.can_ask():
                 self._write(self._no_terminal_message(request))
-                self.refusals.append("not run: there was no terminal to ask you (see above)")
+                refusals.append("not run: there was no terminal to ask you (see above)")
                 return Approval.DENY
             if request.outside_sandbox:
                 prompt = (
@@ -675,7 +677,7 @@ class TerminalApprover:
             answer = await self._answer(prompt)
             if answer is None:
                 self._write("\nNo answer: not run.\n")
-                self.refusals.append("not run: no answer came")
+                refusals.append("not run: no answer came")
                 return Approval.DENY
             parsed = _parse_answer(answer)
             if (request.outside_sandbox or request.destructive) and parsed is not Approval.ALLOW:
@@ -683,7 +685,7 @@ class TerminalApprover:
                 parsed = Approval.DENY
             if parsed is Approval.DENY:
                 self._write("Not run.\n")
-                self.refusals.append("not run: you answered no")
+                refusals.append("not run: you answered no")
             else:
                 self.allowed.add(normalise_command(request.command))
             return parsed
