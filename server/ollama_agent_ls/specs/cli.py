@@ -10,20 +10,57 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
+from ollama_agent_ls.agent.events import AgentEvent
 from ollama_agent_ls.agent.loop import Agent
-from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.specs.model import is_spec
 from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult
+from ollama_agent_ls.tools.command_policy import normalise_command
+from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from ollama_agent_ls.tools.executor import ExtraTool
+from ollama_agent_ls.tools.shell import TerminalApprover
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SETUP, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
 
-def _usage(message: str) -> int:
-    sys.stderr.write(f"ollama-agent-ls spec: error: {message}\n")
+def _usage(message: str) -> NoReturn:
+    """A mistake on the command line: main prints the spec command's usage and the message."""
+    from ollama_agent_ls.cli import UsageError
+
+    raise UsageError(message)
+
+
+def _refused(message: str) -> int:
+    sys.stderr.write(f"ollama-agent-ls spec: refused: {message}\n")
     return EXIT_USAGE
+
+
+class VerifyApprover:
+    """The spec command's approver: while a verify: command runs, one the person allowed
+    earlier in this spec run (seconds before, for the agent) runs without asking again."""
+
+    def __init__(self, terminal: TerminalApprover) -> None:
+        self.terminal = terminal
+        self.verifying = False
+
+    def follow(self, event: AgentEvent) -> None:
+        """Track the verify phase from the runner's events."""
+        if event.data.get("name") == "verify":
+            self.verifying = event.kind == "toolCall"
+
+    async def ask(self, request: ApprovalRequest) -> Approval:
+        """Allow a verify command allowed before (never a destructive one); else ask."""
+        if (
+            self.verifying
+            and not request.destructive
+            and not request.outside_sandbox
+            and normalise_command(request.command) in self.terminal.allowed
+        ):
+            sys.stderr.write(f"verify: `{request.command}` runs: you allowed it in this run\n")
+            return Approval.ALLOW
+        return await self.terminal.ask(request)
 
 
 def spec_exit_code(result: SpecRunResult) -> int:
@@ -58,10 +95,14 @@ def _locate(raw: Path, root: Path) -> Path | str:
 async def run_spec_command(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     """Run the spec named by ``args.path``; the exit code follows the ``run`` command's."""
     from ollama_agent_ls.backend import make_backend
+    from ollama_agent_ls.cli import dry_run_diff, never_started, transcript_for
     from ollama_agent_ls.headless import DiskRun, build_disk_run
-    from ollama_agent_ls.terminal import TranscriptPrinter
-    from ollama_agent_ls.tools.shell import TerminalApprover
 
+    if ApplyMode(settings.apply_mode) is ApplyMode.REVIEW:
+        return _usage(
+            "applyMode=review is not available for spec: its verify: commands check the files "
+            "on disk, so the edits must be there; use --dry-run to see the changes first"
+        )
     located = _locate(Path(args.path), root)
     if isinstance(located, str):
         return _usage(located)
@@ -77,7 +118,10 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
         )
     dry_run = bool(getattr(args, "dry_run", False))
     quiet = bool(getattr(args, "quiet", False))
-    printer = TranscriptPrinter(sys.stderr)
+    terminal = TerminalApprover()
+    approver = VerifyApprover(terminal)
+    transcript, printer = transcript_for(quiet, terminal)
+    transcript.on_event = approver.follow
     disk: list[DiskRun] = []
     async with contextlib.aclosing(make_backend(settings)) as client:
 
@@ -86,8 +130,8 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
                 client,
                 settings,
                 root,
-                TerminalApprover(),
-                None if quiet else printer,
+                approver,
+                transcript,
                 dry_run=dry_run,
                 extra_tools=tools,
             )
@@ -107,15 +151,14 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
                 loop.remove_signal_handler(signal.SIGINT)
     printer.close()
     if result.status == "refused":
-        return _usage(result.reason)
+        return _refused(result.reason)
     if dry_run and disk:
-        from ollama_agent_ls.workspace.staging import unified_diff
-
         changes = disk[0].net_changes()
         if changes:
-            sys.stdout.write(unified_diff(changes))
+            sys.stdout.write(dry_run_diff(changes))
             sys.stdout.flush()
-    _report(result, dry_run)
+    started = result.run is None or not never_started(result.run)
+    _report(result, dry_run, shown=transcript.errors, started=started)
     if getattr(args, "json", False):
         sys.stdout.write(json.dumps(spec_result_json(result), indent=2) + "\n")
         sys.stdout.flush()
@@ -141,9 +184,12 @@ def spec_result_json(result: SpecRunResult) -> dict[str, Any]:
     }
 
 
-def _report(result: SpecRunResult, dry_run: bool) -> None:
+def _report(
+    result: SpecRunResult, dry_run: bool, *, shown: Sequence[str] = (), started: bool = True
+) -> None:
     lines = [f"\n[{result.status}] {result.spec_rel}"]
-    if result.reason:
+    # An error the transcript printed already is not said again.
+    if result.reason and not any(error and error in result.reason for error in shown):
         lines.append(f"reason: {result.reason}")
     if result.run is not None and result.run.summary and result.run.summary not in result.reason:
         lines.append(f"summary: {result.run.summary}")
@@ -154,7 +200,7 @@ def _report(result: SpecRunResult, dry_run: bool) -> None:
     for v in result.verify:
         verdict = "passed" if v.passed else "failed" if v.ran else "did not run"
         lines.append(f"verify {v.command}: {verdict}")
-    if result.run is not None:
+    if result.run is not None and started:
         m = result.run.metrics
         lines.append(
             f"rounds {result.rounds} | turns {result.run.turns} | prompt {m.prompt_tokens} tok, "
