@@ -504,7 +504,11 @@ async def test_an_edit_that_did_not_land_makes_the_run_not_completed(
     result = await run(disk_run)
     assert result.status is RunStatus.FAILED
     assert result.not_applied == [
-        {"path": "app.py", "reason": "the editor refused the edit (the document changed)"}
+        {
+            "path": "app.py",
+            "reason": "the editor refused the edit (the document changed)",
+            "file": str(workspace.resolve() / "app.py"),
+        }
     ]
     assert "These edits did not land: app.py" in result.summary
     assert (workspace / "app.py").read_text() == APP

@@ -192,7 +192,12 @@ async def test_two_runs_at_once_and_a_clear_error_for_a_file_another_run_edits(
     )
     result_b = await client.command(RUN_SELECTION, selection(lib, 0, 0, "bump"))
 
-    assert result_b["status"] == "completed"
+    # B's edit of app.py never landed, so B is not completed, and says which edit and why.
+    assert result_b["status"] == "failed"
+    [not_applied] = result_b["notApplied"]
+    assert not_applied["uri"] == app
+    assert "being edited by another agent run" in not_applied["reason"]
+    assert "These edits did not land: app.py" in result_b["summary"]
     assert result_b["changedFiles"] == [lib]
     assert client.text(lib) == "X = 2\n"
     assert client.text(app) == APP.replace("-", "+")

@@ -125,7 +125,7 @@ async def test_todo_code_action_is_offered_and_implements_the_todo(
     assert action.command is not None
     assert action.command.command == IMPLEMENT_TODO
     arguments = [dict(a) for a in action.command.arguments or []]
-    assert arguments == [{"uri": uri, "line": 4}]
+    assert arguments == [{"uri": uri, "line": 4, "wait": False}]
 
     fake_ollama.enqueue(
         Reply.calls(
@@ -140,7 +140,7 @@ async def test_todo_code_action_is_offered_and_implements_the_todo(
         ),
         Reply.say("Implemented area()."),
     )
-    result = await client.command(action.command.command, *arguments)
+    result = await client.command(action.command.command, {**arguments[0], "wait": True})
 
     assert result["status"] == "completed"
     assert result["todoRemoved"] is True

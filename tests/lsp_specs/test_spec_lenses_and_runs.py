@@ -77,13 +77,13 @@ async def test_code_lenses_on_spec_files_only(start_editor: StartEditor, workspa
     # Under .chant/specs/ with verify: both lenses, at the top of the file.
     lenses = await _lenses(client, spec_uri)
     assert _commands(lenses) == [
-        (RUN_TITLE, RUN_SPEC, [{"uri": spec_uri}]),
-        (VERIFY_TITLE, VERIFY_SPEC, [{"uri": spec_uri}]),
+        (RUN_TITLE, RUN_SPEC, [{"uri": spec_uri, "wait": False}]),
+        (VERIFY_TITLE, VERIFY_SPEC, [{"uri": spec_uri, "wait": False}]),
     ]
     assert all(lens.range.start == types.Position(0, 0) for lens in lenses)
     # Elsewhere, a status: line makes a spec; without verify: no "Verify spec".
     assert _commands(await _lenses(client, plan_uri)) == [
-        (RUN_TITLE, RUN_SPEC, [{"uri": plan_uri}])
+        (RUN_TITLE, RUN_SPEC, [{"uri": plan_uri, "wait": False}])
     ]
     # Ordinary markdown, with or without frontmatter, gets none.
     assert await _lenses(client, guide_uri) == []
@@ -110,9 +110,9 @@ async def test_running_the_lens_command_completes_the_spec_in_the_editor(
         "Set GREETING to hello.",
     )
 
-    result = await client.command(
-        run_lens.command.command, *[dict(a) for a in run_lens.command.arguments or []]
-    )
+    # The lens does not wait (generic clients must not block); this test waits for the result.
+    [lens_args] = [dict(a) for a in run_lens.command.arguments or []]
+    result = await client.command(run_lens.command.command, {**lens_args, "wait": True})
 
     assert result["specStatus"] == "completed", result
     assert result["status"] == "completed"
@@ -291,11 +291,12 @@ async def test_clients_without_code_lenses_get_code_actions(
     ]
     commands = [a.command for a in actions]
     assert [(c.command, [dict(x) for x in c.arguments or []]) for c in commands if c] == [
-        (RUN_SPEC, [{"uri": uri}]),
-        (VERIFY_SPEC, [{"uri": uri}]),
+        (RUN_SPEC, [{"uri": uri, "wait": False}]),
+        (VERIFY_SPEC, [{"uri": uri, "wait": False}]),
     ]
     assert await _actions(client, other) == []
     verify = actions[1].command
     assert verify is not None
-    result = await client.command(verify.command, *[dict(a) for a in verify.arguments or []])
+    [verify_args] = [dict(a) for a in verify.arguments or []]
+    result = await client.command(verify.command, {**verify_args, "wait": True})
     assert result["passed"] is True

@@ -216,8 +216,12 @@ class Agent:
 
     def _honest(self, result: RunResult) -> RunResult:
         """``completed`` only when every edit landed; and say when every command was denied."""
-        missing = list(self.executor.ctx.not_applied.values())
-        result.not_applied = [{"path": rel, "reason": reason} for rel, reason in missing]
+        not_applied = self.executor.ctx.not_applied
+        missing = list(not_applied.values())
+        result.not_applied = [
+            {"path": rel, "reason": reason, "file": str(path)}
+            for path, (rel, reason) in not_applied.items()
+        ]
         if missing and result.status is RunStatus.COMPLETED:
             result.status = RunStatus.FAILED
             names = "; ".join(f"{rel} ({reason})" for rel, reason in missing)

@@ -632,6 +632,10 @@ def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
         "status": result.status.value,
         "summary": result.summary,
         "changedFiles": [ls.editor.uri_for(c.path) for c in result.changes],
+        "notApplied": [
+            {"uri": ls.editor.uri_for(Path(n["file"])), "reason": n["reason"]}
+            for n in result.not_applied
+        ],
         "turns": result.turns,
         "metrics": result.metrics.to_json(),
     }
