@@ -177,6 +177,13 @@ class Reply:
         self.steps.append({"type": "drop"})
         return self
 
+    def refuse(self) -> Reply:
+        """Close the connection before any response, as the xllamacpp server sometimes did
+        between the long requests of a conversation ("Server disconnected without sending a
+        response"). Only meaningful as the reply's only step."""
+        self.steps.append({"type": "refuse"})
+        return self
+
     def raw(self, text: str) -> Reply:
         """Write ``text`` into the stream as it is (for framing the server gets wrong)."""
         self.steps.append({"type": "raw", "text": text})

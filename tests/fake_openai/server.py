@@ -777,6 +777,11 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.body is not None or reply.text is not None or reply.status != 200:
             self._whole(reply)
             return
+        if reply.steps[:1] == [{"type": "refuse"}]:
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            self.close_connection = True
+            return
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
         player = _Player(self, reply, model_name or model.id, prompt_tokens, cached, include_usage)

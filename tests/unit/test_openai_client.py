@@ -326,6 +326,22 @@ async def test_server_ignoring_stream_answers_whole_json(llama: FakeOpenAI) -> N
 # -- streams that go wrong ---------------------------------------------------------------------
 
 
+async def test_a_connection_closed_before_any_answer_is_asked_again_once(
+    llama: FakeOpenAI,
+) -> None:
+    # Seen on the real xllamacpp server between long requests of one conversation.
+    llama.enqueue(Reply().refuse(), Reply.say("second try"))
+    async with client_for(llama) as client:
+        assert text_of(await collect(client)) == "second try"
+    assert len(llama.chat_requests) == 2
+    # Twice in a row is an error that says so, not a third request.
+    llama.enqueue(Reply().refuse(), Reply().refuse(), Reply.say("never"))
+    async with client_for(llama) as client:
+        with pytest.raises(OllamaStreamDropped):
+            await collect(client)
+    assert len(llama.chat_requests) == 4
+
+
 async def test_server_closing_mid_stream(llama: FakeOpenAI) -> None:
     llama.enqueue(Reply().content("Half an ans").drop(), Reply().content("Half").end())
     async with client_for(llama) as client:

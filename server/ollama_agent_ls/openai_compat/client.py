@@ -153,6 +153,14 @@ def openai_messages(messages: Sequence[Message]) -> list[dict[str, Any]]:
     return wire
 
 
+class _NoResponse(Exception):
+    """The server closed the connection before answering at all (headers included)."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class OpenAIClient:
     """One connection pool to one OpenAI-compatible server, configured from ``Settings``."""
 
@@ -372,12 +380,26 @@ class OpenAIClient:
             model=model, messages=messages, tools=tools, num_ctx=num_ctx, max_tokens=max_tokens
         )
         self._check_url()
+        for attempt in (1, 2):
+            try:
+                async for event in self._stream_once(model, content):
+                    yield event
+                return
+            except _NoResponse as exc:
+                if attempt == 2:
+                    raise self._transport_error(exc.cause) from exc.cause
+                # Nothing was answered, so nothing was generated for us: asking again is safe.
+                logger.info("the server closed the connection without answering; retrying once")
+
+    async def _stream_once(self, model: str, content: bytes) -> AsyncIterator[ChatEvent]:
         reply = _ReplyState(time.monotonic_ns(), self._redact)
         headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        answered = False
         try:
             async with self._http.stream(
                 "POST", "chat/completions", content=content, headers=headers
             ) as response:
+                answered = True
                 if response.status_code != 200:
                     await response.aread()
                     error = self._status_error(response, model)
@@ -411,6 +433,8 @@ class OpenAIClient:
                     for event in reply.at_end():
                         yield event
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            if not answered and isinstance(exc, httpx.RemoteProtocolError):
+                raise _NoResponse(exc) from exc
             if reply.finished:
                 # The reply is complete; a hiccup while draining the connection is not an error.
                 logger.debug("Ignoring a transport error after the reply ended: %r", exc)
