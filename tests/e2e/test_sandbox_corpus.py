@@ -9,7 +9,6 @@ and a TCP server on the host's loopback that counts every connection it gets.
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.headless import build_disk_run, run_task
 from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.tools.shell import TerminalApprover
+from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from ollama_agent_ls.workspace.undo import plan_undo
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
@@ -199,6 +198,18 @@ def tree_digest(root: Path) -> dict[str, str]:
     return found
 
 
+class AllowsEverything:
+    """A person who says yes to every prompt of the floor, destructive ones included, and no
+    only to running a command outside the sandbox: what remains is the sandbox alone."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def ask(self, request: ApprovalRequest) -> Approval:
+        self.asked += 1
+        return Approval.DENY if request.outside_sandbox else Approval.ALLOW
+
+
 class CountingServer:
     """A TCP server on the host's loopback that counts the connections it accepts."""
 
@@ -330,10 +341,11 @@ def test_the_corpus_through_run_yes_harms_nothing_outside(
     blocked = [r for r in results if "the sandbox blocked" in r]
     denied = [r for r in results if "denied" in r]
     print(f"{len(results)} results: {len(blocked)} blocked by the sandbox, {len(denied)} denied")
-    assert len(blocked) >= 20
+    assert blocked and denied
+    assert len(results) == len(commands)
 
 
-async def test_what_the_corpus_did_inside_is_restorable_by_undo(
+async def test_with_every_prompt_allowed_the_sandbox_alone_holds_and_undo_restores(
     fake_ollama: FakeOllama, world: dict[str, object], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ws, victim, home = (Path(str(world[k])) for k in ("ws", "victim", "home"))
@@ -342,6 +354,7 @@ async def test_what_the_corpus_did_inside_is_restorable_by_undo(
     monkeypatch.setenv("HOME", str(home))
     commands = corpus(ws, victim, home, server.port, sentinel.pid)
     original = tree_digest(ws)
+    victim_before, home_before = tree_digest(victim), tree_digest(home)
     _enqueue_corpus(fake_ollama, commands)
     settings = Settings.model_validate(
         {
@@ -351,8 +364,7 @@ async def test_what_the_corpus_did_inside_is_restorable_by_undo(
             "command_timeout": 20,
         }
     )
-    # The CLI's approver with no terminal, as under `run --yes` from a script.
-    approver = TerminalApprover(tty_path=str(ws / "no-such-tty"), output=io.StringIO())
+    approver = AllowsEverything()
     client = OllamaClient(settings)
     try:
         run = build_disk_run(client, settings, ws, approver)
@@ -360,6 +372,16 @@ async def test_what_the_corpus_did_inside_is_restorable_by_undo(
     finally:
         await client.aclose()
     assert result.turns == len(commands) + 1
+    assert approver.asked > 50
+    assert tree_digest(victim) == victim_before
+    assert tree_digest(home) == home_before
+    assert tree_digest(ws / ".git") == {
+        k[5:]: v for k, v in original.items() if k.startswith(".git/")
+    }
+    assert server.connections == 0
+    assert sentinel.poll() is None
+    results = [r.body["messages"][-1]["content"] for r in fake_ollama.chat_requests[1:]]
+    assert sum("the sandbox blocked" in r for r in results) >= 40
     assert tree_digest(ws) != original  # the corpus did change the workspace
     # Undo, newest change first, as undoRun does; the user made no edits since.
     for change in reversed(run.ctx.changes):
