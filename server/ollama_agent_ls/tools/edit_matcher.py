@@ -261,8 +261,9 @@ def _no_match(text_lines: list[str], old: str, old_lines: list[str], label: str)
     cut = " (cut)" if len(old_lines) > _QUOTE_LINES else ""
     quote = number_lines(region, start + 1)
     return EditNoMatch(
+        # The first line is a whole sentence: a transcript shows only that line of a result.
         f"old_string was not found in {label}, not even ignoring trailing whitespace and "
-        f"indentation.{hint} The most similar region is lines {start + 1}-{start + len(region)}"
-        f"{cut}:\n{quote}\nCall read_file again and copy old_string exactly from its output "
-        "(every character, without the line-number prefix), then retry."
+        f"indentation.{hint} Call read_file again and copy old_string exactly from its output "
+        "(every character, without the line-number prefix), then retry. The most similar "
+        f"region is lines {start + 1}-{start + len(region)}{cut}, quoted below.\n{quote}"
     )
