@@ -44,4 +44,19 @@ assert(
   vim.api.nvim_win_get_cursor(win)[1] == vim.api.nvim_buf_line_count(tbuf),
   'transcript window does not follow the stream'
 )
+
+-- A long command shows once every ten seconds, not at each report; edits show their diff and
+-- commands their exit code and duration.
+local before = #transcript.lines()
+for _, ms in ipairs({ 1000, 2000, 9000 }) do
+  transcript.append({ runId = 'x', kind = 'commandRunning', text = '', command = 'pytest', elapsedMs = ms })
+end
+assert(#transcript.lines() == before, 'a short command printed running lines')
+transcript.append({ runId = 'x', kind = 'commandRunning', text = '', command = 'pytest', elapsedMs = 10000 })
+transcript.append({ runId = 'x', kind = 'toolResult', text = '$ pytest', ok = false, exitCode = 1, durationMs = 21500 })
+transcript.append({ runId = 'x', kind = 'edit', text = 'modify a.py', diff = '@@ -1 +1 @@\n-x\n+y', omittedLines = 3 })
+local tail = table.concat(transcript.lines(), '\n')
+for _, want in ipairs({ '- running 10 s: `pytest`', 'exit 1 · 21.5 s', '```diff', '-x', '+y', '… 3 more diff lines' }) do
+  assert(tail:find(want, 1, true), ('transcript lacks %q:\n%s'):format(want, tail))
+end
 H.done()

@@ -136,6 +136,7 @@ export type TranscriptKind =
     | "edit"
     | "warning"
     | "error"
+    | "commandRunning"
     | "finished";
 
 export interface TranscriptParams {
@@ -144,6 +145,19 @@ export interface TranscriptParams {
     text: string;
     /** toolCall / toolResult: the tool's name. */
     name?: string;
+    /** edit, and the toolResult of a call that changed files: a compact unified diff. */
+    diff?: string;
+    /** Diff lines left out of ``diff``. */
+    omittedLines?: number;
+    /** A command's toolResult: exit code (null when timed out), duration, last output lines. */
+    exitCode?: number | null;
+    durationMs?: number;
+    outputTail?: string;
+    timedOut?: boolean;
+    /** commandRunning: the command and how long it has run. */
+    command?: string;
+    elapsedMs?: number;
+    callId?: string;
     /** finished: the run's status. */
     status?: RunStatus;
     /** Present on some events (turn ends, finished). */

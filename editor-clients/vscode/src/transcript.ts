@@ -9,6 +9,7 @@ const markers: Record<string, string> = {
     toolCall: "▶ tool ",
     toolResult: "◀ result: ",
     edit: "✎ edit: ",
+    running: "⏳ running ",
     warning: "⚠ warning: ",
     error: "✖ error: ",
 };
@@ -20,6 +21,14 @@ export class TranscriptFormatter {
 
     /** The text to append for one notification. */
     format(event: TranscriptParams): string {
+        if (event.kind === "commandRunning") {
+            // Sent about once a second: shown once every ten seconds of a long command.
+            const seconds = Math.round(Number(event.elapsedMs ?? 0) / 1000);
+            if (seconds < 10 || seconds % 10 !== 0) {
+                return "";
+            }
+            return this.format({ ...event, kind: "running", text: `${seconds} s: ${event.command ?? ""}` });
+        }
         const parts: string[] = [];
         const text = typeof event.text === "string" ? event.text : "";
         const newRun = event.runId !== this.lastRun;
@@ -51,6 +60,23 @@ export class TranscriptFormatter {
                 break;
             case "toolCall":
                 parts.push(`${markers.toolCall}${event.name ?? ""}${text ? ` ${text}` : ""}\n`);
+                break;
+            case "edit":
+                parts.push(`${markers.edit}${text}\n`);
+                if (typeof event.diff === "string" && event.diff) {
+                    parts.push(`${event.diff.replace(/\n?$/, "\n")}`);
+                    if (event.omittedLines) {
+                        parts.push(`… ${event.omittedLines} more diff lines\n`);
+                    }
+                }
+                break;
+            case "toolResult":
+                parts.push(`${markers.toolResult}${text}\n`);
+                if (typeof event.exitCode === "number" || event.timedOut) {
+                    const how = event.timedOut ? "timed out" : `exit ${event.exitCode}`;
+                    const secs = typeof event.durationMs === "number" ? ` · ${(event.durationMs / 1000).toFixed(1)} s` : "";
+                    parts.push(`  ${how}${secs}\n`);
+                }
                 break;
             default:
                 parts.push(`${markers[event.kind] ?? `${event.kind}: `}${text}\n`);

@@ -160,9 +160,29 @@ function M.append(p)
     local lines = { '', '```' .. mark }
     vim.list_extend(lines, split_lines(text, ''))
     lines[#lines + 1] = '```'
+    if type(p.exitCode) == 'number' or p.timedOut == true then
+      local how = p.timedOut == true and 'timed out' or ('exit %d'):format(p.exitCode)
+      local secs = type(p.durationMs) == 'number' and (' · %.1f s'):format(p.durationMs / 1000) or ''
+      lines[#lines + 1] = how .. secs
+    end
     M.add_lines(lines)
+  elseif kind == 'commandRunning' then
+    -- Sent about once a second: one line every ten seconds of a long command.
+    local seconds = math.floor((tonumber(p.elapsedMs) or 0) / 1000 + 0.5)
+    if seconds >= 10 and seconds % 10 == 0 then
+      M.add_lines({ ('- running %d s: `%s`'):format(seconds, tostring(p.command or '')) })
+    end
   elseif kind == 'edit' then
-    M.add_lines({ '- **edit** ' .. text })
+    local lines = { '- **edit** ' .. text }
+    if type(p.diff) == 'string' and p.diff ~= '' then
+      lines[#lines + 1] = '```diff'
+      vim.list_extend(lines, split_lines(p.diff, ''))
+      if type(p.omittedLines) == 'number' and p.omittedLines > 0 then
+        lines[#lines + 1] = ('… %d more diff lines'):format(p.omittedLines)
+      end
+      lines[#lines + 1] = '```'
+    end
+    M.add_lines(lines)
   elseif kind == 'warning' or kind == 'error' then
     add_item(('- **%s** '):format(kind), text)
   elseif kind == 'finished' then

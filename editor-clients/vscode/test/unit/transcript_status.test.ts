@@ -31,6 +31,21 @@ describe("transcript formatting", () => {
         );
     });
 
+    test("a long command shows every ten seconds; edits show their diff; commands their exit", () => {
+        const f = new TranscriptFormatter();
+        f.format({ runId: "r1", kind: "started", text: "go" });
+        const running = [1, 2, 9, 10, 11, 20].map((s) =>
+            f.format({ runId: "r1", kind: "commandRunning", text: "", command: "pytest", elapsedMs: s * 1000 }),
+        );
+        expect(running).toEqual(["", "", "", "⏳ running 10 s: pytest\n", "", "⏳ running 20 s: pytest\n"]);
+        expect(f.format({ runId: "r1", kind: "toolResult", text: "$ pytest", exitCode: 1, durationMs: 21500 })).toBe(
+            "◀ result: $ pytest\n  exit 1 · 21.5 s\n",
+        );
+        expect(
+            f.format({ runId: "r1", kind: "edit", text: "modify a.py", diff: "@@ -1 +1 @@\n-x\n+y", omittedLines: 3 }),
+        ).toBe("✎ edit: modify a.py\n@@ -1 +1 @@\n-x\n+y\n… 3 more diff lines\n");
+    });
+
     test("interleaved runs are labelled so their text does not mix silently", () => {
         const f = new TranscriptFormatter();
         f.format({ runId: "a", kind: "content", text: "one" });
