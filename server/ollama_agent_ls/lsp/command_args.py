@@ -46,6 +46,28 @@ class RunSelectionArgs(_Args):
     wait: bool = Field(default=True, description=WAIT_DOC)
 
 
+class RunTaskArgs(_Args):
+    """Arguments of ollamaAgent.runTask: a new session, with or without a file or selection."""
+
+    instruction: str = Field(min_length=1)
+    uri: str | None = None
+    range: Range | None = None
+    model: str | None = None
+    wait: bool = Field(default=True, description=WAIT_DOC)
+
+
+class FollowUpArgs(RunTaskArgs):
+    """Arguments of ollamaAgent.followUp: continue session ``sessionId``'s conversation."""
+
+    session_id: str = Field(min_length=1)
+
+
+class GetSessionArgs(_Args):
+    """Arguments of ollamaAgent.getSession."""
+
+    session_id: str = Field(min_length=1)
+
+
 class RunSpecArgs(_Args):
     """Arguments of ollamaAgent.runSpec."""
 

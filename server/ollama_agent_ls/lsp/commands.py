@@ -9,9 +9,16 @@ CANCEL = "ollamaAgent.cancel"
 UNDO_RUN = "ollamaAgent.undoRun"
 LIST_MODELS = "ollamaAgent.listModels"
 CHECK_SETUP = "ollamaAgent.checkSetup"
-ALL_COMMANDS = (RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO, CANCEL, UNDO_RUN, LIST_MODELS, CHECK_SETUP)
+RUN_TASK = "ollamaAgent.runTask"
+FOLLOW_UP = "ollamaAgent.followUp"
+LIST_SESSIONS = "ollamaAgent.listSessions"
+GET_SESSION = "ollamaAgent.getSession"
+ALL_COMMANDS = (
+    RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO, CANCEL, UNDO_RUN, LIST_MODELS, CHECK_SETUP,
+    RUN_TASK, FOLLOW_UP, LIST_SESSIONS, GET_SESSION,
+)  # fmt: skip
 
-RUN_COMMANDS = (RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO)
+RUN_COMMANDS = (RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO, RUN_TASK, FOLLOW_UP)
 """The commands that start an agent run; each takes ``wait`` (see RUN_FINISHED)."""
 
 SAVE_DOCUMENTS = "ollamaAgent/saveDocuments"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException, JsonRpcInternalError
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
 
 from ollama_agent_ls.agent.events import TRANSCRIPT_KINDS, AgentEvent
 from ollama_agent_ls.agent.loop import Agent
@@ -31,6 +31,13 @@ from ollama_agent_ls.lsp.editor import (
     rel_name,
 )
 from ollama_agent_ls.lsp.transcript import TRANSCRIPT_METHOD, TranscriptStream
+from ollama_agent_ls.sessions.store import (
+    RunRecord,
+    Session,
+    SessionError,
+    SessionStore,
+    new_session_id,
+)
 from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.tools.context import ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
@@ -96,6 +103,9 @@ class Run:
     read: dict[Path, None] = field(default_factory=dict)
     """Files the run read (in order, no repeats): saved before its commands when unsaved."""
     session_id: str | None = None
+    session: Session | None = None
+    """The stored session a follow-up continues (None: the run starts a new one)."""
+    instruction: str = ""
     """The conversation the run belongs to, once sessions exist (issue 14 item 1); every answer
     and result then carries it as ``sessionId``."""
     cancel_requested: bool = False
@@ -140,6 +150,7 @@ class RunManager:
         label: str,
         extra_tools: Iterable[ExtraTool] = (),
         spec_sink: Callable[[Run], ChangeSink] | None = None,
+        session: Session | None = None,
     ) -> Run:
         """Wire a run: documents from the editor, changes to the editor (or staged for review)."""
         server = self.server
@@ -168,6 +179,8 @@ class RunManager:
             server.ollama_client(settings), settings, executor, format_memory=self.formats
         )
         run = Run(run_id, label, settings, ctx, agent, transcript, staging, read=read)
+        run.session = session
+        run.session_id = session.session_id if session is not None else new_session_id()
         agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
         ctx.after_command = self._forget_stale_texts
@@ -208,6 +221,7 @@ class RunManager:
             if not self.active:
                 self._idle.set()
             self.history.append(run)
+            self._save_session(run)
             # Undo needs only the changes; the conversation holds every file the model read.
             run.agent.forget_conversation()
             self.server.forget_finished_requests()
@@ -573,6 +587,49 @@ class RunManager:
             "reverted": reverted_uris if applied else [],
             "leftAlone": left_alone,
         }
+
+    # -- sessions -----------------------------------------------------------------------------
+
+    def session_store(self, root: Path, settings: Settings) -> SessionStore:
+        """The stored sessions of the workspace ``root``."""
+        return SessionStore(
+            root,
+            max_count=settings.sessions_max_count,
+            max_age_days=settings.sessions_max_age_days,
+        )
+
+    def load_session(self, root: Path, settings: Settings, session_id: str) -> Session:
+        """A stored session; InvalidParams naming it when it is unknown or expired."""
+        try:
+            return self.session_store(root, settings).load(session_id)
+        except SessionError as exc:
+            raise JsonRpcInvalidParams(str(exc)) from None
+
+    def _save_session(self, run: Run) -> None:
+        """Keep the run's conversation and changes on disk, for followUp and getSession."""
+        if run.session_id is None or not run.agent.messages:
+            return
+        result = run.result
+        session = run.session or Session(
+            run.session_id, (run.instruction or run.label)[:80], run.settings.model
+        )
+        session.messages = list(run.agent.messages)
+        session.edit_format = run.agent.edit_format
+        session.model = run.settings.model
+        session.runs.append(
+            RunRecord(
+                run.id,
+                run.instruction or run.label,
+                result.status.value if result is not None else "failed",
+                result.summary if result is not None else "stopped",
+                list(run.changes),
+                list(run.binary_changes),
+            )
+        )
+        try:
+            self.session_store(run.ctx.root, run.settings).save(session)
+        except OSError as exc:
+            log.warning("session %s could not be saved: %s", session.session_id, exc)
 
     def _forget_stale_texts(self, changes: CommandChanges) -> None:
         # What a command wrote is on disk now: texts held for unopened files are stale.

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     # Imported when first needed: the agent, tools and HTTP stack add ~70 ms to start-up, and
     # pydantic (settings, command arguments) ~65 ms more; a client waits for initialize before
     # anything else, and answering it needs none of them.
+    from ollama_agent_ls.agent.result import RunResult
     from ollama_agent_ls.backend import ChatBackend
     from ollama_agent_ls.lsp.command_args import Range
     from ollama_agent_ls.lsp.runs import Run, RunManager
@@ -625,10 +626,12 @@ async def start_run(
     return ls.runs.start_detached(run, work)
 
 
-def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
-    # Sessions (issue 14 item 1) add "sessionId" here, as runs.running_json does.
+def _run_json(
+    ls: AgentServer, run_id: str, result: Any, session_id: str | None = None
+) -> dict[str, Any]:
     return {
         "runId": run_id,
+        "sessionId": session_id,
         "status": result.status.value,
         "summary": result.summary,
         "changedFiles": [ls.editor.uri_for(c.path) for c in result.changes],
@@ -638,6 +641,128 @@ def _run_json(ls: AgentServer, run_id: str, result: Any) -> dict[str, Any]:
         ],
         "turns": result.turns,
         "metrics": result.metrics.to_json(),
+    }
+
+
+def _task_for(
+    ls: AgentServer, command: str, instruction: str, uri: str | None, rng: Any
+) -> tuple[Path, AgentTask, str]:
+    """(workspace root, task, label) for runTask/followUp: a file and a selection if given."""
+    if uri is None:
+        root = ls.root_for(ls.root, None, command)
+        return root, AgentTask(instruction, label=instruction[:60]), instruction[:60]
+    path, rel, text = _read_for_command(ls, uri, command)
+    root = ls.root_for(path)
+    if rng is None:
+        label = f"{rel}: {instruction[:50]}"
+        return root, AgentTask(instruction, label=label, file=rel), label
+    start, end = _lines_of(ls, uri, rng, text)
+    label = f"{rel}:{start}-{end}: {instruction[:40]}"
+    selection = SelectionContext(rel, text, start, end)
+    return root, AgentTask(instruction, label=label, selection=selection), label
+
+
+@server.command(cmd.RUN_TASK)
+async def run_task(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Start a new session on an instruction, with or without a file or a selection."""
+    from ollama_agent_ls.lsp.command_args import RunTaskArgs, parse_args
+
+    a = parse_args(cmd.RUN_TASK, RunTaskArgs, args)
+    await ls.wait_configured()
+    root, task, label = _task_for(ls, cmd.RUN_TASK, a.instruction, a.uri, a.range)
+    run = ls.runs.build(ls.settings_for(a.model), root, label)
+    run.instruction = a.instruction
+
+    async def work() -> dict[str, Any]:
+        return _run_json(ls, run.id, await ls.runs.execute(run, task), run.session_id)
+
+    return await start_run(ls, run, a.wait, work)
+
+
+@server.command(cmd.FOLLOW_UP)
+async def follow_up(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """Continue a session: the model keeps what it read and did, the request extends it."""
+    from ollama_agent_ls.lsp.command_args import FollowUpArgs, parse_args
+
+    a = parse_args(cmd.FOLLOW_UP, FollowUpArgs, args)
+    await ls.wait_configured()
+    root, task, label = _task_for(ls, cmd.FOLLOW_UP, a.instruction, a.uri, a.range)
+    settings = ls.settings_for(a.model)
+    session = ls.runs.load_session(root, settings, a.session_id)
+    if task.selection is not None:
+        sel = task.selection
+        picked = "\n".join(sel.text.split("\n")[sel.start_line - 1 : sel.end_line])
+        text = (
+            f"{a.instruction}\n\nSelected lines {sel.start_line}-{sel.end_line} of {sel.rel}:"
+            f"\n```\n{picked}\n```"
+        )
+    elif task.file is not None:
+        text = f"{a.instruction}\n\n(about {task.file})"
+    else:
+        text = a.instruction
+    run = ls.runs.build(settings, root, label, session=session)
+    run.instruction = a.instruction
+
+    async def body(run: Run) -> RunResult:
+        await run.agent.resume(session.messages, session.edit_format)  # type: ignore[arg-type]
+        return await run.agent.run(AgentTask(text, label=label), follow_up=True)
+
+    async def work() -> dict[str, Any]:
+        result = await ls.runs.execute(run, body=body)
+        return _run_json(ls, run.id, result, run.session_id)
+
+    return await start_run(ls, run, a.wait, work)
+
+
+@server.command(cmd.LIST_SESSIONS)
+async def list_sessions(ls: AgentServer, *args: Any) -> list[dict[str, Any]]:
+    """The workspace's sessions, newest first."""
+    from ollama_agent_ls.lsp.command_args import NoArgs, parse_args
+
+    parse_args(cmd.LIST_SESSIONS, NoArgs, args)
+    await ls.wait_configured()
+    root = ls.root_for(ls.root, None, cmd.LIST_SESSIONS)
+    return [s.summary_json() for s in ls.runs.session_store(root, ls.settings).list()]
+
+
+@server.command(cmd.GET_SESSION)
+async def get_session(ls: AgentServer, *args: Any) -> dict[str, Any]:
+    """A session's conversation and runs, for a panel, a chat buffer or ACP's session/load."""
+    from ollama_agent_ls.lsp.command_args import GetSessionArgs, parse_args
+
+    a = parse_args(cmd.GET_SESSION, GetSessionArgs, args)
+    await ls.wait_configured()
+    root = ls.root_for(ls.root, None, cmd.GET_SESSION)
+    session = ls.runs.load_session(root, ls.settings, a.session_id)
+    messages = []
+    for m in session.messages:
+        if m.role == "system":
+            continue
+        entry: dict[str, Any] = {"role": m.role, "text": m.content}
+        if m.thinking:
+            entry["thinking"] = m.thinking
+        if m.tool_calls:
+            entry["toolCalls"] = [
+                {"name": c.name, "arguments": c.arguments, "callId": c.id} for c in m.tool_calls
+            ]
+        if m.tool_name is not None:
+            entry["toolName"] = m.tool_name
+            entry["callId"] = m.tool_call_id
+        messages.append(entry)
+    return {
+        **session.summary_json(),
+        "messages": messages,
+        "runs": [
+            {
+                "runId": r.run_id,
+                "instruction": r.instruction,
+                "status": r.status,
+                "summary": r.summary,
+                "changedFiles": [ls.editor.uri_for(c.path) for c in r.changes],
+                "undone": r.undone,
+            }
+            for r in session.runs
+        ],
     }
 
 
@@ -666,7 +791,7 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
     run.read[path] = None  # its text is in the prompt
 
     async def work() -> dict[str, Any]:
-        return _run_json(ls, run.id, await ls.runs.execute(run, task))
+        return _run_json(ls, run.id, await ls.runs.execute(run, task), run.session_id)
 
     return await start_run(ls, run, a.wait, work)
 
@@ -701,7 +826,7 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
     task = AgentTask(instruction, label=label, selection=selection)
 
     async def work() -> dict[str, Any]:
-        response = _run_json(ls, run.id, await ls.runs.execute(run, task))
+        response = _run_json(ls, run.id, await ls.runs.execute(run, task), run.session_id)
         try:
             after = EditorDocuments(ls.editor).read(path).text.replace("\r\n", "\n")
             response["todoRemoved"] = not todo_still_present(after, todo)

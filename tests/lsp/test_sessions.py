@@ -1,0 +1,104 @@
+"""Sessions in the language server: every run belongs to one, followUp continues its conversation
+(the request extends the earlier one unchanged), runTask starts one without a selection,
+listSessions/getSession show them, and a follow-up works after the server restarts (issue 14)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pygls.exceptions import JsonRpcInvalidParams
+
+from tests.fake_ollama import Reply, call
+from tests.fake_ollama.server import FakeOllama
+from tests.lsp.conftest import StartEditor
+from tests.lsp.helpers import RUN_SELECTION, selection
+
+APP = "def add(a, b):\n    return a - b\n"
+FIX = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
+FOLLOW_UP = "ollamaAgent.followUp"
+RUN_TASK = "ollamaAgent.runTask"
+LIST_SESSIONS = "ollamaAgent.listSessions"
+GET_SESSION = "ollamaAgent.getSession"
+
+
+async def test_a_follow_up_extends_the_same_conversation(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("Fixed the sign."), Reply.say("It adds."))
+    client = await start_editor({"editFormat": "tools"})
+    uri = client.open("app.py")
+    first = await client.command(RUN_SELECTION, selection(uri, 0, 1, "fix add"))
+    assert first["status"] == "completed"
+    session_id = first["sessionId"]
+    assert isinstance(session_id, str) and session_id.startswith("s-")
+    last_of_first = fake_ollama.chat_requests[-1].body["messages"]
+
+    second = await client.command(
+        FOLLOW_UP, {"sessionId": session_id, "instruction": "what does add do now?"}
+    )
+
+    assert second["status"] == "completed"
+    assert second["sessionId"] == session_id and second["runId"] != first["runId"]
+    sent = fake_ollama.chat_requests[-1].body["messages"]
+    # The model keeps what it read and did: the request extends the earlier one unchanged.
+    assert sent[: len(last_of_first)] == last_of_first
+    assert sent[len(last_of_first)] == {"role": "assistant", "content": "Fixed the sign."}
+    assert sent[-1] == {"role": "user", "content": "what does add do now?"}
+
+    [listed] = await client.command(LIST_SESSIONS, {})
+    assert listed["sessionId"] == session_id and listed["runs"] == 2
+    shown = await client.command(GET_SESSION, {"sessionId": session_id})
+    assert [r["runId"] for r in shown["runs"]] == [first["runId"], second["runId"]]
+    assert shown["runs"][0]["changedFiles"] == [uri]
+    roles = [m["role"] for m in shown["messages"]]
+    assert roles[0] == "user" and "tool" in roles and roles[-1] == "assistant"
+    assert shown["messages"][-1]["text"] == "It adds."
+    calls = [c for m in shown["messages"] for c in m.get("toolCalls", [])]
+    assert calls and calls[0]["name"] == "edit_file"
+
+
+async def test_run_task_needs_no_selection(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("Fixed."))
+    client = await start_editor({"editFormat": "tools"})
+    result = await client.command(RUN_TASK, {"instruction": "make add add"})
+    assert result["status"] == "completed"
+    assert result["sessionId"].startswith("s-")
+    assert "a + b" in client.text(client.uri("app.py"))
+    prompt = fake_ollama.chat_requests[0].body["messages"][1]["content"]
+    assert "make add add" in prompt
+
+
+async def test_an_unknown_session_is_invalid_params_naming_it(
+    start_editor: StartEditor, fake_ollama: FakeOllama
+) -> None:
+    client = await start_editor()
+    with pytest.raises(JsonRpcInvalidParams, match="no session s-000000000000"):
+        await client.command(FOLLOW_UP, {"sessionId": "s-000000000000", "instruction": "go on"})
+    assert fake_ollama.chat_requests == []
+
+
+async def test_a_follow_up_works_after_the_server_restarts(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    fake_ollama.enqueue(Reply.say("It subtracts."), Reply.say("Still subtracts."))
+    first_server = await start_editor({"editFormat": "tools"})
+    uri = first_server.open("app.py")
+    first = await first_server.command(RUN_SELECTION, selection(uri, 0, 1, "explain"))
+    last_of_first = fake_ollama.chat_requests[-1].body["messages"]
+
+    # Another server process: it knows the session only from the disk.
+    second_server = await start_editor({"editFormat": "tools"})
+    again = await second_server.command(
+        FOLLOW_UP, {"sessionId": first["sessionId"], "instruction": "and now?"}
+    )
+
+    assert again["status"] == "completed"
+    sent = fake_ollama.chat_requests[-1].body["messages"]
+    assert sent[: len(last_of_first)] == last_of_first
+    assert sent[-1] == {"role": "user", "content": "and now?"}
