@@ -15,6 +15,10 @@ export const serverCommands = {
     listModels: "ollamaAgent.listModels",
     checkSetup: "ollamaAgent.checkSetup",
     verifySpec: "ollamaAgent.verifySpec",
+    runTask: "ollamaAgent.runTask",
+    followUp: "ollamaAgent.followUp",
+    listSessions: "ollamaAgent.listSessions",
+    getSession: "ollamaAgent.getSession",
 } as const;
 
 export type ServerCommand = (typeof serverCommands)[keyof typeof serverCommands];
@@ -24,6 +28,8 @@ const runCommandIds = [
     serverCommands.runSpec,
     serverCommands.implementTodo,
     serverCommands.verifySpec,
+    serverCommands.runTask,
+    serverCommands.followUp,
 ] as const;
 
 /**
@@ -123,6 +129,31 @@ export interface ServerCommandTypes {
     [serverCommands.undoRun]: { params: RunIdParams; result: unknown };
     [serverCommands.listModels]: { params: Record<string, never>; result: ModelInfo[] };
     [serverCommands.checkSetup]: { params: Record<string, never>; result: SetupReport };
+    [serverCommands.runTask]: { params: RunTaskParams; result: RunResult | RunningAnswer };
+    [serverCommands.followUp]: { params: FollowUpParams; result: RunResult | RunningAnswer };
+    [serverCommands.listSessions]: { params: Record<string, never>; result: SessionSummary[] };
+    [serverCommands.getSession]: { params: { sessionId: string }; result: unknown };
+}
+
+/** runTask: a new session on an instruction, with an optional file and range. */
+export interface RunTaskParams extends WaitParam {
+    instruction: string;
+    uri?: string;
+    range?: lc.Range;
+    model?: string;
+}
+
+/** followUp: continue session `sessionId`'s conversation. */
+export interface FollowUpParams extends RunTaskParams {
+    sessionId: string;
+}
+
+export interface SessionSummary {
+    sessionId: string;
+    title: string;
+    model: string;
+    updatedAt: string;
+    runs: number;
 }
 
 // --- server -> client ------------------------------------------------------------------------------
