@@ -319,6 +319,9 @@ def test_a_web_page_at_the_url_is_named_not_dumped(web_page: str, workspace: Pat
     doctor = cli("doctor", "--ollama-url", web_page, url=web_page)
     assert doctor.returncode == 3
     assert "<html" not in doctor.stdout.lower()
+    # Said once, in the error's own words (not wrapped in "answered, but not like Ollama").
+    assert doctor.stdout.count("a web page titled 'Grafana'") == 1
+    assert "answered, but not like" not in doctor.stdout
 
 
 ports = st.integers(1, 65535)

@@ -79,6 +79,10 @@ async def check_setup(client: ChatBackend, settings: Settings) -> SetupReport:
         report.problems.append(str(exc))
         return report
     except OllamaError as exc:
+        if exc.setup_problem:
+            # Its message already names the URL, what answered there and the fix.
+            report.problems.append(str(exc))
+            return report
         what, key = (
             ("an OpenAI-compatible server", "baseUrl") if openai else ("Ollama", "ollamaUrl")
         )
