@@ -40,7 +40,9 @@ IMPLEMENT = call(
         "new_string": "    return 3.14159 * r * r",
     },
 )
-RESULT_KEYS = {"runId", "status", "summary", "changedFiles", "turns", "metrics"}
+RESULT_KEYS = {
+    "runId", "sessionId", "status", "summary", "changedFiles", "notApplied", "turns", "metrics"
+}  # fmt: skip
 
 
 class Finished:
@@ -94,7 +96,10 @@ async def test_run_answers_at_once_and_the_result_follows(
     )
 
     assert seconds < 1.0
-    assert answer == {"runId": answer["runId"], "status": "running"}
+    assert answer == {
+        "runId": answer["runId"], "sessionId": answer["sessionId"], "status": "running"
+    }  # fmt: skip
+    assert answer["sessionId"].startswith("s-")
     assert client.text(uri) == APP
     await wait_until(lambda: len(fake_ollama.chat_requests) == 1, what="the model request")
     fake_ollama.open_gate("model")

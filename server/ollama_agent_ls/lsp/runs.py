@@ -639,15 +639,13 @@ class RunManager:
             self.server.editor.pending.pop(binary.path, None)
 
     def session_paths(self, run: Run) -> list[Path]:
-        """Files ``run``'s session read or changed: its own first, then the other runs'.
+        """Files ``run`` and the server's other runs read or changed: its own first.
 
-        Until sessions exist (issue 14 item 1) every run the server keeps counts as one session
-        (runs with the same ``session_id``, None for all of them today).
+        Not only its own session's: an earlier run's edit still unsaved in the editor is what the
+        user sees, so a command must see it too (the bug that issue 14 reported).
         """
         paths: dict[Path, None] = {}
         for other in (run, *self.active.values(), *reversed(self.history)):
-            if other.session_id != run.session_id:
-                continue
             paths.update(other.read)
             paths.update(dict.fromkeys(c.path for c in other.ctx.changes if c.after is not None))
         return list(paths)
