@@ -193,3 +193,11 @@ def test_block_edited_at_indent_zero_lands_at_its_indentation(
     result = replace_unique(text, old, indent(new, ""))
     assert result.new_text == expected
     assert result.first_line == 2
+
+
+def test_no_match_first_line_is_a_whole_sentence() -> None:
+    # A transcript shows only a result's first line: it must not end in "lines 8-8:".
+    message = error_message(EditNoMatch, PY, '        message = "hallo " + nam\n')
+    first = message.split("\n", 1)[0]
+    assert first.endswith("quoted below.")
+    assert "Call read_file again" in first
