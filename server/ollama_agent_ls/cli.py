@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     # Imported by the commands that use them: settings loads pydantic (~65 ms), which the
     # language server must not wait for before it answers initialize.
     from ollama_agent_ls.agent.events import AgentEvent
+    from ollama_agent_ls.headless import DiskRun
+    from ollama_agent_ls.sessions.store import Session, SessionStore
     from ollama_agent_ls.settings import Settings
     from ollama_agent_ls.tools.shell import TerminalApprover
     from ollama_agent_ls.workspace.changes import FileChange
@@ -629,18 +631,16 @@ def _colored_diff(diff: str, color: bool) -> str:
     return "".join(styled)
 
 
-def _session_store(root: Path, settings: Settings) -> Any:
+def _session_store(root: Path, settings: Settings) -> SessionStore:
     from ollama_agent_ls.sessions.store import SessionStore
 
-    return SessionStore(
-        root, max_count=settings.sessions_max_count, max_age_days=settings.sessions_max_age_days
-    )
+    return SessionStore.for_settings(root, settings)
 
 
 def _record_run(
-    store: Any,
-    session: Any,
-    run: Any,
+    store: SessionStore,
+    session: Session,
+    run: DiskRun,
     instruction: str,
     result: RunResult,
     changes: list[FileChange] | None = None,

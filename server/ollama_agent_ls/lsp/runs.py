@@ -592,11 +592,7 @@ class RunManager:
 
     def session_store(self, root: Path, settings: Settings) -> SessionStore:
         """The stored sessions of the workspace ``root``."""
-        return SessionStore(
-            root,
-            max_count=settings.sessions_max_count,
-            max_age_days=settings.sessions_max_age_days,
-        )
+        return SessionStore.for_settings(root, settings)
 
     def load_session(self, root: Path, settings: Settings, session_id: str) -> Session:
         """A stored session; InvalidParams naming it when it is unknown or expired."""

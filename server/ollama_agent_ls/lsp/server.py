@@ -704,7 +704,7 @@ async def follow_up(ls: AgentServer, *args: Any) -> dict[str, Any]:
     run.instruction = a.instruction
 
     async def body(run: Run) -> RunResult:
-        await run.agent.resume(session.messages, session.edit_format)  # type: ignore[arg-type]
+        await run.agent.resume(session.messages, session.edit_format)
         return await run.agent.run(AgentTask(text, label=label), follow_up=True)
 
     async def work() -> dict[str, Any]:

@@ -10,7 +10,6 @@ undo can revert a run, leaving the user's later edits alone). Written atomically
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
@@ -18,11 +17,17 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ollama_agent_ls.ollama.models import Message, ToolCall
 from ollama_agent_ls.workspace.changes import FileChange
-from ollama_agent_ls.workspace.checkpoints import BinaryChange, default_store_dir
+from ollama_agent_ls.workspace.checkpoints import BinaryChange, default_store_dir, workspace_key
+
+if TYPE_CHECKING:
+    from ollama_agent_ls.agent.text_formats import Format
+    from ollama_agent_ls.settings import Settings
+
+_FORMATS: tuple[Format, ...] = ("tools", "search-replace", "whole")
 
 FORMAT_VERSION = 1
 
@@ -143,7 +148,7 @@ class Session:
     session_id: str
     title: str
     model: str
-    edit_format: str = "tools"
+    edit_format: Format = "tools"
     messages: list[Message] = field(default_factory=list)
     runs: list[RunRecord] = field(default_factory=list)
     created_at: float = field(default_factory=time.time)
@@ -180,7 +185,7 @@ class Session:
             session_id=data["sessionId"],
             title=data.get("title", ""),
             model=data.get("model", ""),
-            edit_format=data.get("editFormat", "tools"),
+            edit_format=next((f for f in _FORMATS if f == data.get("editFormat")), "tools"),
             messages=[message_from_json(m) for m in data.get("messages") or []],
             runs=[RunRecord.from_json(r) for r in data.get("runs") or []],
             created_at=float(data.get("createdAt") or 0),
@@ -209,10 +214,18 @@ class SessionStore:
         max_age_days: float = 30,
     ) -> None:
         self.root = root
-        key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:20]
-        self.dir = (base or sessions_dir()) / key
+        self.dir = (base or sessions_dir()) / workspace_key(root)
         self.max_count = max_count
         self.max_age_days = max_age_days
+
+    @classmethod
+    def for_settings(cls, root: Path, settings: Settings) -> SessionStore:
+        """The store of ``root`` with the limits ``settings`` give (sessionsMax...)."""
+        return cls(
+            root,
+            max_count=settings.sessions_max_count,
+            max_age_days=settings.sessions_max_age_days,
+        )
 
     def _path(self, session_id: str) -> Path:
         if not session_id or "/" in session_id or session_id.startswith("."):

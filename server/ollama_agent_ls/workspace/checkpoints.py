@@ -56,6 +56,11 @@ class CommandChanges:
     """Paths changed in ways undo cannot restore (submodules), for the record."""
 
 
+def workspace_key(root: Path) -> str:
+    """A short stable name for the workspace ``root``, for per-workspace state outside it."""
+    return hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:20]
+
+
 def default_store_dir() -> Path:
     """Where checkpoint stores live: the user's state directory, outside every workspace."""
     base = os.environ.get("XDG_STATE_HOME") or os.path.join(
@@ -69,8 +74,7 @@ class CheckpointStore:
 
     def __init__(self, root: Path, store_dir: Path | None = None) -> None:
         self.root = root
-        key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:20]
-        self.git_dir = (store_dir or default_store_dir()) / f"{key}.git"
+        self.git_dir = (store_dir or default_store_dir()) / f"{workspace_key(root)}.git"
         self._lock = asyncio.Lock()
 
     def _env(self) -> dict[str, str]:
