@@ -351,7 +351,7 @@ async def test_commands_run_concurrently_keep_their_own_checkpoints(ws: Path, ho
     assert sorted(c.rel for c in ctx.changes) == ["one.txt", "two.txt"]
 
 
-def test_the_macos_profile_has_the_same_rules(tmp_path: Path) -> None:
+def test_the_macos_profile_has_the_same_rules(tmp_path: Path, home: Path) -> None:
     # sandbox-exec cannot run here: this checks the profile's rules, not their effect.
     root = tmp_path / "ws"
     (root / ".git").mkdir(parents=True)
@@ -360,9 +360,8 @@ def test_the_macos_profile_has_the_same_rules(tmp_path: Path) -> None:
     assert f'(allow file-write* (subpath "{root}"))' in profile
     assert f'(deny file-write* (subpath "{root / ".git"}"))' in profile
     assert "(deny network*)" in profile
-    home_ssh = Path(os.path.expanduser("~/.ssh"))
-    if home_ssh.exists():
-        assert f'(deny file-read* (subpath "{home_ssh.resolve()}"))' in profile
+    # The fixture's home has a ~/.ssh: the denied secret is always there to check.
+    assert f'(deny file-read* (subpath "{(home / ".ssh").resolve()}"))' in profile
 
 
 async def test_a_specs_verify_command_runs_in_the_sandbox_too(
