@@ -1,8 +1,9 @@
 """Fitting the prompt into num_ctx without spoiling the prompt cache.
 
-The conversation is append-only while it fits; compaction is rare, in one large step, and never
-touches the system message, the task, the newest exchanges or what it compacted before. The
-property tests fit turn after turn as the agent loop does.
+The conversation is append-only while it fits; compaction is rare, in one large step that folds
+the old steps into one note after the task, and never touches the system message, the task,
+pinned messages or the newest exchange; what it keeps after the note is small (the server
+evaluates it again). The property tests fit turn after turn as the agent loop does.
 """
 
 from __future__ import annotations
@@ -17,15 +18,16 @@ from hypothesis import strategies as st
 
 from ollama_agent_ls.agent.context_budget import (
     CAP_NOTE_MAX_CHARS,
-    COMPACT_TARGET,
     FOLD_NOTE_HEAD,
+    FOLD_NOTE_MIN_CHARS,
+    FOLD_NOTE_SHARE,
+    REFILL_SHARE,
     BudgetReport,
     ContextBudget,
     cap_tool_result,
 )
 from ollama_agent_ls.agent.prefix import is_pure_append
 from ollama_agent_ls.ollama.models import Message, ToolCall
-from ollama_agent_ls.tools.placeholders import find_placeholders
 
 SYSTEM = "You are a coding agent. Rules: " + "be careful. " * 150
 TASK = "Task: fix add() in app.py so that the tests pass"
@@ -72,7 +74,13 @@ class Run:
         self.messages = [Message("system", SYSTEM), Message("user", TASK)]
         self.turn = 0
         self.changes: dict[int, int] = {}
-        """How often each message was changed by a fit."""
+        """How often each message was cut by a fit."""
+        self.pins: list[Message] = []
+
+    def pin(self, message: Message) -> None:
+        """Pin ``message`` in the budget, and remember it to check."""
+        self.pins.append(message)
+        self.budget.pin(message)
 
     def add(self, turn: Turn) -> Message:
         """Append the reply and the results of ``turn``; the reply as it went over the wire."""
@@ -104,70 +112,71 @@ def _line_text(size: int) -> str:
     return "".join(f"{n:>6}\tline {n} of output\n" for n in range(size // 20 + 1))[:size]
 
 
-def _tail_start(messages: list[Message], keep_last: int) -> int:
-    """Where the last ``keep_last`` exchanges (or results, if they start earlier) begin."""
-    replies = [i for i, m in enumerate(messages) if m.role == "assistant"][-keep_last:]
-    results = [i for i, m in enumerate(messages) if m.role == "tool"][-keep_last:]
-    return min([len(messages), *replies[:1], *results[:1]])
-
-
-def _check_fit(run: Run, keep_last: int = 2) -> BudgetReport:
+def _check_fit(run: Run, instruction: Message | None = None) -> BudgetReport:
     """Fit once and check what any fit must do; the report."""
     budget, messages = run.budget, run.messages
+    before_messages = list(messages)
     before = run.wire()
-    was_compacted = [budget.is_compacted(m) for m in messages]
-    tool_positions = [i for i, m in enumerate(messages) if m.role == "tool"]
-    newest = tool_positions[-keep_last:]
-    report = budget.fit(messages, keep_last)
+    was_cut = [budget.is_compacted(m) for m in messages]
+    replies = [i for i, m in enumerate(messages) if m.role == "assistant"]
+    report = budget.fit(messages, instruction)
     after = run.wire()
-    if report.folded is not None:
-        # Old messages between the task and the kept tail became one note listing what they did.
-        start, end = report.folded
-        assert start == 2 and end - start >= 2
-        assert after[:start] == before[:start]
-        assert after[start]["role"] == "user"
-        assert after[start]["content"].startswith(FOLD_NOTE_HEAD)
-        before = [*before[:start], {}, *before[end:]]
-        was_compacted = [*was_compacted[:start], False, *was_compacted[end:]]
-        shift = end - start - 1
-        newest = [i - shift for i in newest if i >= end]
-        run.changes = {
-            (i if i < start else i - shift): n
-            for i, n in run.changes.items()
-            if not start <= i < end
-        }
-    # (a) The estimate is within the limit, or the report says it is not.
+    # (a) The estimate is right, and says whether it is within the limit.
     assert report.estimated_tokens == budget.estimate(messages)
     assert report.over_budget == (report.estimated_tokens > budget.limit)
     # (b) The instructions and the task never change.
     assert after[0] == {"role": "system", "content": SYSTEM}
     assert after[1] == {"role": "user", "content": TASK}
-    # (c) Only what this fit compacted changed, and it had not been compacted before.
+    folded_away: list[Message] = []
+    if report.folded is not None:
+        # (c) Old steps between the task and the kept tail became one note listing what they
+        # did, followed by the pinned messages of the span, unchanged and in order.
+        start, end, new_end = report.folded
+        assert start == 2 and end > start and new_end >= start + 1
+        assert after[start]["role"] == "user"
+        assert after[start]["content"].startswith(FOLD_NOTE_HEAD)
+        span = before_messages[start:end]
+        pinned = [m for m in span if m is instruction or m in run.pins]
+        assert messages[start + 1 : new_end] == pinned
+        assert all(a is b for a, b in zip(messages[start + 1 : new_end], pinned, strict=True))
+        folded_away = [m for m in span if not any(m is p for p in pinned)]
+        before = [
+            *before[:start],
+            {},
+            *before[start + 1 : end][: new_end - start - 1],
+            *before[end:],
+        ]
+        before[start + 1 : new_end] = after[start + 1 : new_end]
+        was_cut = [*was_cut[:start], False, *[False] * (new_end - start - 1), *was_cut[end:]]
+        # (d) What the server evaluates again after the note is small: the kept seen
+        # exchanges fit in REFILL_SHARE of the room after the fixed prefix.
+        newest = max(i for i, m in enumerate(messages) if m.role == "assistant")
+        seen = budget.estimate(messages[new_end:newest]) - budget.estimate([])
+        fixed = budget.estimate(messages[:start])
+        assert seen <= (budget.limit - fixed) * REFILL_SHARE
+    # (e) Nothing else changed: only the note and results cut now.
     assert len(after) == len(before)
     changed = [i for i in range(len(after)) if after[i] != before[i]]
     assert changed == list(report.changed)
-    assert report.compacted == bool(changed) and report.elided_messages == len(changed)
-    assert all(budget.is_compacted(messages[i]) for i in changed)
+    assert report.compacted == bool(changed)
+    assert report.elided_messages == len(folded_away) + len(changed) - (report.folded is not None)
     for i in changed:
-        # Compacted messages stay as they are, but for a result cut as a last resort: when old,
-        # it may be removed, once.
-        if was_compacted[i]:
-            assert (
-                _CUT in before[i]["content"] and "elided to fit the context" in messages[i].content
-            )
-        run.changes[i] = run.changes.get(i, 0) + 1
-        assert run.changes[i] <= 2
-    # (e) The newest results stay whole unless nothing else could make the prompt fit: every
-    # older result outside the last exchanges is compacted already (or shorter than a note).
-    cut = [i for i in newest if i in changed]
-    if cut:
-        tail = _tail_start(messages, keep_last)
-        older = [m for m in messages[2:tail] if m.role == "tool"]
-        # (after a fold there are none: the note replaced them)
-        assert all(budget.is_compacted(m) or len(m.content) < 130 for m in older)
-        # Cut with a note how much, or (cut before, so the model saw it) removed.
-        notes = [messages[i].content for i in cut]
-        assert all("characters" in n or "elided to fit the context" in n for n in notes)
+        if report.folded is not None and i == report.folded[0]:
+            continue
+        # A cut result: a tool result or a loop message, cut once, never a pinned one.
+        assert messages[i].role in ("tool", "user") and budget.is_compacted(messages[i])
+        assert not was_cut[i] and messages[i] is not instruction and messages[i] not in run.pins
+        assert "cut here to fit the context window" in messages[i].content
+        run.changes[id(messages[i])] = run.changes.get(id(messages[i]), 0) + 1
+    # (f) The newest exchange (the reply and results the server has not seen) is kept.
+    if replies:
+        newest_reply = before_messages[replies[-1]]
+        assert any(m is newest_reply for m in messages)
+    # (g) Over the limit only when nothing is left to cut: every result after the note is cut.
+    if report.over_budget:
+        start = report.folded[1] if report.folded is not None else 2
+        rest = [m for m in messages[start:] if m.role == "tool"]
+        assert all(budget.is_compacted(m) or len(m.content) <= 2000 for m in rest)
     return report
 
 
@@ -195,6 +204,32 @@ def test_results_capped_on_arrival_fit_the_same_way(num_ctx: int, run_turns: lis
         _check_fit(run)
 
 
+@settings(deadline=None, max_examples=30)
+@given(
+    st.integers(2048, 32768),
+    st.lists(turns, min_size=1, max_size=30),
+    st.sets(st.integers(0, 29), max_size=4),
+    st.integers(0, 29),
+)
+def test_pinned_messages_and_the_follow_up_survive_every_fold(
+    num_ctx: int, run_turns: list[Turn], pin_at: set[int], follow_up_at: int
+) -> None:
+    run = Run(num_ctx, cap_share=0.25)
+    instruction: Message | None = None
+    for n, turn in enumerate(run_turns):
+        run.add(turn)
+        if n in pin_at:
+            switched = Message("user", f"From now on write plain text ({n}). " * 5)
+            run.messages.append(switched)
+            run.pin(switched)
+        if n == follow_up_at:
+            instruction = Message("user", "Now also handle negative numbers. " * 3)
+            run.messages.append(instruction)
+        _check_fit(run, instruction)
+        assert all(any(m is p for m in run.messages) for p in run.pins)
+        assert instruction is None or any(m is instruction for m in run.messages)
+
+
 @settings(deadline=None, max_examples=20)
 @given(st.integers(16384, 32768), st.integers(0, 2**32))
 def test_with_results_below_a_tenth_of_the_budget_nine_in_ten_requests_are_pure_appends(
@@ -211,8 +246,7 @@ def test_with_results_below_a_tenth_of_the_budget_nine_in_ten_requests_are_pure_
         reply = run.add(turn)
         report = _check_fit(run)
         assert not report.over_budget
-        newest = [i for i, m in enumerate(run.messages) if m.role == "tool"][-2:]
-        assert not set(newest) & set(report.changed)
+        assert not report.changed or report.changed == (2,)  # the note alone, nothing cut
         appends += is_pure_append(previous, reply.to_wire(), run.wire())
     assert appends / 40 >= 0.9
 
@@ -236,30 +270,24 @@ def test_while_the_prompt_fits_nothing_changes() -> None:
     assert not report.compacted and report.changed == () and report.removed_tokens == 0
 
 
-def test_a_compaction_goes_down_to_half_and_keeps_the_task_and_newest_results() -> None:
-    messages = _conversation(12, 3000)
+def test_a_compaction_folds_old_steps_and_keeps_the_task_and_newest_results() -> None:
+    messages = _conversation(32, 3000)
     before = [m.to_wire() for m in messages]
-    budget = ContextBudget(12000)
+    budget = ContextBudget(32768)
     report = budget.fit(messages)
-    assert report.compacted and not report.over_budget
-    assert report.estimated_tokens <= budget.limit * COMPACT_TARGET
-    assert report.removed_tokens > budget.limit * (1 - COMPACT_TARGET) - 100
+    assert report.compacted and not report.over_budget and report.folded is not None
     assert [m.to_wire() for m in messages[:2]] == before[:2]
-    # The last two exchanges (assistant and result) are whole; old results went oldest first.
-    assert [m.to_wire() for m in messages[-4:]] == before[-4:]
-    removed = [i for i, m in enumerate(messages) if m.role == "tool" and budget.is_compacted(m)]
-    assert removed == [i for i in range(3, 3 + 2 * len(removed), 2)]
+    # One note right after the task, then the newest exchanges whole: the one the server has
+    # not seen, and a few before it (those within the refill share).
+    assert messages[2].content.startswith(FOLD_NOTE_HEAD)
+    kept = len(messages) - 3
+    assert kept >= 4 and kept % 2 == 0
+    assert [m.to_wire() for m in messages[3:]] == before[-kept:]
+    # Room for many appended turns: the prompt is far below the limit now.
+    assert report.estimated_tokens < budget.limit * 0.4
 
 
-def test_a_removed_result_leaves_a_note_naming_the_call() -> None:
-    messages = _conversation(12, 3000)
-    ContextBudget(12000).fit(messages)
-    note = messages[3].content
-    assert note.startswith('[read_file path="src/m0.py": output elided')
-    assert "call it again if you still need it" in note and len(note) < 120
-
-
-def test_a_removed_write_result_says_not_to_repeat_the_write() -> None:
+def test_the_fold_note_names_each_call_and_says_not_to_repeat_a_write() -> None:
     write = ToolCall("write_file", {"path": "a.py", "content": "x\n" * 5000}, id="w")
     messages = [
         Message("system", SYSTEM),
@@ -269,22 +297,47 @@ def test_a_removed_write_result_says_not_to_repeat_the_write() -> None:
         *_conversation(8, 3000)[2:],
     ]
     ContextBudget(12000).fit(messages)
-    assert messages[3].content.startswith('[write_file path="a.py": output elided')
-    assert "do not repeat it" in messages[3].content
-    assert "content=" not in messages[3].content  # the file's text would make the note long
+    note = messages[2].content
+    assert note.startswith(FOLD_NOTE_HEAD) and "Call a read tool again" in note
+    lines = note.splitlines()[1:]
+    assert lines[0] == '- write_file path="a.py" (done: do not repeat)'
+    assert '- read_file path="src/m0.py"' in lines
+    assert "x\nx" not in note  # the file's text would make the note long
 
 
-def test_what_was_compacted_is_never_changed_again() -> None:
-    budget = ContextBudget(12000)
+def test_a_later_fold_keeps_the_earlier_notes_entries() -> None:
+    budget = ContextBudget(8192)
     messages = _conversation(12, 3000)
     budget.fit(messages)
-    notes = {i: m.content for i, m in enumerate(messages) if budget.is_compacted(m)}
+    first = messages[2].content
     for n in range(12, 30):
         call = ToolCall("search", {"regex": f"f{n}"}, id=f"call_{n}")
         messages.append(Message("assistant", "", tool_calls=[call]))
         messages.append(Message("tool", _line_text(3000), tool_name="search", tool_call_id=call.id))
         budget.fit(messages)
-    assert all(messages[i].content == note for i, note in notes.items())
+    [note] = [m.content for m in messages if m.content.startswith(FOLD_NOTE_HEAD)]
+    assert note != first and '- search regex="f12"' in note
+    # The first fold's steps are still listed, or counted when the note had to drop them.
+    assert '- read_file path="src/m0.py"' in note or "earlier ones not listed" in note
+    assert len(note) <= max(FOLD_NOTE_MIN_CHARS, budget.limit * 3 * FOLD_NOTE_SHARE)
+
+
+def test_a_long_runs_note_stays_short_and_counts_what_it_no_longer_lists() -> None:
+    budget = ContextBudget(4096)
+    messages = _conversation(0, 0)
+    for n in range(200):
+        call = ToolCall("search", {"regex": f"function_number_{n}"}, id=f"c{n}")
+        messages.append(Message("assistant", "", tool_calls=[call]))
+        messages.append(Message("tool", _line_text(900), tool_name="search"))
+        assert not budget.fit(messages).over_budget
+    [note] = [m.content for m in messages if m.content.startswith(FOLD_NOTE_HEAD)]
+    assert len(note) <= FOLD_NOTE_MIN_CHARS
+    match = re.search(r"\((\d+) earlier ones not listed\)", note)
+    assert match is not None
+    listed = note.count("\n- ")
+    newest = max(int(n) for n in re.findall(r"function_number_(\d+)", note))
+    # Every folded step is listed or counted: none is lost without a word.
+    assert int(match.group(1)) + listed == newest + 1
 
 
 def test_compactions_are_rare_the_turns_between_are_pure_appends() -> None:
@@ -300,28 +353,6 @@ def test_compactions_are_rare_the_turns_between_are_pure_appends() -> None:
     assert 1 <= compactions <= 6
 
 
-def test_old_replies_are_shortened_only_when_removing_results_is_not_enough() -> None:
-    write = ToolCall("write_file", {"path": "big.py", "content": "x = 1\n" * 3000}, id="w")
-    messages = [
-        Message("system", SYSTEM),
-        Message("user", TASK),
-        Message("assistant", "Plan: " + "think " * 500, "reasoning " * 500, [write]),
-        Message("tool", "Wrote big.py", tool_name="write_file", tool_call_id="w"),
-        *_conversation(3, 1000)[2:],
-    ]
-    budget = ContextBudget(8192)
-    report = budget.fit(messages)
-    assert report.compacted and not report.over_budget
-    old = messages[2]
-    assert budget.is_compacted(old) and old.thinking == ""
-    assert old.content.startswith("Plan: think") and "elided to fit the context" in old.content
-    content = old.tool_calls[0].arguments["content"]
-    assert len(content) < 400 and "3000" not in content
-    # Should a model copy the shortened call, the write tools refuse it as a placeholder.
-    assert find_placeholders(content)
-    assert messages[-1].content == _line_text(1000)
-
-
 def test_as_a_last_resort_the_newest_result_is_cut_with_a_note_how_to_read_less() -> None:
     messages = _conversation(1, 40000)
     budget = ContextBudget(8192)
@@ -334,21 +365,17 @@ def test_as_a_last_resort_the_newest_result_is_cut_with_a_note_how_to_read_less(
     assert len(text) - len(match.group(0)) < 40000 - int(match.group(1)) + CAP_NOTE_MAX_CHARS
 
 
-def test_a_cut_result_is_removed_once_it_is_old_so_newer_results_fit() -> None:
+def test_a_cut_result_is_folded_away_once_it_is_old_so_newer_results_fit() -> None:
     budget = ContextBudget(8192)
     messages = _conversation(1, 40000)
     budget.fit(messages)
-    for n in (1, 2):
-        call = ToolCall("read_file", {"path": f"src/n{n}.py"}, id=f"n{n}")
-        messages.append(Message("assistant", "", tool_calls=[call]))
-        messages.append(
-            Message("tool", _line_text(4000), tool_name="read_file", tool_call_id=call.id)
-        )
-        report = budget.fit(messages)
-        assert not report.over_budget
-        # The model saw the cut result in the last request; the newest one it has not seen.
-        assert messages[3].content.startswith('[read_file path="src/m0.py": output elided')
-        assert messages[-1].content == _line_text(4000)
+    call = ToolCall("read_file", {"path": "src/n1.py"}, id="n1")
+    messages.append(Message("assistant", "", tool_calls=[call]))
+    messages.append(Message("tool", _line_text(4000), tool_name="read_file", tool_call_id="n1"))
+    report = budget.fit(messages)
+    assert not report.over_budget and report.folded is not None
+    assert '- read_file path="src/m0.py"' in messages[2].content
+    assert messages[-1].content == _line_text(4000)
 
 
 def test_observe_warns_when_ollama_counted_far_fewer_tokens() -> None:
@@ -401,7 +428,7 @@ def test_cap_tool_result_notes_stay_short_for_huge_results() -> None:
     assert cap_tool_result("short", 1000) == "short"
 
 
-def test_at_4k_with_large_results_the_old_steps_fold_into_one_note() -> None:
+def test_at_4k_with_large_results_most_requests_are_pure_appends() -> None:
     # Scenario B of the prompt-cache bench: without folding, the notes of earlier compactions
     # piled up until every request compacted again (half the requests were not appends).
     run = Run(4096, cap_share=0.1)
@@ -412,7 +439,11 @@ def test_at_4k_with_large_results_the_old_steps_fold_into_one_note() -> None:
         report = _check_fit(run)
         assert not report.over_budget
         appends += is_pure_append(previous, reply.to_wire(), run.wire())
-    assert appends >= 15
+    assert appends >= 16
     [note] = [m for m in run.messages if m.content.startswith(FOLD_NOTE_HEAD)]
-    assert 'read_file path="src/mod1.py"' in note.content
+    # Every folded read is listed or counted.
+    match = re.search(r"\((\d+) earlier ones not listed\)", note.content)
+    listed = note.content.count('- read_file path="src/mod')
+    kept = sum(m.role == "tool" for m in run.messages)
+    assert (int(match.group(1)) if match else 0) + listed + kept == 20
     assert run.messages.index(note) == 2  # right after the task: one step, then appends

@@ -353,3 +353,51 @@ async def test_a_rewrite_that_drops_a_function_is_refused_and_asked_again(
     assert (workspace / "app.py").read_text() == FIXED  # sub() survived
     assert result.status is RunStatus.COMPLETED
     assert "leaves out sub" in messages(fake_ollama, 1)[-1]["content"]
+
+
+async def test_a_compaction_keeps_the_switch_notes_rules(client, fake_ollama, workspace) -> None:
+    # The text format's rules live in the switch note alone; folded away, the model would no
+    # longer know how to write an edit.
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
+    reads = [
+        Reply.text_tool_call(
+            "read_file", {"path": "big.txt", "start_line": 1, "end_line": n}, style="fence"
+        )
+        for n in range(100, 116)
+    ]
+    fake_ollama.enqueue(*reads, Reply.say(SEARCH_REPLACE_FIX))
+    rec = Recorder()
+    result = await go(make_run(client, fake_ollama, workspace, rec, model=BIG.name, numCtx=6000))
+    assert (workspace / "app.py").read_text() == FIXED
+    assert result.status is RunStatus.COMPLETED
+    switch = messages(fake_ollama, 1)[-1]
+    assert "SEARCH" in switch["content"]
+    last = messages(fake_ollama, len(fake_ollama.chat_requests) - 1)
+    assert any(m["content"].startswith("[Earlier steps of this run") for m in last)
+    assert switch in last
+
+
+async def test_a_resumed_session_keeps_its_switch_note_through_a_compaction(
+    client, fake_ollama, workspace
+) -> None:
+    read = Reply.text_tool_call("read_file", {"path": "app.py"}, style="fence")
+    fake_ollama.enqueue(read, Reply.say(SEARCH_REPLACE_FIX))
+    first = make_run(client, fake_ollama, workspace, Recorder(), model=BIG.name, numCtx=6000)
+    await go(first)
+    stored = list(first.agent.messages)
+    switch = next(m for m in stored if m.role == "user" and "SEARCH" in m.content)
+    # A new process: the stored conversation, resumed, then a long follow-up.
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
+    reads = [
+        Reply.text_tool_call(
+            "read_file", {"path": "big.txt", "start_line": 1, "end_line": n}, style="fence"
+        )
+        for n in range(100, 116)
+    ]
+    fake_ollama.enqueue(*reads, Reply.say("Counted."))
+    later = make_run(client, fake_ollama, workspace, Recorder(), model=BIG.name, numCtx=6000)
+    await later.agent.resume(stored, "search-replace")
+    await later.agent.run(AgentTask("count the lines of big.txt"), follow_up=True)
+    last = messages(fake_ollama, len(fake_ollama.chat_requests) - 1)
+    assert any(m["content"].startswith("[Earlier steps of this run") for m in last)
+    assert switch.to_wire() in last

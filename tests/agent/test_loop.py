@@ -84,6 +84,15 @@ async def run(run: DiskRun, instruction: str = "fix add") -> RunResult:
 FIX = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
 
 
+def _reads_of_a_big_file(workspace: Path, count: int) -> list[dict[str, Any]]:
+    """``count`` reads of ever longer ranges of a 400-line big.txt: enough to fill a budget."""
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
+    return [
+        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
+        for n in range(100, 100 + count)
+    ]
+
+
 async def test_edit_then_answer_changes_the_file(client, fake_ollama, workspace) -> None:
     fake_ollama.enqueue(Reply.calls(FIX), Reply.say("Fixed ", "the sign."))
     rec = Recorder()
@@ -137,6 +146,23 @@ async def test_follow_up_continues_the_conversation_until_messages_are_cleared(
     fresh = fake_ollama.chat_requests[3].body["messages"]
     assert [m["role"] for m in fresh] == ["system", "user"]
     assert "start over" in fresh[1]["content"]
+
+
+async def test_a_compaction_keeps_the_follow_up_being_worked_on(
+    client, fake_ollama, workspace
+) -> None:
+    reads = _reads_of_a_big_file(workspace, 16)
+    fake_ollama.enqueue(Reply.say("Nothing to do yet."), *(Reply.calls(r) for r in reads), "done")
+    disk = make_run(client, fake_ollama, workspace, Recorder(), numCtx=6000)
+    await run(disk, "look around")
+    follow_up = "now count the lines of big.txt that mention words " + "(exactly) " * 30
+    result = await disk.agent.run(AgentTask(follow_up), follow_up=True)
+    assert result.status is RunStatus.COMPLETED
+    last = fake_ollama.chat_requests[-1].body["messages"]
+    notes = [m for m in last if m["content"].startswith("[Earlier steps of this run")]
+    assert len(notes) == 1
+    # The follow-up stays whole, right after the note of the steps folded around it.
+    assert last[last.index(notes[0]) + 1] == {"role": "user", "content": follow_up}
 
 
 async def test_calls_in_the_done_line_are_run(client, fake_ollama, workspace) -> None:
@@ -321,11 +347,7 @@ async def test_large_results_are_capped_on_arrival_and_never_changed_later(
 async def test_old_results_are_elided_in_one_step_when_the_budget_is_full(
     client, fake_ollama, workspace
 ) -> None:
-    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
-    reads = [
-        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
-        for n in range(100, 112)
-    ]
+    reads = _reads_of_a_big_file(workspace, 12)
     fake_ollama.enqueue(*(Reply.calls(r) for r in reads), Reply.say("done"))
     rec = Recorder()
     result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))
@@ -454,11 +476,7 @@ async def test_text_of_one_network_read_is_reported_as_one_event_before_the_next
 async def test_each_request_records_what_it_shares_with_the_previous_one(
     client, fake_ollama, workspace
 ) -> None:
-    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(400)))
-    reads = [
-        call("read_file", {"path": "big.txt", "start_line": 1, "end_line": n})
-        for n in range(100, 112)
-    ]
+    reads = _reads_of_a_big_file(workspace, 12)
     fake_ollama.enqueue(*(Reply.calls(r) for r in reads), Reply.say("done"))
     rec = Recorder()
     result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=6000))

@@ -32,6 +32,7 @@ from ollama_agent_ls.agent.prefix import _common_prefix, canonical, is_pure_appe
 
 from ..fake_ollama.replies import Reply, call
 from ..fake_ollama.server import FakeModel, FakeOllama
+from ..sandbox_tool import ensure_bubblewrap
 
 MODEL = "bench-coder:7b"
 
@@ -86,8 +87,14 @@ def analyse(bodies: list[dict[str, Any]]) -> dict[str, Any]:
         ) + canonical([*prev_messages, reply])
         reused = _common_prefix(before, current)
         evaluated += len(current) - reused
-        # Ideal: only what is new since the previous request and its reply.
+        # Ideal: only what is new since the previous request and its reply: what follows the
+        # reply (after a compaction too, where the new results follow the reply as well).
         new = max(0, len(current) - len(before))
+        if not append:
+            # The reply is the newest assistant message (a compaction moved it).
+            at = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+            if at >= 0:
+                new = len(current) - len(head + canonical(messages[: at + 1]))
         ideal += new
         if append:
             appends += 1
@@ -174,6 +181,7 @@ def _spec_run(root: Path, fake: FakeOllama) -> list[dict[str, Any]]:
 
 def run_prompt_cache() -> dict[str, Any]:
     """The three scenarios' figures."""
+    ensure_bubblewrap()  # scenario C's verify runs a command, in the sandbox
     results: dict[str, Any] = {}
     rng = random.Random(13)
     scenarios = {

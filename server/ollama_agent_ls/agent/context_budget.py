@@ -3,16 +3,18 @@
 Ollama drops the FRONT of an overflowing prompt (system prompt and tool schemas first) without an
 error, so we estimate before every request and compact the conversation ourselves. llama.cpp,
 Ollama and vLLM reuse their KV cache only for the longest unchanged prefix of the previous
-request, and on a CPU the prompt evaluation is the cost, so the conversation is append-only: while
-it fits, nothing changes; when it does not, it is compacted in one large step down to about
-``COMPACT_TARGET`` of the budget, and what was compacted never changes again (but for a result
-cut as a last resort, which a later compaction may remove). The many turns after a compaction are
-pure appends again.
+request, and on a CPU the prompt evaluation is the cost, so the conversation is append-only:
+while it fits, nothing changes. When it does not, one compaction folds the old steps into a
+single note right after the task. Everything after that note is evaluated again, so a compaction
+keeps little there (the newest exchange, which the server has not seen yet, and only as many
+earlier exchanges as ``REFILL_SHARE`` of the room after the fixed prefix holds): its price
+stays small and the room it frees makes the many turns after it pure appends.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,19 +26,17 @@ from ollama_agent_ls.ollama.models import Message, ToolCall
 BUDGET_CHARS_PER_TOKEN = 3.0
 MESSAGE_OVERHEAD_TOKENS = 6
 
-COMPACT_TARGET = 0.5
-"""A compaction goes down to this share of the limit: the room it frees is what makes the
-following turns pure appends (a compaction re-evaluates everything after its first change)."""
+REFILL_SHARE = 0.15
+"""Most of the room after the fixed prefix (system prompt, tool schemas, task) that a compaction
+keeps of exchanges the server has seen: it evaluates them again after the fold, so this is what
+a compaction costs beyond the new messages, against the room it frees for pure appends."""
 
-ELIDED_NOTE = "[Output elided to fit the context window; call the tool again if you still need it.]"
-"""The note of a removed result when the tool is unknown."""
+FOLD_NOTE_SHARE = 0.05
+"""Most of the budget the fold note takes; its oldest entries go first."""
+FOLD_NOTE_MIN_CHARS = 600
 
 CAP_NOTE_MAX_CHARS = 260
 """No note ``cap_tool_result`` (or a last-resort cut) inserts is longer than this."""
-
-SHORTENED_KEEP_CHARS = 120
-"""What an old assistant or user message keeps of its head when it is shortened: enough to
-remember what it was about; the rest of a long run must fit too."""
 
 CUT_KEEP_CHARS = 400
 """A last-resort cut keeps at least this much of a result, or it would tell nothing."""
@@ -56,7 +56,7 @@ class BudgetReport:
 
     estimated_tokens: int
     elided_messages: int
-    """Messages this fit changed (removed results, shortened messages, cut results)."""
+    """Messages this fit folded away or cut."""
     over_budget: bool
     compacted: bool = False
     """True when this fit changed anything; the server's cached prefix ends at the first change
@@ -64,10 +64,11 @@ class BudgetReport:
     removed_tokens: int = 0
     """Estimated prompt tokens this fit removed."""
     changed: tuple[int, ...] = ()
-    """Positions of the messages this fit changed, oldest first."""
-    folded: tuple[int, int] | None = None
-    """``(start, end)``: messages ``[start, end)`` were folded into one note at ``start``, so
-    later positions moved down by ``end - start - 1``."""
+    """Positions (after the fit) of the messages this fit wrote: the fold note, cut results."""
+    folded: tuple[int, int, int] | None = None
+    """``(start, end, new_end)``: messages ``[start, end)`` became ``[start, new_end)``, the fold
+    note at ``start`` and then the pinned messages of the span, unchanged; later positions
+    moved down by ``end - new_end``."""
 
 
 def cap_tool_result(text: str, max_chars: int) -> str:
@@ -85,14 +86,10 @@ class ContextBudget:
         self.reserve = reserve_for_reply or max(512, min(4096, num_ctx // 4))
         self.chars_per_token = BUDGET_CHARS_PER_TOKEN
         self._tools_chars = 0
-        # By identity, holding the message so its id is never reused: a compacted message is
-        # never changed again, and its content alone cannot tell (a result may quote a note).
-        self._compacted: dict[int, Message] = {}
-        # Results cut as a last resort: they keep all that fitted, so once they are old they may
-        # be removed (once, then final) or they would crowd out every newer result.
+        # By identity, holding the message so its id is never reused (a result may quote a
+        # note, so content cannot tell). Results cut as a last resort, and pinned messages.
         self._cut: dict[int, Message] = {}
-        # What folded exchanges did, oldest first: the one note that replaces them lists it.
-        self._folded: list[str] = []
+        self._pins: dict[int, Message] = {}
 
     @property
     def limit(self) -> int:
@@ -103,16 +100,20 @@ class ContextBudget:
         """Count the tool schemas, which Ollama renders into every prompt."""
         self._tools_chars = len(json.dumps(list(tools), separators=(",", ":"))) if tools else 0
 
+    def pin(self, message: Message) -> None:
+        """Never fold ``message`` away (instructions the model must keep, e.g. a format switch)."""
+        self._pins[id(message)] = message
+
     def estimate(self, messages: Sequence[Message]) -> int:
         """Estimated prompt tokens for ``messages`` plus the tool schemas."""
         return self._tokens(self._prompt_chars(messages), len(messages))
 
     def is_compacted(self, message: Message) -> bool:
-        """True when a fit removed, shortened or cut ``message`` (its content is not all there)."""
-        return self._is_final(message) or self._cut.get(id(message)) is message
+        """True when a fit cut ``message`` (its content is not all there)."""
+        return self._cut.get(id(message)) is message
 
-    def _is_final(self, message: Message) -> bool:
-        return self._compacted.get(id(message)) is message
+    def _pinned(self, message: Message, instruction: Message | None) -> bool:
+        return message is instruction or self._pins.get(id(message)) is message
 
     def _tokens(self, chars: int, count: int) -> int:
         return int(chars / self.chars_per_token) + MESSAGE_OVERHEAD_TOKENS * count
@@ -120,15 +121,14 @@ class ContextBudget:
     def _prompt_chars(self, messages: Sequence[Message]) -> int:
         return self._tools_chars + sum(_message_chars(m) for m in messages)
 
-    def fit(self, messages: list[Message], keep_last: int = 2) -> BudgetReport:
+    def fit(self, messages: list[Message], instruction: Message | None = None) -> BudgetReport:
         """Leave ``messages`` as they are while they fit; else compact them once, in one step.
 
-        Compaction removes old tool results (oldest first, each replaced by a note naming the
-        call), then shortens old assistant and user messages (oldest first), down to
-        ``COMPACT_TARGET`` of the limit. The system message, the first user message (the task),
-        the last ``keep_last`` exchanges and anything compacted before stay as they are. Only
-        when all that still does not fit are the newest results cut, newest first; such a cut
-        result is the one thing a later compaction may change again (remove, once).
+        The steps between the task and the kept tail (the newest exchange, and earlier ones
+        within ``REFILL_SHARE`` of the room) become one note listing what they did; pinned
+        messages and ``instruction`` (the follow-up being worked on) follow it unchanged. The
+        system message and the first user message (the task) never change. Only when all that
+        still does not fit are the newest results cut, the unseen ones first.
         """
         chars = self._prompt_chars(messages)
         count = len(messages)
@@ -136,59 +136,36 @@ class ContextBudget:
         if estimate <= self.limit:
             return BudgetReport(estimate, 0, False)
         start_chars = chars
-        target = int(self.limit * COMPACT_TARGET)
-        task = _task_index(messages)
-        keep = _protected(messages, task, keep_last)
+        start = _history_start(messages)
+        tail = self._kept_tail(messages, start)
         changed: list[int] = []
-        for shrink in (self._remove_result, self._shorten):
-            for i, message in enumerate(messages):
-                if self._tokens(chars, count) <= target:
-                    break
-                if i in keep or self._is_final(message):
-                    continue
-                saved = shrink(messages, i)
-                if saved > 0:
-                    chars -= saved
-                    changed.append(i)
-                    self._cut.pop(id(message), None)
-                    self._compacted[id(message)] = message
-        folded: tuple[int, int] | None = None
-        if self._tokens(chars, count) > target:
-            # Notes and shortened messages of earlier compactions pile up; folding them (and
-            # whatever else is old) into one note frees room for many more appended turns.
-            span = self._fold(messages, task, keep)
+        elided = 0
+        folded: tuple[int, int, int] | None = None
+        if tail > start:
+            span = self._fold(messages, start, tail, instruction)
             if span is not None:
-                start, end, saved = span
+                new_end, saved, gone = span
                 chars -= saved
-                count -= end - start - 1
-                folded = (start, end)
-                changed = [i for i in changed if i < start] + [start]
-                keep = {
-                    i if i < start else i - (end - start - 1) for i in keep if not start <= i < end
-                }
-        # Last resorts, aiming only at the limit. First the results cut before: the model has
-        # seen them, while it has not seen the newest ones.
-        for i in sorted(keep):
-            if self._tokens(chars, count) <= self.limit:
-                break
-            message = messages[i]
-            if self._cut.get(id(message)) is message:
-                saved = self._remove_result(messages, i) or self._shorten(messages, i)
-                if saved > 0:
-                    chars -= saved
-                    changed.append(i)
-                    del self._cut[id(message)]
-                    self._compacted[id(message)] = message
-        # Then the newest results: the model has not seen them yet, so cutting them costs the
-        # prompt cache nothing. The newest exchange first, its largest result first.
-        newest_first = sorted(
-            keep, key=lambda i: (_exchange_of(messages, i), len(messages[i].content)), reverse=True
+                count -= tail - new_end
+                folded = (start, tail, new_end)
+                changed.append(start)
+                elided += gone
+                tail = new_end
+        # Last resort, aiming only at the limit: cut results, those the server has not seen
+        # first (cutting them costs the prompt cache nothing), the largest first.
+        unseen = _last_reply(messages, tail) + 1
+        candidates = sorted(
+            range(tail, len(messages)),
+            key=lambda i: (i >= unseen, len(messages[i].content)),
+            reverse=True,
         )
-        for i in newest_first:
+        for i in candidates:
             if self._tokens(chars, count) <= self.limit:
                 break
             message = messages[i]
-            if message.role not in ("tool", "user") or i == task or self.is_compacted(message):
+            if message.role not in ("tool", "user") or self._pinned(message, instruction):
+                continue
+            if self.is_compacted(message):
                 continue
             allowed = int((self.limit - MESSAGE_OVERHEAD_TOKENS * count) * self.chars_per_token)
             excess = chars - allowed + CAP_NOTE_MAX_CHARS + 8  # +8: rounding of the estimate
@@ -203,77 +180,72 @@ class ContextBudget:
             message.content = content
             chars -= size - len(content)
             changed.append(i)
+            elided += 1
             self._cut[id(message)] = message
         estimate = self._tokens(chars, count)
         return BudgetReport(
             estimate,
-            len(changed),
+            elided,
             estimate > self.limit,
             compacted=bool(changed),
             removed_tokens=int((start_chars - chars) / self.chars_per_token),
-            changed=tuple(sorted(set(changed))),
+            changed=tuple(sorted(changed)),
             folded=folded,
         )
 
+    def _kept_tail(self, messages: Sequence[Message], start: int) -> int:
+        """Where the kept tail begins: the newest exchange, then earlier whole exchanges while
+        they fit in ``REFILL_SHARE`` of the room after the fixed prefix."""
+        replies = [i for i in range(start, len(messages)) if messages[i].role == "assistant"]
+        if not replies:
+            return start
+        tail = replies[-1]
+        fixed = self._tokens(self._prompt_chars(messages[:start]), start)
+        allowance = (self.limit - fixed) * REFILL_SHARE
+        used = 0
+        for reply in reversed(replies[:-1]):
+            size = self._tokens(sum(_message_chars(m) for m in messages[reply:tail]), tail - reply)
+            if used + size > allowance:
+                break
+            used += size
+            tail = reply
+        return tail
+
     def _fold(
-        self, messages: list[Message], task: int | None, keep: set[int]
+        self, messages: list[Message], start: int, end: int, instruction: Message | None
     ) -> tuple[int, int, int] | None:
-        """Replace the old messages between the task and the kept tail with one note that
-        lists what they did; ``(start, end, characters saved)``, None when there is nothing."""
-        start = (task if task is not None else 0) + 1
-        tail = min([i for i in keep if i >= start] or [len(messages)])
-        if tail - start < 2:
-            return None
-        block = messages[start:tail]
+        """Replace ``messages[start:end]`` with one note listing what they did, then the pinned
+        ones; ``(new end, characters saved, messages folded)``, None when it would not save."""
+        block = messages[start:end]
+        pins = [m for m in block if self._pinned(m, instruction)]
+        entries: list[str] = []
+        earlier = 0
         for message in block:
-            if message.role == "assistant":
-                self._folded.extend(_call_summary(call) for call in message.tool_calls)
-            elif message.role == "user" and not _is_fold_note(message):
-                self._folded.append("user: " + " ".join(message.content.split())[:100])
-        note = Message("user", _fold_note(self._folded))
+            if self._pinned(message, instruction):
+                continue
+            if _is_fold_note(message):
+                more, listed = _note_entries(message.content)
+                earlier += more
+                entries.extend(listed)
+            elif message.role == "assistant":
+                entries.extend(_call_summary(call) for call in message.tool_calls)
+                said = " ".join(message.content.split())
+                if said and not message.tool_calls:
+                    entries.append("you said: " + _clip(said, 100))
+            elif message.role == "user":
+                entries.append("user: " + _clip(" ".join(message.content.split()), 100))
+        max_chars = max(
+            FOLD_NOTE_MIN_CHARS, int(self.limit * self.chars_per_token * FOLD_NOTE_SHARE)
+        )
+        note = Message("user", _fold_note(entries, earlier, max_chars))
         saved = sum(_message_chars(m) for m in block) - _message_chars(note)
+        saved -= sum(_message_chars(m) for m in pins)
         if saved <= 0:
             return None
         for message in block:
-            self._compacted.pop(id(message), None)
             self._cut.pop(id(message), None)
-        messages[start:tail] = [note]
-        self._compacted[id(note)] = note
-        return start, tail, saved
-
-    def _remove_result(self, messages: list[Message], i: int) -> int:
-        """Replace tool result ``i`` with a note naming its call; the characters saved."""
-        message = messages[i]
-        if message.role != "tool":
-            return 0
-        note = _removed_note(message, _call_of(messages, i))
-        saved = len(message.content) - len(note)
-        if saved <= 0:
-            return 0
-        message.content = note
-        return saved
-
-    def _shorten(self, messages: list[Message], i: int) -> int:
-        """Shorten old assistant or user message ``i`` to its head; the characters saved."""
-        message = messages[i]
-        if message.role not in ("assistant", "user"):
-            return 0
-        before = _message_chars(message)
-        content = message.content
-        if len(content) > SHORTENED_KEEP_CHARS + 80:
-            left_out = len(content) - SHORTENED_KEEP_CHARS
-            content = (
-                content[:SHORTENED_KEEP_CHARS]
-                + f"\n[... {left_out} characters of this old message elided to fit the context "
-                "window]"
-            )
-        calls = [_shorten_call(call) for call in message.tool_calls]
-        after = len(content) + sum(_call_chars(c) for c in calls)
-        if after >= before:
-            return 0
-        # Old reasoning is the first thing to go: the templates of most models drop it anyway.
-        message.content, message.thinking, message.tool_calls = content, "", calls
-        return before - after
+        messages[start:end] = [note, *pins]
+        return start + 1 + len(pins), saved, len(block) - len(pins)
 
     def observe(
         self, messages: Sequence[Message], prompt_eval_count: int, *, maybe_cached: bool = False
@@ -307,11 +279,19 @@ class ContextBudget:
 
 
 FOLD_NOTE_HEAD = "[Earlier steps of this run, folded to fit the context window"
-FOLD_NOTE_MAX_ENTRIES = 40
+_EARLIER = re.compile(r"\((\d+) earlier ones not listed\)")
 
 
 def _is_fold_note(message: Message) -> bool:
     return message.role == "user" and message.content.startswith(FOLD_NOTE_HEAD)
+
+
+def _note_entries(note: str) -> tuple[int, list[str]]:
+    """What an earlier fold note held: its count of unlisted steps, and its listed ones."""
+    head, _, body = note.partition("\n")
+    match = _EARLIER.search(head)
+    listed = [line[2:] for line in body.splitlines() if line.startswith("- ")]
+    return (int(match.group(1)) if match else 0), listed
 
 
 def _call_summary(call: ToolCall) -> str:
@@ -319,68 +299,40 @@ def _call_summary(call: ToolCall) -> str:
     return f"{call.name} {_arguments_summary(call.arguments, 60)}".rstrip() + done
 
 
-def _fold_note(entries: list[str]) -> str:
-    shown = entries[-FOLD_NOTE_MAX_ENTRIES:]
-    more = len(entries) - len(shown)
-    lines = "\n".join(f"- {entry}" for entry in shown)
-    earlier = f" ({more} earlier ones not listed)" if more else ""
-    return (
-        f"{FOLD_NOTE_HEAD}: their outputs are gone{earlier}. Call a read tool again if you "
-        f"still need something.]\n{lines}"
+def _fold_note(entries: list[str], earlier: int, max_chars: int) -> str:
+    """The note that replaces folded steps: at most ``max_chars``, the oldest entries left out."""
+    shown = list(entries)
+    while True:
+        more = earlier + len(entries) - len(shown)
+        lines = "\n".join(f"- {entry}" for entry in shown)
+        unlisted = f" ({more} earlier ones not listed)" if more else ""
+        note = (
+            f"{FOLD_NOTE_HEAD}: their outputs are gone{unlisted}. Call a read tool again if you "
+            f"still need something.]\n{lines}"
+        )
+        if len(note) <= max_chars or not shown:
+            return note.rstrip("\n")
+        shown.pop(0)
+
+
+def _history_start(messages: Sequence[Message]) -> int:
+    """The first position a compaction may fold: after the system messages and the task."""
+    task = next((i for i, m in enumerate(messages) if m.role == "user"), None)
+    if task is not None:
+        return task + 1
+    return next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
+
+
+def _last_reply(messages: Sequence[Message], start: int) -> int:
+    """Position of the newest assistant message at or after ``start`` (``start - 1``: none)."""
+    return next(
+        (i for i in range(len(messages) - 1, start - 1, -1) if messages[i].role == "assistant"),
+        start - 1,
     )
 
 
-def _protected(messages: Sequence[Message], task: int | None, keep_last: int) -> set[int]:
-    """Positions a compaction leaves alone: system, task, and the last exchanges and results."""
-    keep = {i for i, m in enumerate(messages) if m.role == "system"}
-    if task is not None:
-        keep.add(task)
-    if keep_last > 0:
-        starts = [i for i, m in enumerate(messages) if m.role == "assistant"][-keep_last:]
-        results = [i for i, m in enumerate(messages) if m.role == "tool"][-keep_last:]
-        tail = min([len(messages), *starts[:1], *results[:1]])
-        keep.update(range(tail, len(messages)))
-    return keep
-
-
-def _exchange_of(messages: Sequence[Message], i: int) -> int:
-    """Position of the assistant message that message ``i`` belongs to (-1: none)."""
-    return next((j for j in range(i, -1, -1) if messages[j].role == "assistant"), -1)
-
-
-def _task_index(messages: Sequence[Message]) -> int | None:
-    return next((i for i, m in enumerate(messages) if m.role == "user"), None)
-
-
-def _call_of(messages: Sequence[Message], i: int) -> ToolCall | None:
-    """The call tool result ``i`` answers: by id, else the same-named call of its turn."""
-    result = messages[i]
-    turn = next((j for j in range(i - 1, -1, -1) if messages[j].role == "assistant"), None)
-    if turn is None:
-        return None
-    calls = messages[turn].tool_calls
-    if result.tool_call_id is not None:
-        by_id = next((c for c in calls if c.id == result.tool_call_id), None)
-        if by_id is not None:
-            return by_id
-    # Results follow their calls in order; the n-th result of the turn answers the n-th call.
-    nth = sum(1 for m in messages[turn + 1 : i] if m.role == "tool")
-    if nth < len(calls) and (result.tool_name is None or calls[nth].name == result.tool_name):
-        return calls[nth]
-    return next((c for c in calls if c.name == result.tool_name), None)
-
-
-def _removed_note(result: Message, call: ToolCall | None) -> str:
-    name = call.name if call is not None else result.tool_name
-    if not name:
-        return ELIDED_NOTE
-    what = name + (f" {_arguments_summary(call.arguments)}" if call is not None else "")
-    # Short: a note stays for the rest of the run, and a long run collects one per call.
-    if name in _CHANGING_TOOLS:
-        advice = "it was done, do not repeat it"
-    else:
-        advice = "call it again if you still need it"
-    return f"[{what.rstrip()}: output elided to fit the context; {advice}.]"
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _arguments_summary(arguments: dict[str, Any], limit: int = 80) -> str:
@@ -394,20 +346,6 @@ def _arguments_summary(arguments: dict[str, Any], limit: int = 80) -> str:
         parts.append(f"{key}={json.dumps(value, ensure_ascii=False)}")
     summary = " ".join(parts)
     return summary if len(summary) <= limit else summary[: limit - 3] + "..."
-
-
-def _shorten_call(call: ToolCall) -> ToolCall:
-    """``call`` with its long string arguments (file contents, patches) shortened."""
-    arguments: dict[str, Any] = {}
-    for key, value in call.arguments.items():
-        if isinstance(value, str) and len(value) > SHORTENED_KEEP_CHARS + 80:
-            # "content omitted" is a placeholder the write tools refuse, should a model copy it.
-            value = (
-                value[:SHORTENED_KEEP_CHARS]
-                + f"\n[... content omitted from this old call: {len(value)} characters]"
-            )
-        arguments[key] = value
-    return ToolCall(call.name, arguments, call.id, call.index, call.parse_error)
 
 
 def _cut(text: str, max_chars: int, why: str) -> str:

@@ -19,6 +19,7 @@ from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import (
     MISSING_CALLS,
     READ_ONLY_TOOLS,
+    SWITCHED_MARK,
     UNREADABLE_CALLS,
     Format,
     FormatMemory,
@@ -307,6 +308,9 @@ class Agent:
         budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
         budget.set_tools(sent_tools)
         self.messages = list(messages)
+        for message in self.messages:
+            if message.role == "user" and SWITCHED_MARK in message.content:
+                budget.pin(message)
         self._session = (budget, sent_tools)
         self._can_switch = self.settings.edit_format == "auto" and edit_format == "tools"
         if edit_format != "tools":
@@ -358,8 +362,10 @@ class Agent:
         return [line for line in outcome.content.split("\n") if line and not line.startswith("[")]
 
     async def _run(self, task: AgentTask, follow_up: bool) -> RunResult:
+        instruction: Message | None = None
         if follow_up and self._session is not None and self.messages:
-            self.messages.append(Message("user", task.instruction))
+            instruction = Message("user", task.instruction)
+            self.messages.append(instruction)
         else:
             await self._start_session(task)
         assert self._session is not None
@@ -372,7 +378,7 @@ class Agent:
         while self.turns < self.settings.max_turns:
             self.turns += 1
             self.metrics.edit_format = self.edit_format
-            report = budget.fit(self.messages)
+            report = budget.fit(self.messages, instruction)
             if report.folded is not None:
                 self._rebase_reads(*report.folded)
             if report.elided_messages:
@@ -579,7 +585,11 @@ class Agent:
         self._can_switch = False
         self.format_memory.switched[self.settings.model] = fmt
         note = switch_note(fmt, tools or self.executor.definitions(), why)
-        self.messages.append(Message("user", note))
+        switched = Message("user", note)
+        self.messages.append(switched)
+        if self._session is not None:
+            # The format's rules live in this message alone: a compaction must keep it.
+            self._session[0].pin(switched)
         self._emit(
             "warning",
             "The model's tool calls came as text or not at all, so edits are now asked for as "
@@ -760,13 +770,14 @@ class Agent:
             cap = min(cap, int(budget.limit * budget.chars_per_token * RESULT_SHARE_OF_BUDGET))
         return max(1000, cap)
 
-    def _rebase_reads(self, start: int, end: int) -> None:
-        """Messages [start, end) became one note: the reads they held are gone, later ones moved."""
+    def _rebase_reads(self, start: int, end: int, new_end: int) -> None:
+        """Messages [start, end) became a note and the pinned ones, [start, new_end): the reads
+        they held are gone, later ones moved."""
         for key, (epoch, turn, index) in list(self._reads.items()):
             if start <= index < end:
                 del self._reads[key]
             elif index >= end:
-                self._reads[key] = (epoch, turn, index - (end - start - 1))
+                self._reads[key] = (epoch, turn, index - (end - new_end))
 
     def _still_shown(self, index: int) -> bool:
         """True when the message holding an earlier result was not elided to fit the context."""

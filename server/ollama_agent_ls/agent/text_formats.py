@@ -110,9 +110,9 @@ the result. Tools:
 TEXT_DONE_RULE = """\
 When the task is done, reply with a one-line summary and no blocks."""
 
-SWITCH_NOTE = """\
-{why}, so from now on write plain text instead. {rules}
-{tools}"""
+SWITCHED_MARK = "so from now on write plain text instead."
+"""In the switch note only: a resumed session finds the note by it (a compaction keeps it)."""
+SWITCH_NOTE = "{why}, " + SWITCHED_MARK + " {rules}\n{tools}"
 UNREADABLE_CALLS = "Your tool calls could not be read as tool calls"
 MISSING_CALLS = "You answered with code but called no tool and changed no file"
 
