@@ -6,7 +6,10 @@ recording fake Ollama, whose replies are scripted tool calls:
 - A: 20 turns, each reading a different ~60 KB file, at numCtx 32768;
 - B: 20 turns of results from 1 to 20 KB (seeded sizes) at numCtx 4096;
 - C: a spec run whose verify fails twice, so the conversation continues with follow-ups (the
-  verify output appended as a new user message each time).
+  verify output appended as a new user message each time);
+- A and B again through the language server (``ollamaAgent.runTask`` over stdio, warm start on:
+  its warm-up request is not a chat turn and is left out), and D: a language-server session of
+  three runs, ``runTask`` then two ``ollamaAgent.followUp``s, each reading files at numCtx 8192.
 
 Per scenario: the share of requests after the first that are pure appends (the previous
 request's messages, its reply, then only new messages; tools and options identical), the
@@ -19,6 +22,7 @@ appends). Goals of issue 13: >= 90 % appends, <= 1.15 x ideal.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -33,6 +37,7 @@ from ollama_agent_ls.agent.prefix import _common_prefix, canonical, is_pure_appe
 from ..fake_ollama.replies import Reply, call
 from ..fake_ollama.server import FakeModel, FakeOllama
 from ..sandbox_tool import ensure_bubblewrap
+from .lsp_client import LspClient
 
 MODEL = "bench-coder:7b"
 
@@ -179,6 +184,73 @@ def _spec_run(root: Path, fake: FakeOllama) -> list[dict[str, Any]]:
     return [r.body for r in fake.chat_requests]
 
 
+SERVER = [sys.executable, "-m", "ollama_agent_ls"]
+
+
+async def _lsp_runs(
+    root: Path, fake: FakeOllama, instructions: list[str], num_ctx: int, max_turns: int
+) -> None:
+    """One language-server session: ``runTask`` with the first instruction, ``followUp``s."""
+    client = LspClient(SERVER)
+    await client.start()
+    try:
+        await client.initialize(
+            root,
+            {
+                "ollamaUrl": fake.url,
+                "model": MODEL,
+                "numCtx": num_ctx,
+                "maxTurns": max_turns,
+                "commandApproval": "never",
+            },
+        )
+        session: str | None = None
+        for instruction in instructions:
+            args: dict[str, Any] = {"instruction": instruction}
+            command = "ollamaAgent.runTask"
+            if session is not None:
+                args["sessionId"], command = session, "ollamaAgent.followUp"
+            result = await asyncio.wait_for(
+                client.request(
+                    "workspace/executeCommand", {"command": command, "arguments": [args]}
+                ),
+                600,
+            )
+            if not isinstance(result, dict) or result.get("status") != "completed":
+                raise RuntimeError(f"the run did not complete: {result!r}: {await client.stderr()}")
+            session = result["sessionId"]
+    finally:
+        await client.stop()
+
+
+def _lsp_reading_run(
+    root: Path, fake: FakeOllama, sizes: list[int], num_ctx: int
+) -> list[dict[str, Any]]:
+    for i, size in enumerate(sizes):
+        (root / f"data_{i:02d}.txt").write_text(_filler(size, i))
+    fake.enqueue(
+        *(Reply.calls(call("read_file", {"path": f"data_{i:02d}.txt"})) for i in range(len(sizes))),
+        Reply.say("Read them all."),
+    )
+    asyncio.run(_lsp_runs(root, fake, ["read every data file"], num_ctx, len(sizes) + 5))
+    return [r.body for r in fake.chat_requests]
+
+
+def _lsp_follow_ups(root: Path, fake: FakeOllama) -> list[dict[str, Any]]:
+    for i in range(9):
+        (root / f"part_{i}.txt").write_text(_filler(3000, 50 + i))
+    replies = []
+    for run in range(3):
+        replies += [
+            Reply.calls(call("read_file", {"path": f"part_{3 * run + k}.txt"})) for k in range(3)
+        ]
+        replies.append(Reply.say(f"Read part {run}."))
+    fake.enqueue(*replies)
+    instructions = ["read parts 0-2", "now read parts 3-5", "and parts 6-8"]
+    asyncio.run(_lsp_runs(root, fake, instructions, 8192, 10))
+    return [r.body for r in fake.chat_requests]
+
+
 def run_prompt_cache() -> dict[str, Any]:
     """The three scenarios' figures."""
     ensure_bubblewrap()  # scenario C's verify runs a command, in the sandbox
@@ -189,12 +261,19 @@ def run_prompt_cache() -> dict[str, Any]:
         "B_20_turns_1-20KB_4k": ([rng.randrange(1_000, 20_001) for _ in range(20)], 4096),
     }
     for name, (sizes, num_ctx) in scenarios.items():
-        with tempfile.TemporaryDirectory() as tmp, FakeOllama() as fake:
-            fake.set_models([FakeModel(MODEL, context_length=65536)])
-            results[name] = analyse(_reading_run(Path(tmp), fake, sizes, num_ctx))
+        for face, reading_run in (("", _reading_run), ("_lsp", _lsp_reading_run)):
+            with tempfile.TemporaryDirectory() as tmp, FakeOllama() as fake:
+                fake.set_models([FakeModel(MODEL, context_length=65536)])
+                root = Path(tmp).resolve()
+                results[name + face] = analyse(reading_run(root, fake, sizes, num_ctx))
     with tempfile.TemporaryDirectory() as tmp, FakeOllama() as fake:
         fake.set_models([FakeModel(MODEL, context_length=65536)])
         results["C_spec_with_2_follow_ups_8k"] = analyse(_spec_run(Path(tmp), fake))
+    with tempfile.TemporaryDirectory() as tmp, FakeOllama() as fake:
+        fake.set_models([FakeModel(MODEL, context_length=65536)])
+        results["D_lsp_session_2_follow_ups_8k"] = analyse(
+            _lsp_follow_ups(Path(tmp).resolve(), fake)
+        )
     return results
 
 
