@@ -10,27 +10,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from ollama_agent_ls.ollama.models import ToolCall
-from ollama_agent_ls.tools import file_tools, shell
 from ollama_agent_ls.tools.context import ToolContext, ToolError
-from ollama_agent_ls.tools.schemas import (
-    ARG_MODELS,
-    CORE_TOOLS,
-    TOOL_DEFINITIONS,
-    ApplyPatchArgs,
-    DeleteFileArgs,
-    EditFileArgs,
-    ListFilesArgs,
-    ReadFileArgs,
-    RunCommandArgs,
-    SearchArgs,
-    WriteFileArgs,
-)
+from ollama_agent_ls.tools.records import ToolRecord
+from ollama_agent_ls.tools.schemas import TOOLS, TOOLS_BY_NAME
 from ollama_agent_ls.workspace.changes import ChangeRejected
 from ollama_agent_ls.workspace.documents import DocumentError
 from ollama_agent_ls.workspace.paths import PathRefused
 
 log = logging.getLogger(__name__)
 
+# Runs a validated call: a record's handler, or the one an ExtraTool supplies.
 Handler = Callable[[ToolContext, Any], Awaitable[str]]
 
 
@@ -46,54 +35,13 @@ class ToolOutcome:
 
 @dataclass(frozen=True)
 class ExtraTool:
-    """A tool added for one kind of run (check_criterion for specs)."""
+    """A tool added for one kind of run (check_criterion for specs); its record is in TOOLS.
+
+    The handler is given the validated argument model, as it usually needs the run's own state.
+    """
 
     name: str
-    handler: Callable[[ToolContext, Any], Awaitable[str]]
-
-
-async def _read_file(ctx: ToolContext, a: ReadFileArgs) -> str:
-    return await file_tools.read_file(ctx, a.path, a.start_line, a.end_line)
-
-
-async def _list_files(ctx: ToolContext, a: ListFilesArgs) -> str:
-    return await file_tools.list_files(ctx, a.glob)
-
-
-async def _search(ctx: ToolContext, a: SearchArgs) -> str:
-    return await file_tools.search(ctx, a.regex, a.glob)
-
-
-async def _write_file(ctx: ToolContext, a: WriteFileArgs) -> str:
-    return await file_tools.write_file(ctx, a.path, a.content)
-
-
-async def _edit_file(ctx: ToolContext, a: EditFileArgs) -> str:
-    return await file_tools.edit_file(ctx, a.path, a.old_string, a.new_string, a.replace_all)
-
-
-async def _apply_patch(ctx: ToolContext, a: ApplyPatchArgs) -> str:
-    return await file_tools.apply_patch(ctx, a.patch)
-
-
-async def _delete_file(ctx: ToolContext, a: DeleteFileArgs) -> str:
-    return await file_tools.delete_file(ctx, a.path)
-
-
-async def _run_command(ctx: ToolContext, a: RunCommandArgs) -> str:
-    return await shell.run_command(ctx, a.command, a.timeout)
-
-
-_CORE_HANDLERS: dict[str, Handler] = {
-    "read_file": _read_file,
-    "list_files": _list_files,
-    "search": _search,
-    "write_file": _write_file,
-    "edit_file": _edit_file,
-    "apply_patch": _apply_patch,
-    "delete_file": _delete_file,
-    "run_command": _run_command,
-}
+    handler: Handler
 
 
 @dataclass
@@ -105,9 +53,17 @@ class ToolExecutor:
     _handlers: dict[str, Handler] = field(init=False)
 
     def __post_init__(self) -> None:
-        self._handlers = dict(_CORE_HANDLERS)
+        handlers: dict[str, Handler] = {r.name: r.call for r in TOOLS if r.handler is not None}
         for tool in self.extra_tools:
-            self._handlers[tool.name] = tool.handler
+            if tool.name not in TOOLS_BY_NAME:
+                raise ValueError(
+                    f"Extra tool {tool.name!r} has no record, so the model would get no schema "
+                    "for it; add a ToolRecord for it to TOOLS in tools/schemas.py."
+                )
+            handlers[tool.name] = tool.handler
+        # In the records' order whatever the run's: the tool schemas are part of the prompt
+        # prefix the server caches.
+        self._handlers = {r.name: handlers[r.name] for r in TOOLS if r.name in handlers}
 
     @property
     def names(self) -> list[str]:
@@ -116,8 +72,7 @@ class ToolExecutor:
 
     def definitions(self) -> list[dict[str, Any]]:
         """Tool schemas in Ollama's format, in a stable order."""
-        order = [*CORE_TOOLS, *(n for n in self._handlers if n not in CORE_TOOLS)]
-        return [TOOL_DEFINITIONS[name] for name in order if name in self._handlers]
+        return [TOOLS_BY_NAME[name].schema for name in self._handlers]
 
     async def execute(self, call: ToolCall) -> ToolOutcome:
         """Run one call; every failure becomes an outcome whose text tells the model the fix."""
@@ -130,11 +85,11 @@ class ToolExecutor:
             )
         if call.parse_error is not None:
             return self._fail(call, call.parse_error)
-        model = ARG_MODELS[call.name]
+        record = TOOLS_BY_NAME[call.name]
         try:
-            args: BaseModel = model.model_validate(call.arguments)
+            args: BaseModel = record.args.model_validate(call.arguments)
         except ValidationError as exc:
-            return self._fail(call, _explain_validation(call.name, exc))
+            return self._fail(call, _explain_validation(record, exc))
         try:
             content = await handler(self.ctx, args)
         except (ToolError, PathRefused, DocumentError, ChangeRejected) as exc:
@@ -146,8 +101,9 @@ class ToolExecutor:
         return ToolOutcome(call.name, call.arguments, f"Error: {message}", ok=False)
 
 
-def _explain_validation(name: str, exc: ValidationError) -> str:
-    definition = TOOL_DEFINITIONS[name]["function"]["parameters"]
+def _explain_validation(record: ToolRecord, exc: ValidationError) -> str:
+    name = record.name
+    definition = record.schema["function"]["parameters"]
     problems = []
     for err in exc.errors():
         where = ".".join(str(p) for p in err["loc"]) or "arguments"

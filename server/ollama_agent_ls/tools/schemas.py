@@ -1,6 +1,8 @@
-"""Tool definitions sent to the model, and the argument models that validate its calls.
+"""The agent's tools: an argument model and one record each (tools/records.py derives the schema).
 
-Schemas are kept terse on purpose: a small model pays for every token of them on every turn.
+To add a tool, write its argument model and add its record to TOOLS. Schemas are kept terse on
+purpose: a small model pays for every token of them on every turn, so a field gets a
+description only where its name is not enough.
 """
 
 from __future__ import annotations
@@ -8,6 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
+
+from ollama_agent_ls.tools import file_tools, shell
+from ollama_agent_ls.tools.records import ToolRecord, by_name, requested
 
 
 class _Args(BaseModel):
@@ -29,7 +34,11 @@ class ReadFileArgs(_Args):
 class ListFilesArgs(_Args):
     """Arguments of list_files."""
 
-    glob: str | None = Field(None, validation_alias=AliasChoices("glob", "pattern", "path"))
+    glob: str | None = Field(
+        None,
+        validation_alias=AliasChoices("glob", "pattern", "path"),
+        description="e.g. src/**/*.py",
+    )
 
 
 class SearchArgs(_Args):
@@ -75,7 +84,7 @@ class RunCommandArgs(_Args):
     """Arguments of run_command."""
 
     command: str = Field(validation_alias=AliasChoices("command", "cmd"))
-    timeout: float | None = Field(None, gt=0)
+    timeout: float | None = Field(None, gt=0, description="seconds")
 
     @field_validator("command", mode="before")
     @classmethod
@@ -89,92 +98,44 @@ class RunCommandArgs(_Args):
 class CheckCriterionArgs(_Args):
     """Arguments of check_criterion (spec runs only)."""
 
-    index: int = Field(ge=1)
-    evidence: str = ""
+    index: int = Field(ge=1, description="1-based")
+    # Asked for (the spec's run report records it), but a tick without it still counts.
+    evidence: str = requested("", "how you know")
 
 
-ARG_MODELS: dict[str, type[_Args]] = {
-    "read_file": ReadFileArgs,
-    "list_files": ListFilesArgs,
-    "search": SearchArgs,
-    "write_file": WriteFileArgs,
-    "edit_file": EditFileArgs,
-    "apply_patch": ApplyPatchArgs,
-    "delete_file": DeleteFileArgs,
-    "run_command": RunCommandArgs,
-    "check_criterion": CheckCriterionArgs,
-}
-
-
-def _tool(name: str, description: str, required: list[str], **props: str) -> dict[str, Any]:
-    # A property is "type" or "type: description".
-    properties: dict[str, dict[str, str]] = {}
-    for key, spec in props.items():
-        kind, _, about = spec.partition(": ")
-        properties[key] = {"type": kind, "description": about} if about else {"type": kind}
-    return {
-        "type": "function",
-        "function": {
-            "name": name,
-            "description": description,
-            "parameters": {"type": "object", "required": required, "properties": properties},
-        },
-    }
-
-
-_DEFINITIONS = [
-    _tool(
-        "read_file",
-        "Read a file; lines are numbered.",
-        ["path"],
-        path="string",
-        start_line="integer",
-        end_line="integer",
-    ),
-    _tool("list_files", "List workspace files.", [], glob="string: e.g. src/**/*.py"),
-    _tool("search", "Regex search in files.", ["regex"], regex="string", glob="string"),
-    _tool(
+TOOLS = (
+    ToolRecord("read_file", "Read a file; lines are numbered.", ReadFileArgs, file_tools.read_file),
+    ToolRecord("list_files", "List workspace files.", ListFilesArgs, file_tools.list_files),
+    ToolRecord("search", "Regex search in files.", SearchArgs, file_tools.search),
+    ToolRecord(
         "write_file",
         "Create a file or replace it with the COMPLETE new content.",
-        ["path", "content"],
-        path="string",
-        content="string",
+        WriteFileArgs,
+        file_tools.write_file,
     ),
-    _tool(
+    ToolRecord(
         "edit_file",
         "Replace old_string (copied exactly from the file, unique) with new_string.",
-        ["path", "old_string", "new_string"],
-        path="string",
-        old_string="string",
-        new_string="string",
-        replace_all="boolean",
+        EditFileArgs,
+        file_tools.edit_file,
     ),
-    _tool("apply_patch", "Apply a unified diff.", ["patch"], patch="string"),
-    _tool("delete_file", "Delete a file.", ["path"], path="string"),
-    _tool(
+    ToolRecord("apply_patch", "Apply a unified diff.", ApplyPatchArgs, file_tools.apply_patch),
+    ToolRecord("delete_file", "Delete a file.", DeleteFileArgs, file_tools.delete_file),
+    ToolRecord(
         "run_command",
         "Run a shell command in the workspace root.",
-        ["command"],
-        command="string",
-        timeout="number: seconds",
+        RunCommandArgs,
+        shell.run_command,
     ),
-    _tool(
-        "check_criterion",
-        "Tick acceptance criterion #index once it is met.",
-        ["index", "evidence"],
-        index="integer: 1-based",
-        evidence="string: how you know",
+    # Its handler needs the spec being run, so a spec run supplies it (an ExtraTool).
+    ToolRecord(
+        "check_criterion", "Tick acceptance criterion #index once it is met.", CheckCriterionArgs
     ),
-]
-TOOL_DEFINITIONS: dict[str, dict[str, Any]] = {d["function"]["name"]: d for d in _DEFINITIONS}
-
-CORE_TOOLS = (
-    "read_file",
-    "list_files",
-    "search",
-    "write_file",
-    "edit_file",
-    "apply_patch",
-    "delete_file",
-    "run_command",
 )
+TOOLS_BY_NAME = by_name(TOOLS)
+
+# The names other modules know, all derived from the records.
+ARG_MODELS: dict[str, type[BaseModel]] = {r.name: r.args for r in TOOLS}
+TOOL_DEFINITIONS: dict[str, dict[str, Any]] = {r.name: r.schema for r in TOOLS}
+# The tools every run offers (the others only the runs that supply their handlers).
+CORE_TOOLS = tuple(r.name for r in TOOLS if r.handler is not None)
