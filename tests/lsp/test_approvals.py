@@ -1,4 +1,5 @@
-"""Approvals through window/showMessageRequest, and saving buffers before a command runs."""
+"""Approvals through window/showMessageRequest (clients not declaring approveCommand), and saving
+buffers before a command runs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.lsp.conftest import StartEditor
 from tests.lsp.editor import NEVER, Editor
 from tests.lsp.helpers import RUN_SELECTION, selection, tool_results
 
+FOLLOW_UP = "ollamaAgent.followUp"
 APP = "def add(a, b):\n    return a - b\n"
 TOUCH = call("run_command", {"command": "touch ran.txt"})
 
@@ -43,21 +45,28 @@ async def test_allowed_command_runs_after_the_user_is_asked(
     [question] = client.message_requests
     assert "touch ran.txt" in question.message
     assert str(workspace) in question.message
-    assert [a.title for a in question.actions or []] == ["Allow", "Allow for this run", "Deny"]
+    assert [a.title for a in question.actions or []] == ["Allow", "Allow for this session", "Deny"]
     assert (workspace / "ran.txt").exists()
     assert "[exit code 0]" in tool_results(fake_ollama, 1)[0]
 
 
-async def test_allow_for_this_run_asks_once(
+async def test_allow_for_this_session_asks_once_in_the_session(
     start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
 ) -> None:
-    fake_ollama.enqueue(Reply.calls(TOUCH), Reply.calls(TOUCH), Reply.say("Ran it twice."))
+    fake_ollama.enqueue(
+        Reply.calls(TOUCH), Reply.calls(TOUCH), Reply.say("Ran it twice."),
+        Reply.calls(TOUCH), Reply.say("And in the follow-up."),
+    )  # fmt: skip
 
-    client, result = await _run_touching(start_editor, workspace, "Allow for this run")
+    client, result = await _run_touching(start_editor, workspace, "Allow for this session")
+    again = await client.command(
+        FOLLOW_UP, {"sessionId": result["sessionId"], "instruction": "once more"}
+    )
 
-    assert result["status"] == "completed"
+    assert result["status"] == "completed" and again["status"] == "completed"
     assert len(client.message_requests) == 1
     assert all("[exit code 0]" in r for r in tool_results(fake_ollama, 2))
+    assert "[exit code 0]" in tool_results(fake_ollama, 3)[-1]
 
 
 async def test_denied_command_does_not_run_and_the_model_is_told(

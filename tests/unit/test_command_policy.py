@@ -455,20 +455,20 @@ def test_empty_allowlist_entries_allow_nothing() -> None:
     assert decide("ls", settings, ROOT, set()).action == "ask"
 
 
-def test_allowed_for_run_matches_with_normalised_whitespace() -> None:
+def test_allowed_for_the_session_matches_with_normalised_whitespace() -> None:
     settings = _settings(CommandApproval.ASK)
     remembered = {normalise_command("pytest  -q tests")}
     assert decide("pytest -q   tests", settings, ROOT, remembered).action == "allow"
     assert decide("pytest -q tests/unit", settings, ROOT, remembered).action == "ask"
 
 
-def test_allowed_for_run_never_waives_the_floor() -> None:
+def test_allowed_for_the_session_never_waives_the_floor() -> None:
     settings = _settings(CommandApproval.ASK)
     decision = decide("rm -rf build", settings, ROOT, {"rm -rf build"})
     assert (decision.action, decision.destructive) == ("ask", True)
 
 
-def test_never_denies_even_commands_allowed_for_the_run() -> None:
+def test_never_denies_even_commands_allowed_for_the_session() -> None:
     settings = _settings(CommandApproval.NEVER)
     assert decide("ls", settings, ROOT, {"ls"}).action == "deny"
 

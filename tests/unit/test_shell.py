@@ -315,11 +315,11 @@ async def test_allowed_command_runs(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, CommandApproval.ASK, ScriptedApprover(Approval.ALLOW))
     await run_command(ctx, "touch marker")
     assert (tmp_path / "marker").exists()
-    assert ctx.allowed_for_run == set()
+    assert ctx.allowed_for_session == set()
 
 
-async def test_allow_for_run_is_remembered(tmp_path: Path) -> None:
-    approver = ScriptedApprover(Approval.ALLOW_FOR_RUN)
+async def test_allow_for_the_session_is_remembered(tmp_path: Path) -> None:
+    approver = ScriptedApprover(Approval.ALLOW_FOR_SESSION)
     ctx = make_ctx(tmp_path, CommandApproval.ASK, approver)
     assert "one" in await run_command(ctx, "echo one >> log.txt; cat log.txt")
     assert "one\none" in await run_command(ctx, "echo  one >> log.txt;  cat log.txt")
@@ -396,8 +396,8 @@ REQUEST = ApprovalRequest("make test", Path("/work/proj"), "commandApproval=ask"
     [
         ("y\n", Approval.ALLOW),
         ("YES\n", Approval.ALLOW),
-        ("a\n", Approval.ALLOW_FOR_RUN),
-        ("all\n", Approval.ALLOW_FOR_RUN),
+        ("a\n", Approval.ALLOW_FOR_SESSION),
+        ("allow\n", Approval.ALLOW_FOR_SESSION),
         ("n\n", Approval.DENY),
         ("\n", Approval.DENY),
         ("maybe\n", Approval.DENY),
@@ -412,7 +412,25 @@ async def test_terminal_approver_reads_the_answer(typed: str, answer: Approval) 
     assert "Run this command in /work/proj?" in prompt
     assert "make test" in prompt
     assert "[commandApproval=ask]" in prompt
-    assert "[y]es / [a]ll for this run / [N]o" in prompt
+    assert "[y]es / [a]llow for this session / [N]o" in prompt
+
+
+async def test_the_terminal_remembers_a_session_allowance_across_runs(tmp_path: Path) -> None:
+    out = io.StringIO()
+    approver = TerminalApprover(input=io.StringIO("a\n"), output=out)
+    # Two runs of one session (a spec's rounds): each has its own ToolContext.
+    first, second = (make_ctx(tmp_path, CommandApproval.ASK) for _ in range(2))
+    first.approver = second.approver = approver
+    await run_command(first, "touch one")
+    await run_command(second, "touch  one")
+    assert out.getvalue().count("Run this command in") == 1
+    assert "`touch  one` runs: you allowed it for this session" in out.getvalue()
+    # A destructive command asks again whatever was allowed (here: nobody answers, so no).
+    (tmp_path / "d").mkdir()
+    with pytest.raises(ToolError, match="denied"):
+        await run_command(second, "rm -rf d")
+    assert out.getvalue().count("Run this command in") == 2
+    assert (tmp_path / "d").is_dir()
 
 
 async def test_terminal_approver_marks_destructive_commands() -> None:
@@ -454,7 +472,7 @@ async def test_terminal_approver_reads_a_real_terminal_and_a_cancelled_question_
             await pending
         # The cancelled question must not swallow the answer to the next one.
         os.write(master, b"a\n")
-        assert await approver.ask(REQUEST) == Approval.ALLOW_FOR_RUN
+        assert await approver.ask(REQUEST) == Approval.ALLOW_FOR_SESSION
     finally:
         os.close(master)
         os.close(slave)

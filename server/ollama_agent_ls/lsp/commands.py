@@ -22,6 +22,11 @@ RUN_COMMANDS = (RUN_SELECTION, RUN_SPEC, IMPLEMENT_TODO, RUN_TASK, FOLLOW_UP)
 """The commands that start an agent run; each takes ``wait`` (see RUN_FINISHED)."""
 
 SAVE_DOCUMENTS = "ollamaAgent/saveDocuments"
+APPROVE_COMMAND = "ollamaAgent/approveCommand"
+"""Request to a client declaring experimental.ollamaAgent.approveCommand: may this command run?
+Params ``{runId, sessionId, command, cwd, destructive, reason, timeoutSeconds, outsideSandbox?}``,
+answer ``{decision}``, one of APPROVE_DECISIONS; other clients get window/showMessageRequest."""
+APPROVE_DECISIONS = ("allow", "allowSession", "deny", "allowOutsideSandbox")
 RUN_FINISHED = "ollamaAgent/runFinished"
 """Notification: a run started with ``wait: false`` ended; its params are the run's result, the
 same object the command answers with when it waits."""

@@ -7,7 +7,7 @@ import functools
 import itertools
 import logging
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +54,8 @@ log = logging.getLogger(__name__)
 
 HISTORY = 20
 """Finished runs kept for undoRun."""
+SESSION_ALLOWANCES = 200
+"""Sessions whose "allow for this session" answers are remembered (the most recently used)."""
 PROGRESS_INTERVAL = 0.25
 ANSWER_WAIT = 5.0
 """Seconds a run started with wait:false waits for its command's answer to be written."""
@@ -137,6 +139,8 @@ class RunManager:
         """Runs started with wait:false, by run id, until their runFinished is sent."""
         self._answers: dict[str, asyncio.Future[None]] = {}
         """Requests of wait:false runs whose answer is not written yet, by str(request id)."""
+        self._allowances: OrderedDict[str, set[str]] = OrderedDict()
+        """Commands allowed "for this session", by session id: in memory only, never stored."""
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -155,6 +159,7 @@ class RunManager:
         """Wire a run: documents from the editor, changes to the editor (or staged for review)."""
         server = self.server
         run_id = self._new_id()
+        session_id = session.session_id if session is not None else new_session_id()
         editor_docs = EditorDocuments(server.editor, settings.read_max_bytes)
         staging = StagingArea(editor_docs) if settings.apply_mode is ApplyMode.REVIEW else None
         read: dict[Path, None] = {}
@@ -169,7 +174,8 @@ class RunManager:
             documents=documents,
             sink=sink,
             settings=settings,
-            approver=EditorApprover(server, settings.approval_timeout),
+            approver=EditorApprover(server, settings.approval_timeout, run_id, session_id),
+            allowed_for_session=self.session_allowances(session_id),
         )
         transcript = TranscriptStream(
             run_id, self._send_transcript, 1 / settings.transcript_updates_per_second
@@ -180,12 +186,22 @@ class RunManager:
         )
         run = Run(run_id, label, settings, ctx, agent, transcript, staging, read=read)
         run.session = session
-        run.session_id = session.session_id if session is not None else new_session_id()
+        run.session_id = session_id
         agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
         ctx.after_command = self._forget_stale_texts
         run.request_id = server.protocol.msg_id
         return run
+
+    def session_allowances(self, session_id: str) -> set[str]:
+        """The commands allowed for the session ``session_id``: one set its runs share."""
+        allowed = self._allowances.pop(session_id, None)
+        if allowed is None:
+            allowed = set()
+        self._allowances[session_id] = allowed  # the newest last: the oldest go first
+        while len(self._allowances) > SESSION_ALLOWANCES:
+            self._allowances.popitem(last=False)
+        return allowed
 
     def _send_transcript(self, params: dict[str, Any]) -> None:
         self.server.protocol.notify(TRANSCRIPT_METHOD, params)

@@ -189,10 +189,14 @@ class AgentServer(LanguageServer):
     @property
     def client_can_save_documents(self) -> bool:
         """True when the client declared experimental.ollamaAgent.saveDocuments."""
+        return self.client_declares("saveDocuments")
+
+    def client_declares(self, feature: str) -> bool:
+        """True when the client declared ``experimental.ollamaAgent.<feature> = true``."""
         experimental = self.client_capabilities.experimental
         if isinstance(experimental, dict):
             section = experimental.get("ollamaAgent")
-            return isinstance(section, dict) and section.get("saveDocuments") is True
+            return isinstance(section, dict) and section.get(feature) is True
         return False
 
     def edit_support(self) -> ClientEditSupport:

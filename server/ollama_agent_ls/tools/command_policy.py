@@ -4,10 +4,10 @@ asks whatever the policy, and the approval policy decides the rest.
 
 Three outcomes a command can have before the policy is asked:
 - destructive (the floor): known to destroy or leak, or impossible to read (a syntax error, a
-  command name computed at run time). Always asks; "allow for this run" does not waive it.
+  command name computed at run time). Always asks; "allow for this session" does not waive it.
 - opaque: runs code the line does not show (``python -c``, a here-document fed to a shell, a
   script written earlier in the same line). Asks even under commandApproval=always, unless the
-  exact command is allowed (allowedCommands entry or "allow for this run").
+  exact command is allowed (allowedCommands entry or "allow for this session").
 - plain: the policy decides.
 """
 
@@ -2394,7 +2394,7 @@ def find_destructive(command: str, root: Path) -> list[str]:
 
 
 def normalise_command(command: str) -> str:
-    """``command`` with runs of whitespace collapsed, as remembered for "allow for this run"."""
+    """``command`` with runs of whitespace collapsed, as remembered for "allow for this session"."""
     return " ".join(command.split())
 
 
@@ -2446,7 +2446,7 @@ def _joined_reasons(reasons: list[str]) -> str:
     return shown
 
 
-def decide(command: str, settings: Settings, root: Path, allowed_for_run: set[str]) -> Decision:
+def decide(command: str, settings: Settings, root: Path, allowed_for_session: set[str]) -> Decision:
     """Allow, ask or deny ``command``: the destructive floor first, then commandApproval."""
     policy = CommandApproval(settings.command_approval)
     # Parsed once: the floor, the opaque check and the allowlist look at the same segments.
@@ -2466,8 +2466,8 @@ def decide(command: str, settings: Settings, root: Path, allowed_for_run: set[st
         return Decision(
             "deny", "run_command is disabled by commandApproval=never; ask the user to run it"
         )
-    if normalise_command(command) in {normalise_command(c) for c in allowed_for_run}:
-        return Decision("allow", "the user allowed this command for this run")
+    if normalise_command(command) in {normalise_command(c) for c in allowed_for_session}:
+        return Decision("allow", "the user allowed this command for this session")
     prefixes = _allowed_prefixes(settings)
     # An entry that is this very command line allows it whatever it holds (the floor aside).
     exact = normalise_command(command) in {
@@ -2477,7 +2477,7 @@ def decide(command: str, settings: Settings, root: Path, allowed_for_run: set[st
         return Decision("allow", "the command is in allowedCommands exactly")
     hidden = _unwaived(verdict.opaque, prefixes)
     hidden_why = (
-        f"cannot tell what it does: {hidden}; allow it for this run, or add the exact command "
+        f"cannot tell what it does: {hidden}; allow it for this session, or add the exact command "
         "to allowedCommands"
         if hidden
         else None

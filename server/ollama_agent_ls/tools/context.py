@@ -23,7 +23,8 @@ class Approval(str, Enum):
     """An answer to "may this command run?"."""
 
     ALLOW = "allow"
-    ALLOW_FOR_RUN = "allow_for_run"
+    ALLOW_FOR_SESSION = "allow_for_session"
+    """Allowed, and the same command runs without asking for the rest of the session."""
     DENY = "deny"
 
 
@@ -70,8 +71,9 @@ class ToolContext:
     """Called before run_command (the LSP saves buffers); may return a note for the model."""
     on_change: Callable[[FileChange], None] | None = None
     """Told of every change the sink accepted (transcript ``edit`` events)."""
-    allowed_for_run: set[str] = field(default_factory=set)
-    """Commands a person allowed "for this run"."""
+    allowed_for_session: set[str] = field(default_factory=set)
+    """Commands (normalised) a person allowed "for this session": the caller may hand every run
+    of a session the same set. Kept in memory only, never on disk."""
     changes: list[FileChange] = field(default_factory=list)
     """Every change applied in this run, in order."""
     not_applied: dict[Path, tuple[str, str]] = field(default_factory=dict)

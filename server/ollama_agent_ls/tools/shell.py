@@ -268,8 +268,8 @@ async def _approve(ctx: ToolContext, command: str, reason: str, destructive: boo
             f"The user denied running `{command}`. Do not retry the same command; continue "
             "without it, use another approach, or ask the user what to do instead."
         )
-    if answer == Approval.ALLOW_FOR_RUN:
-        ctx.allowed_for_run.add(normalise_command(command))
+    if answer == Approval.ALLOW_FOR_SESSION:
+        ctx.allowed_for_session.add(normalise_command(command))
 
 
 @dataclass(frozen=True)
@@ -347,13 +347,14 @@ class _Ran:
 
 async def _decide(ctx: ToolContext, command: str) -> Decision:
     """The policy's decision, worked out off the event loop (the server keeps answering)."""
-    decision = await asyncio.to_thread(decide, command, ctx.settings, ctx.root, ctx.allowed_for_run)
+    allowed = ctx.allowed_for_session
+    decision = await asyncio.to_thread(decide, command, ctx.settings, ctx.root, allowed)
     problem = sandbox_problem(ctx.settings)
     if (
         problem is not None
         and decision.action == "allow"
         and CommandApproval(ctx.settings.command_approval) is CommandApproval.ALWAYS
-        and normalise_command(command) not in {normalise_command(c) for c in ctx.allowed_for_run}
+        and normalise_command(command) not in {normalise_command(c) for c in allowed}
     ):
         # Unattended running rests on the sandbox; without one a person decides.
         return Decision(
@@ -445,7 +446,7 @@ async def _offer_outside_sandbox(ctx: ToolContext, command: str, blocked: str) -
         answer = await asyncio.wait_for(ctx.approver.ask(request), ctx.settings.approval_timeout)
     except asyncio.TimeoutError:
         return False
-    return answer in (Approval.ALLOW, Approval.ALLOW_FOR_RUN)
+    return answer in (Approval.ALLOW, Approval.ALLOW_FOR_SESSION)
 
 
 def _result_lines(
@@ -550,8 +551,8 @@ def _parse_answer(answer: str) -> Approval:
     word = answer.strip().lower()
     if word in ("y", "yes"):
         return Approval.ALLOW
-    if word in ("a", "all", "always"):
-        return Approval.ALLOW_FOR_RUN
+    if word in ("a", "all", "allow", "always"):
+        return Approval.ALLOW_FOR_SESSION
     return Approval.DENY
 
 
@@ -593,6 +594,9 @@ class TerminalApprover:
         self._lock = asyncio.Lock()
         self.allowed: set[str] = set()
         """The commands (normalised) the person let run, so a later question can tell."""
+        self.allowed_for_session: set[str] = set()
+        """The commands (normalised) the person allowed for this session: the process's runs
+        (a spec's rounds each have their own ToolContext), so they are remembered here."""
         self.refusals: list[str] = []
         """For each command that did not run, what the person saw happen (oldest first): the
         transcript shows this instead of the text meant for the model."""
@@ -647,8 +651,11 @@ class TerminalApprover:
         return None if answer is None else answer.strip().lower()
 
     async def ask(self, request: ApprovalRequest) -> Approval:
-        """Prompt for ``request``; y = allow, a = allow for this run, anything else = deny."""
+        """Prompt for ``request``; y = allow, a = allow for this session, anything else = deny."""
         async with self._lock:  # one question at a time on one terminal
+            if self._allowed_before(request):
+                self._write(f"`{request.command}` runs: you allowed it for this session\n")
+                return Approval.ALLOW_FOR_SESSION
             # An outside-the-sandbox refusal keeps the sandboxed result, which is no refusal.
             refusals = [] if request.outside_sandbox else self.refusals
             if not self.can_ask():
@@ -672,7 +679,7 @@ class TerminalApprover:
             else:
                 prompt = (
                     f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"
-                    f"  [{request.reason}]\n[y]es / [a]ll for this run / [N]o: "
+                    f"  [{request.reason}]\n[y]es / [a]llow for this session / [N]o: "
                 )
             answer = await self._answer(prompt)
             if answer is None:
@@ -688,7 +695,18 @@ class TerminalApprover:
                 refusals.append("not run: you answered no")
             else:
                 self.allowed.add(normalise_command(request.command))
+            if parsed is Approval.ALLOW_FOR_SESSION:
+                self.allowed_for_session.add(normalise_command(request.command))
             return parsed
+
+    def _allowed_before(self, request: ApprovalRequest) -> bool:
+        """True when the person allowed this command for the session (never a destructive one,
+        nor one outside the sandbox: those ask every time)."""
+        return (
+            not request.destructive
+            and not request.outside_sandbox
+            and normalise_command(request.command) in self.allowed_for_session
+        )
 
     @staticmethod
     def _no_terminal_message(request: ApprovalRequest) -> str:
