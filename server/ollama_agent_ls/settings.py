@@ -172,6 +172,18 @@ class Settings(BaseModel):
         description="Most characters of one tool result the model gets (cut when it arrives, "
         "with a note on how to read less; at most a tenth of the prompt budget either way).",
     )
+    rules: list[str] = Field(
+        default_factory=list,
+        description="Extra rule files (workspace-relative) for the system prompt, after the "
+        "workspace's AGENTS.md.",
+    )
+    rules_max_chars: int = Field(
+        8000,
+        ge=200,
+        le=200_000,
+        description="Most characters of rules the system prompt carries (and of each nested "
+        "AGENTS.md); longer ones are cut with a note.",
+    )
     read_max_bytes: int = Field(
         4_000_000,
         ge=1000,

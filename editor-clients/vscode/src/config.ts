@@ -30,6 +30,8 @@ const serverSettingKeys = [
     "connectTimeout",
     "readTimeout",
     "toolResultMaxChars",
+    "rules",
+    "rulesMaxChars",
     "readMaxBytes",
     "streamLineMaxBytes",
     "warmStart",

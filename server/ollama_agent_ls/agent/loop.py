@@ -16,6 +16,13 @@ from ollama_agent_ls.agent.events import AgentEvent, EventCallback, compact_diff
 from ollama_agent_ls.agent.prefix import is_pure_append, prefix_share
 from ollama_agent_ls.agent.prompts import AgentTask, render_task, system_prompt, tool_call_summary
 from ollama_agent_ls.agent.result import RunMetrics, RunResult, RunStatus
+from ollama_agent_ls.agent.rules import (
+    NESTED_HEAD,
+    NestedRules,
+    ProjectRules,
+    load_rules,
+    nested_files,
+)
 from ollama_agent_ls.agent.text_formats import (
     MISSING_CALLS,
     READ_ONLY_TOOLS,
@@ -143,6 +150,9 @@ class Agent:
         executor.ctx.on_change = self._on_change
         self._last_wire: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
         """The tools and messages of the previous request, to measure what it shares."""
+        self._rules: ProjectRules | None = None
+        """The conversation's rules (in its system prompt), read once when it starts."""
+        self._nested: NestedRules | None = None
 
     def _emit(self, kind: str, text: str = "", **data: object) -> None:
         if self._deltas is not None:
@@ -178,7 +188,17 @@ class Agent:
         With ``follow_up``, the task's instruction continues the previous run's conversation (the
         model keeps what it read and did) instead of starting a new one.
         """
-        self._emit("started", task.label or task.instruction[:80], model=self.settings.model)
+        continuing = follow_up and self._session is not None and bool(self.messages)
+        if not continuing or self._rules is None:
+            self._rules = self._load_rules()
+        self._emit(
+            "started",
+            task.label or task.instruction[:80],
+            model=self.settings.model,
+            rules=list(self._rules.files),
+        )
+        for problem in self._rules.problems:
+            self._emit("warning", problem)
         self._cancel_requested = False
         self._inner = asyncio.ensure_future(self._run(task, follow_up))
         try:
@@ -214,6 +234,30 @@ class Agent:
             requests=self.metrics.requests,
         )
         return result
+
+    def _load_rules(self) -> ProjectRules:
+        """The workspace's AGENTS.md and the rules setting's files; nested ones start unseen."""
+        ctx = self.executor.ctx
+        limit = self.settings.rules_max_chars
+        self._nested = NestedRules(ctx.root, ctx.documents, limit)
+        try:
+            return load_rules(ctx.root, ctx.documents, self.settings.rules, limit)
+        except OSError as exc:  # an unreadable workspace must not stop the run
+            return ProjectRules(problems=(f"rules were not read: {exc}",))
+
+    def _add_nested_rules(self, calls: list[ToolCall]) -> None:
+        """Append the AGENTS.md of folders the calls first touched below the root, as a message
+        the budget keeps (never spliced into earlier ones: the cached prefix stays)."""
+        if self._nested is None or self._session is None:
+            return
+        paths = [c.arguments["path"] for c in calls if isinstance(c.arguments.get("path"), str)]
+        text, files = self._nested.for_paths(paths)
+        if not text:
+            return
+        message = Message("user", text)
+        self.messages.append(message)
+        self._session[0].pin(message)
+        self._emit("progress", "rules from " + ", ".join(files), rules=files)
 
     def _honest(self, result: RunResult) -> RunResult:
         """``completed`` only when every edit landed; and say when every command was denied."""
@@ -287,7 +331,7 @@ class Agent:
         elif fmt != "tools":
             self._emit("progress", f"edit format {fmt} ({why})", editFormat=fmt)
         budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
-        system, sent_tools = _static_prefix(fmt, tools, no_tools)
+        system, sent_tools = _static_prefix(fmt, tools, no_tools, self._rules_text())
         budget.set_tools(sent_tools)
         if fmt == "tools":
             first = render_task(task)
@@ -308,9 +352,18 @@ class Agent:
         budget = ContextBudget(num_ctx, self._reply_reserve(num_ctx))
         budget.set_tools(sent_tools)
         self.messages = list(messages)
+        self._rules = self._load_rules()
+        system = next((m.content for m in messages if m.role == "system"), "")
+        # The stored system prompt holds the rules the conversation started with.
+        used = tuple(f for f in self._rules.files if f"## {f}\n" in system)
+        self._rules = ProjectRules(files=used)
         for message in self.messages:
             if message.role == "user" and SWITCHED_MARK in message.content:
                 budget.pin(message)
+            if message.role == "user" and message.content.startswith(NESTED_HEAD):
+                budget.pin(message)
+                if self._nested is not None:
+                    self._nested.shown.update(nested_files(message.content))
         self._session = (budget, sent_tools)
         self._can_switch = self.settings.edit_format == "auto" and edit_format == "tools"
         if edit_format != "tools":
@@ -329,7 +382,7 @@ class Agent:
         if self.settings.edit_format == "auto" and remembered is not None:
             fmt = remembered
         no_tools = bool(info.capabilities) and not info.supports_tools
-        system, sent_tools = _static_prefix(fmt, tools, no_tools)
+        system, sent_tools = _static_prefix(fmt, tools, no_tools, self._rules_text())
         metrics = RunMetrics(num_ctx=num_ctx, requests=1, edit_format=fmt)
         async for event in self.client.chat_stream(
             model=self.settings.model,
@@ -344,6 +397,11 @@ class Agent:
                 metrics.cached_prompt_tokens = m.cached_prompt_tokens or 0
                 metrics.prefill_tokens = m.prefill_tokens
         return metrics
+
+    def _rules_text(self) -> str:
+        if self._rules is None:
+            self._rules = self._load_rules()
+        return self._rules.text
 
     def _file_text(self, rel: str | None) -> str | None:
         if rel is None:
@@ -472,6 +530,7 @@ class Agent:
                 outcome, new_info = await self._call_tool(call, as_tool_message=not text_turn)
                 fresh = fresh or new_info
                 results.append((call, outcome))
+            self._add_nested_rules([c for c, _ in results])
             feedback = self._feedback(results, read.errors, text_turn, cut)
             if feedback:
                 self.messages.append(Message("user", feedback))
@@ -788,12 +847,13 @@ class Agent:
 
 
 def _static_prefix(
-    fmt: Format, tools: list[dict[str, Any]], no_tools: bool
+    fmt: Format, tools: list[dict[str, Any]], no_tools: bool, rules: str = ""
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The system prompt and the tool schemas every request of a session starts with."""
+    """The system prompt (with the project's rules) and the tool schemas every request of a
+    session starts with."""
     if fmt == "tools":
-        return system_prompt(tools if no_tools else None), (tools if not no_tools else [])
-    return text_system_prompt(fmt, tools), []
+        return system_prompt(tools if no_tools else None) + rules, (tools if not no_tools else [])
+    return text_system_prompt(fmt, tools) + rules, []
 
 
 def _edits_applied_note(pending: list[str]) -> str:
