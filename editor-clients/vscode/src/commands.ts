@@ -5,7 +5,7 @@ import { configuredModel, section, setModel } from "./config";
 import type { AgentHost } from "./ctx";
 import { commandIds } from "./ids";
 import * as ext from "./lsp_ext";
-import { errorMessage, ReportedError } from "./results";
+import { errorMessage, plainText, ReportedError, runName, type RunRecord } from "./results";
 
 export const recentInstructionsKey = "ollamaAgent.recentInstructions";
 const maxRecent = 20;
@@ -20,8 +20,10 @@ export function registerCommands(host: AgentHost): vscode.Disposable[] {
     const handlers: Record<string, (...args: unknown[]) => Promise<unknown> | unknown> = {
         [commandIds.runSelection]: (arg) => runSelection(host, asObject(arg) as RunSelectionArgs),
         [commandIds.runSpec]: (arg) => runSpec(host, arg instanceof vscode.Uri ? arg : undefined),
+        [commandIds.openChat]: () => host.revealChat(false),
+        [commandIds.openChatBeside]: () => host.openChatBeside(),
         [commandIds.cancel]: () => cancel(host),
-        [commandIds.undoRun]: () => undoRun(host),
+        [commandIds.undoRun]: (arg) => undoRun(host, typeof arg === "string" ? arg : undefined),
         [commandIds.selectModel]: () => selectModel(host),
         [commandIds.showTranscript]: () => host.showTranscript(),
         [commandIds.checkSetup]: () => checkSetup(host),
@@ -81,6 +83,8 @@ export async function runSelection(host: AgentHost, args: RunSelectionArgs = {})
     if (typeof args.model === "string" && args.model) {
         params.model = args.model;
     }
+    // The run is shown in the chat panel; the editor keeps the focus.
+    await host.revealChat(true);
     return host.runAgent(ext.serverCommands.runSelection, params);
 }
 
@@ -178,39 +182,84 @@ export async function runSpec(host: AgentHost, uri?: vscode.Uri): Promise<ext.Ru
     return host.runAgent(ext.serverCommands.runSpec, { uri: target.toString() });
 }
 
+/** Cancel Run: every running run; says so when nothing was running (the palette hides it then). */
 export async function cancel(host: AgentHost): Promise<void> {
-    const result = await host.executeServerCommand(ext.serverCommands.cancel, {});
+    const result = (await host.executeServerCommand(ext.serverCommands.cancel, {})) as { cancelled?: unknown[] } | undefined;
     host.log.info(`cancel: ${JSON.stringify(result)}`);
+    const cancelled = Array.isArray(result?.cancelled) ? result.cancelled.length : 0;
+    if (cancelled === 0) {
+        void vscode.window.showInformationMessage("Ollama Agent: no run is going on, so there is nothing to cancel.");
+        return;
+    }
+    vscode.window.setStatusBarMessage(`Ollama Agent: cancelling ${cancelled === 1 ? "the run" : `${cancelled} runs`}…`, 3000);
 }
 
-/** Undo Last Run; the server leaves regions the user changed since and lists them. */
-export async function undoRun(host: AgentHost): Promise<void> {
-    const result = await host.executeServerCommand(ext.serverCommands.undoRun, {});
+const undoEarlier = "Undo That Run";
+
+/**
+ * Undo Last Run (or run `runId`); the server leaves regions the user changed since and lists them. When the
+ * latest run changed nothing, it says so and offers the run before it instead of undoing that one silently.
+ */
+export async function undoRun(host: AgentHost, runId?: string): Promise<void> {
+    let target = runId;
+    if (!target) {
+        const last = host.runs.get(host.lastRunId);
+        if (last && Array.isArray(last.changedFiles) && last.changedFiles.length === 0) {
+            const earlier = host.runs.latestWithChanges();
+            const nothing = `Ollama Agent: the last run, ${runName(last)}, changed no files, so there is nothing of it to undo.`;
+            if (!earlier) {
+                void vscode.window.showInformationMessage(nothing);
+                return;
+            }
+            const choice = await vscode.window.showInformationMessage(
+                `${nothing} Undo the run before it, ${runName(earlier)}?`,
+                undoEarlier,
+            );
+            if (choice !== undoEarlier) {
+                return;
+            }
+            target = earlier.runId;
+        } else {
+            target = last?.runId;
+        }
+    }
+    const result = await host.executeServerCommand(ext.serverCommands.undoRun, target ? { runId: target } : {});
     host.log.info(`undoRun: ${JSON.stringify(result)}`);
-    void vscode.window.showInformationMessage(describeUndo(result));
+    const undone = (result as { runId?: string } | undefined)?.runId ?? target;
+    const record = host.runs.get(undone);
+    if (undone && (result as { applied?: boolean } | undefined)?.applied !== false) {
+        host.runs.record(undone, { undone: true });
+    }
+    void vscode.window.showInformationMessage(describeUndo(result, record ?? (undone ? { runId: undone } : undefined)));
+}
+
+function fileNames(uris: unknown[]): string {
+    const names = uris.map((u) => decodeURIComponent(String(u)).split("/").pop() || String(u));
+    return names.length > 3 ? `${names.slice(0, 3).join(", ")} and ${names.length - 3} more` : names.join(", ");
 }
 
 /** One message for the server's undoRun answer {runId, applied, reverted: [uri], leftAlone: [...]}. */
-function describeUndo(result: unknown): string {
+function describeUndo(result: unknown, run: RunRecord | undefined): string {
     const r = (result && typeof result === "object" ? result : {}) as {
         applied?: boolean;
         reverted?: unknown[];
         leftAlone?: unknown[];
     };
+    const name = runName(run);
     if (r.applied === false) {
-        return "Ollama Agent: the editor did not apply the undo; nothing changed.";
+        return `Ollama Agent: the editor did not apply the undo of ${name}; nothing changed.`;
     }
-    const reverted = Array.isArray(r.reverted) ? r.reverted.length : 0;
+    const reverted = Array.isArray(r.reverted) ? r.reverted : [];
     const left = Array.isArray(r.leftAlone) ? r.leftAlone.length : 0;
-    if (reverted === 0) {
+    if (reverted.length === 0) {
         return left > 0
-            ? `Ollama Agent: nothing undone: ${left} region(s) you changed since were left as they are.`
-            : "Ollama Agent: nothing to undo.";
+            ? `Ollama Agent: nothing of ${name} undone: ${left} region(s) you changed since were left as they are.`
+            : `Ollama Agent: nothing to undo in ${name} (it may be undone already).`;
     }
-    const files = `${reverted} file(s)`;
+    const files = `${reverted.length === 1 ? "" : `${reverted.length} files: `}${fileNames(reverted)}`;
     return left > 0
-        ? `Ollama Agent: undid the last run in ${files}, except ${left} region(s) you changed since (left as they are).`
-        : `Ollama Agent: undid the last run in ${files}.`;
+        ? `Ollama Agent: undid ${name} in ${files}, except ${left} region(s) you changed since (left as they are).`
+        : `Ollama Agent: undid ${name} in ${files}.`;
 }
 
 function formatContext(length: number | null | undefined): string {
@@ -262,17 +311,24 @@ export async function checkSetup(host: AgentHost): Promise<ext.SetupReport> {
     host.log.info(`checkSetup: ${JSON.stringify(report)}`);
     const problems = Array.isArray(report?.problems) ? report.problems : [];
     if (problems.length === 0) {
+        // Short enough for a toast to show whole; the rest is one click away.
         const ctx = formatContext(report.contextLength);
-        void vscode.window.showInformationMessage(
-            `Ollama Agent: setup OK. Ollama ${report.version ?? "?"} at ${report.ollamaUrl}, model ${report.model} ` +
-                `(${report.supportsTools ? "tools" : "no tools"}, ${ctx}).`,
+        host.log.info(
+            `setup OK: Ollama ${report.version ?? "?"} at ${report.ollamaUrl}, model ${report.model}, ` +
+                `${report.supportsTools ? "tools" : "no tools"}, ${ctx}`,
         );
+        void Promise.resolve(
+            vscode.window.showInformationMessage(
+                `Ollama Agent: setup OK. ${report.model}: ${report.supportsTools ? "tools" : "no tools"}, ${ctx}.`,
+                "Details",
+            ),
+        ).then((choice) => choice === "Details" && host.log.show(true));
         return report;
     }
     const buttons = report.reachable ? ["Select Model", "Open Settings"] : ["Open Settings"];
     const choice = await vscode.window.showWarningMessage(
         `Ollama Agent: ${problems.length} setup problem${problems.length === 1 ? "" : "s"}`,
-        { modal: true, detail: problems.map((p) => `• ${p}`).join("\n") },
+        { modal: true, detail: problems.map((p) => `• ${plainText(p)}`).join("\n") },
         ...buttons,
     );
     if (choice === "Select Model") {

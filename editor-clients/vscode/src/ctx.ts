@@ -5,7 +5,9 @@ import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
 import { section, serverCommandSetting, serverSettings, configuredModel } from "./config";
 import * as ext from "./lsp_ext";
-import { errorMessage, presentRunResult, ReportedError } from "./results";
+import { commandIds } from "./ids";
+import { ChatController, chatViewId, diffScheme } from "./panel/chat";
+import { errorMessage, plainText, presentRunResult, ReportedError, RunLog } from "./results";
 import {
     canImportServer,
     discoverServer,
@@ -29,7 +31,12 @@ export interface AgentHost {
     ): Promise<ext.RunResult | undefined>;
     showTranscript(): void;
     restart(): Promise<void>;
+    /** Show the chat panel (the run goes on there); `preserveFocus` keeps the editor focused. */
+    revealChat(preserveFocus: boolean): Promise<unknown>;
+    openChatBeside(): void;
     readonly lastRunId: string | undefined;
+    /** The runs of this window: labels and changed files, for Undo's messages. */
+    readonly runs: RunLog;
     readonly log: vscode.LogOutputChannel;
     readonly state: vscode.Memento;
 }
@@ -71,17 +78,27 @@ export class Ctx implements AgentHost, vscode.Disposable {
     private stderrTail: string[] = [];
     /** How the current server was started. */
     launch: ServerLaunch | undefined;
+    readonly runs = new RunLog();
+    /** The conversation panel. */
+    readonly chat: ChatController;
+    private interpreterWatch: vscode.Disposable | undefined;
 
     constructor(private readonly extension: vscode.ExtensionContext) {
         this.log = vscode.window.createOutputChannel("Ollama Agent", { log: true });
         this.transcriptChannel = vscode.window.createOutputChannel("Ollama Agent Transcript");
         this.status = new StatusBar(configuredModel);
+        this.chat = new ChatController(extension.extensionUri, this, configuredModel);
         this.disposables.push(
             this.log,
             this.transcriptChannel,
             this.status,
             this.transcriptEmitter,
             this.finishedEmitter,
+            this.chat,
+            vscode.window.registerWebviewViewProvider(chatViewId, this.chat, {
+                webviewOptions: { retainContextWhenHidden: true },
+            }),
+            vscode.workspace.registerTextDocumentContentProvider(diffScheme, this.chat),
             vscode.workspace.onDidChangeConfiguration((e) => this.onConfigurationChanged(e)),
         );
     }
@@ -158,7 +175,13 @@ export class Ctx implements AgentHost, vscode.Disposable {
         command: C,
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.RunResult | undefined> {
-        const answer = await this.trackRun(command, () => this.executeServerCommand(command, params));
+        // Runs with an instruction (selection, task, follow-up) appear in the chat panel as they are asked.
+        const instruction = (params as { instruction?: unknown }).instruction;
+        const key =
+            typeof instruction === "string"
+                ? this.chat.requested(instruction, command !== ext.serverCommands.followUp)
+                : undefined;
+        const answer = await this.trackRun(command, () => this.executeServerCommand(command, params), key);
         return ext.isRunningAnswer(answer) ? this.finished(answer.runId) : answer;
     }
 
@@ -177,7 +200,24 @@ export class Ctx implements AgentHost, vscode.Disposable {
         this.transcriptChannel.show(true);
     }
 
+    revealChat(preserveFocus: boolean): Promise<boolean> {
+        return this.chat.reveal(preserveFocus);
+    }
+
+    openChatBeside(): void {
+        this.chat.openBeside();
+    }
+
+    async selectModel(): Promise<unknown> {
+        return vscode.commands.executeCommand(commandIds.selectModel);
+    }
+
+    async undo(runId: string): Promise<void> {
+        await vscode.commands.executeCommand(commandIds.undoRun, runId);
+    }
+
     dispose(): void {
+        this.interpreterWatch?.dispose();
         void this.stop();
         for (const d of this.disposables) {
             d.dispose();
@@ -192,13 +232,15 @@ export class Ctx implements AgentHost, vscode.Disposable {
         }
         if (result.runId) {
             this.latestRun = result.runId;
+            this.runs.record(result.runId, {
+                changedFiles: Array.isArray(result.changedFiles) ? result.changedFiles : undefined,
+            });
+        }
+        if (this.chat.visible) {
+            return; // the panel shows the result, with Undo
         }
         presentRunResult(result, {
-            undo: async (runId) => {
-                await this.executeServerCommand(ext.serverCommands.undoRun, { runId }).catch((error) =>
-                    this.reportRequestError(ext.serverCommands.undoRun, error),
-                );
-            },
+            undo: (runId) => this.undo(runId),
             showTranscript: () => this.showTranscript(),
         });
     }
@@ -212,7 +254,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         }
         const message = errorMessage(error);
         this.log.error(`${command}: ${message}`);
-        void vscode.window.showErrorMessage(`Ollama Agent: ${message}`);
+        void vscode.window.showErrorMessage(plainText(`Ollama Agent: ${message}`));
     }
 
     private async discover(): Promise<ServerLaunch> {
@@ -230,6 +272,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         this.status.setServerState("starting");
         let launch: ServerLaunch | undefined;
         try {
+            await this.watchInterpreter();
             launch = await this.discover();
             this.launch = launch;
             this.log.info(`starting the server (${launch.source}): ${launch.argv.join(" ")}`);
@@ -258,8 +301,46 @@ export class Ctx implements AgentHost, vscode.Disposable {
         }
     }
 
+    /**
+     * Restart the server when the Python extension's interpreter changes and the server came from an
+     * interpreter (or was not found): as the python-tools template does, so a newly selected environment that
+     * has the server is used without a window reload.
+     */
+    private async watchInterpreter(): Promise<void> {
+        if (this.interpreterWatch) {
+            return;
+        }
+        this.interpreterWatch = { dispose() {} }; // once, even when two starts race
+        const api = await pythonExtensionApi().catch(() => undefined);
+        const onChange = api?.environments?.onDidChangeActiveEnvironmentPath;
+        if (!onChange) {
+            return;
+        }
+        let current = api.environments?.getActiveEnvironmentPath?.(vscode.workspace.workspaceFolders?.[0]?.uri)?.path;
+        this.interpreterWatch = onChange((e) => {
+            const path = e?.path;
+            if (!path || path === current) {
+                return;
+            }
+            current = path;
+            this.onInterpreterChanged(path);
+        });
+    }
+
+    private onInterpreterChanged(path: string): void {
+        const source = this.launch?.source;
+        if (this.client && (source === "setting" || source === "path")) {
+            this.log.info(
+                `the Python interpreter changed to ${path}; the server comes from ${source === "setting" ? '"ollamaAgent.server.command"' : "PATH"}, so it keeps running`,
+            );
+            return;
+        }
+        this.log.info(`the Python interpreter changed to ${path}: restarting the server with it`);
+        void this.restart();
+    }
+
     private async offerFix(message: string): Promise<void> {
-        const choice = await vscode.window.showErrorMessage(message, "Open Settings", "Show Output");
+        const choice = await vscode.window.showErrorMessage(plainText(message), "Open Settings", "Show Output");
         if (choice === "Open Settings") {
             await vscode.commands.executeCommand("workbench.action.openSettings", `${section}.server.command`);
         } else if (choice === "Show Output") {
@@ -270,8 +351,9 @@ export class Ctx implements AgentHost, vscode.Disposable {
     private createClient(launch: ServerLaunch): lc.LanguageClient {
         const [command, ...args] = launch.argv;
         const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-        // Spawned here rather than by vscode-languageclient: its stdio transport appends `--stdio`, which the
-        // server's CLI rejects, and we want the stderr tail for the error message.
+        // Spawned here rather than by vscode-languageclient so the error message can quote the server's last
+        // stderr lines, and so `server.command` runs exactly as the user wrote it (the library's stdio
+        // transport appends `--stdio`, which the CLI accepts, but which a wrapper script may not).
         const serverOptions: lc.ServerOptions = async () => {
             this.stderrTail = [];
             const child = spawn(command!, args, {
@@ -307,11 +389,29 @@ export class Ctx implements AgentHost, vscode.Disposable {
             },
             middleware: {
                 handleWorkDoneProgress: (token, params, next) => {
-                    this.status.onProgress(token, params);
-                    next(token, params);
+                    const ours = this.status.onProgress(token, params);
+                    // The library shows a run's progress as a second status bar item, which disagreed with
+                    // ours; only its `end` goes through, so it lets go of the token.
+                    if (!ours || params.kind === "end") {
+                        next(token, params);
+                    }
                 },
                 executeCommand: (command, args, next) => this.onExecuteCommand(command, args, next),
                 workspace: {
+                    handleApplyEdit: async (params, next) => {
+                        // A review-mode edit opens the Refactor Preview and waits there for the person.
+                        const review = Object.values(params.edit.changeAnnotations ?? {}).some((a) => a.needsConfirmation);
+                        if (review) {
+                            this.status.setWaiting("review", true);
+                        }
+                        try {
+                            return await next(params, lc.CancellationToken.None); // the library ignores the token
+                        } finally {
+                            if (review) {
+                                this.status.setWaiting("review", false);
+                            }
+                        }
+                    },
                     configuration: async (params, token, next) => {
                         const fallback = await next(params, token);
                         if (fallback instanceof lc.ResponseError) {
@@ -337,6 +437,14 @@ export class Ctx implements AgentHost, vscode.Disposable {
         client.onNotification(ext.transcript, (event) => this.onTranscript(event));
         client.onNotification(ext.runFinished, (result) => this.onRunFinished(result));
         client.onRequest(ext.saveDocuments, (params) => saveDocuments(params));
+        client.onRequest(ext.approveCommand, async (params, token) => {
+            this.status.setWaiting("approval", true);
+            try {
+                return await this.chat.askApproval(params, token);
+            } finally {
+                this.status.setWaiting("approval", this.chat.approvalPending);
+            }
+        });
         return client;
     }
 
@@ -382,6 +490,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
     private async trackRun(
         command: string,
         send: () => Promise<unknown>,
+        chatKey?: string,
     ): Promise<ext.RunResult | ext.RunningAnswer | undefined> {
         this.status.runRequested();
         let answer: ext.RunResult | ext.RunningAnswer | undefined;
@@ -389,8 +498,20 @@ export class Ctx implements AgentHost, vscode.Disposable {
             answer = (await send()) as ext.RunResult | ext.RunningAnswer | undefined;
         } catch (error) {
             this.status.runAnswered();
+            if (chatKey) {
+                this.chat.dispatch({ type: "requestFailed", key: chatKey, message: plainText(errorMessage(error)) });
+            }
             this.reportRequestError(command, error);
             return undefined;
+        }
+        if (chatKey && answer && typeof answer.runId === "string") {
+            this.chat.dispatch({
+                type: "answered",
+                key: chatKey,
+                runId: answer.runId,
+                sessionId: answer.sessionId,
+                result: ext.isRunningAnswer(answer) ? undefined : answer,
+            });
         }
         if (ext.isRunningAnswer(answer)) {
             this.status.runAnswered();
@@ -411,6 +532,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
         for (const runId of [...this.recent.keys()].slice(0, -20)) {
             this.recent.delete(runId);
         }
+        this.chat.dispatch({ type: "runFinished", result });
         this.finishedEmitter.fire(result);
         const waiting = this.following.get(result.runId) ?? [];
         this.following.delete(result.runId);
@@ -443,9 +565,11 @@ export class Ctx implements AgentHost, vscode.Disposable {
         }
         if (event.kind === "started" && typeof event.runId === "string") {
             this.latestRun = event.runId;
+            this.runs.record(event.runId, { label: typeof event.text === "string" ? event.text : undefined });
         }
         this.transcriptChannel.append(this.formatter.format(event));
         this.status.onTranscript(event);
+        this.chat.dispatch({ type: "transcript", event });
         this.transcriptEmitter.fire(event);
     }
 
@@ -454,6 +578,9 @@ export class Ctx implements AgentHost, vscode.Disposable {
             return;
         }
         this.status.refresh();
+        if (e.affectsConfiguration(`${section}.model`)) {
+            this.chat.dispatch({ type: "model", model: configuredModel() });
+        }
         if (e.affectsConfiguration(`${section}.server`)) {
             this.log.info("ollamaAgent.server.command changed: restarting the server");
             void this.restart();
@@ -505,8 +632,10 @@ export async function saveDocuments(params: ext.SaveDocumentsParams): Promise<ex
     return { saved };
 }
 
-interface PythonExtensionApi {
+/** The parts of the Python extension's API (`ms-python.python`) used here. */
+export interface PythonExtensionApi {
     environments?: {
+        onDidChangeActiveEnvironmentPath?: vscode.Event<{ path: string; resource?: unknown }>;
         getActiveEnvironmentPath?(resource?: vscode.Uri): { path: string } | undefined;
         resolveEnvironment?(
             env: { path: string } | string,
@@ -517,16 +646,20 @@ interface PythonExtensionApi {
     };
 }
 
-/** The interpreter selected in the Python extension, if it is installed. */
-export async function pythonExtensionInterpreter(): Promise<string[] | undefined> {
+async function pythonExtensionApi(): Promise<PythonExtensionApi | undefined> {
     const extension = vscode.extensions.getExtension<PythonExtensionApi>("ms-python.python");
     if (!extension) {
         return undefined;
     }
-    const api = extension.isActive ? extension.exports : await extension.activate();
+    return extension.isActive ? extension.exports : await extension.activate();
+}
+
+/** The interpreter selected in the Python extension, if it is installed. */
+export async function pythonExtensionInterpreter(): Promise<string[] | undefined> {
+    const api = await pythonExtensionApi();
     const resource = vscode.workspace.workspaceFolders?.[0]?.uri;
     const envPath = api?.environments?.getActiveEnvironmentPath?.(resource);
-    if (envPath && api.environments?.resolveEnvironment) {
+    if (envPath && api?.environments?.resolveEnvironment) {
         const env = await api.environments.resolveEnvironment(envPath);
         const exe = env?.executable?.uri?.fsPath;
         if (exe) {

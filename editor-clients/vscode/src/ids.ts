@@ -3,6 +3,8 @@
 export const commandIds = {
     runSelection: "ollama-agent.runSelection",
     runSpec: "ollama-agent.runSpec",
+    openChat: "ollama-agent.openChat",
+    openChatBeside: "ollama-agent.openChatBeside",
     cancel: "ollama-agent.cancel",
     undoRun: "ollama-agent.undoRun",
     selectModel: "ollama-agent.selectModel",

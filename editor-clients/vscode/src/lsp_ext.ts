@@ -216,8 +216,31 @@ export const saveDocuments = new lc.RequestType<SaveDocumentsParams, SaveDocumen
     "ollamaAgent/saveDocuments",
 );
 
-/** What the client declares under `capabilities.experimental` so the server sends saveDocuments. */
-export const experimentalCapabilities = { ollamaAgent: { saveDocuments: true } } as const;
+/** ollamaAgent/approveCommand: may the agent run `command`? Sent only to clients that declare it. */
+export interface ApproveCommandParams {
+    runId: string;
+    sessionId: string;
+    command: string;
+    cwd: string;
+    destructive: boolean;
+    reason: string;
+    timeoutSeconds: number;
+    /** The sandbox blocked the command; the question is whether to run it outside. */
+    outsideSandbox?: boolean;
+}
+
+export type ApproveCommandDecision = "allow" | "allowSession" | "deny" | "allowOutsideSandbox";
+
+export interface ApproveCommandResult {
+    decision: ApproveCommandDecision;
+}
+
+export const approveCommand = new lc.RequestType<ApproveCommandParams, ApproveCommandResult, void>(
+    "ollamaAgent/approveCommand",
+);
+
+/** What the client declares under `capabilities.experimental`: saveDocuments, and approvals asked inline. */
+export const experimentalCapabilities = { ollamaAgent: { saveDocuments: true, approveCommand: true } } as const;
 
 /** The title of the server's work-done progress for a run. */
 export const progressTitle = "Ollama agent";

@@ -20,7 +20,7 @@ function describeResult(result: RunResult): { severity: "info" | "warning" | "er
     const summary = (result.summary ?? "").trim();
     switch (result.status) {
         case "completed":
-            return { severity: "info", message: `Ollama agent: ${summary || "done"}${filesNote(result)}` };
+            return { severity: "info", message: plainText(`Ollama agent: ${summary || "done"}${filesNote(result)}`) };
         case "cancelled":
             return {
                 severity: "info",
@@ -38,7 +38,7 @@ function describeResult(result: RunResult): { severity: "info" | "warning" | "er
         default:
             return {
                 severity: "error",
-                message: `Ollama agent run failed: ${summary || "no reason given (see the transcript)"}`,
+                message: plainText(`Ollama agent run failed: ${summary || "no reason given (see the transcript)"}`),
             };
     }
 }
@@ -78,4 +78,52 @@ export function errorMessage(error: unknown): string {
         return String((error as { message: unknown }).message);
     }
     return String(error);
+}
+
+/**
+ * A message for a notification or dialog, which show text as it is: markdown code spans lose their
+ * backticks and become quoted ("run `ollama serve`" reads as "run "ollama serve"").
+ */
+export function plainText(message: string): string {
+    return message.replace(/`([^`\n]+)`/g, '"$1"');
+}
+
+/** What the extension knows of a run: its label and the files it changed, for Undo's messages. */
+export interface RunRecord {
+    runId: string;
+    label?: string;
+    changedFiles?: string[];
+    undone?: boolean;
+}
+
+/** The latest runs, newest last. */
+export class RunLog {
+    private readonly runs = new Map<string, RunRecord>();
+
+    constructor(private readonly keep = 50) {}
+
+    record(runId: string, patch: Partial<Omit<RunRecord, "runId">>): void {
+        const known = this.runs.get(runId);
+        const defined = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined && v !== ""));
+        this.runs.delete(runId);
+        this.runs.set(runId, { ...known, ...defined, runId });
+        for (const old of [...this.runs.keys()].slice(0, -this.keep)) {
+            this.runs.delete(old);
+        }
+    }
+
+    get(runId: string | undefined): RunRecord | undefined {
+        return runId === undefined ? undefined : this.runs.get(runId);
+    }
+
+    /** The newest run that changed files and is not undone yet. */
+    latestWithChanges(): RunRecord | undefined {
+        return [...this.runs.values()].reverse().find((r) => !r.undone && (r.changedFiles?.length ?? 0) > 0);
+    }
+}
+
+/** A run's name for messages: “its label”, else “run r3”. */
+export function runName(record: RunRecord | undefined, runId?: string): string {
+    const label = record?.label?.trim();
+    return label ? `“${label.length > 60 ? `${label.slice(0, 59)}…` : label}”` : `run ${record?.runId ?? runId ?? "?"}`;
 }

@@ -8,6 +8,12 @@ import { commandIds } from "./ids";
 
 export type ServerState = "starting" | "running" | "stopped" | "failed";
 
+/** What a run waits for from the person: its review (Refactor Preview) or a command approval. */
+export type Waiting = "review" | "approval";
+
+/** The context key that shows Cancel Run in the palette only while a run goes on. */
+export const runningContextKey = "ollamaAgent.running";
+
 interface ProgressValue {
     kind: "begin" | "report" | "end";
     title?: string;
@@ -37,6 +43,8 @@ export class StatusBar implements vscode.Disposable {
     private tool: string | undefined;
     private serverState: ServerState = "starting";
     private serverProblem: string | undefined;
+    private readonly waiting = new Set<Waiting>();
+    private shownRunning: boolean | undefined;
     /** The latest message of a run's `$/progress` (shown by VS Code's notification too). */
     lastProgress: string | undefined;
 
@@ -53,6 +61,9 @@ export class StatusBar implements vscode.Disposable {
 
     /** The extension sent a run command and waits for its result. */
     runRequested(): void {
+        if (!this.running) {
+            this.forgetRun(); // a new run must not show the previous one's tok/s
+        }
         this.pending++;
         this.render();
     }
@@ -68,6 +79,9 @@ export class StatusBar implements vscode.Disposable {
 
     onTranscript(event: TranscriptParams): void {
         if (event.kind === "started") {
+            if (!this.runs.has(event.runId)) {
+                this.forgetRun();
+            }
             this.runs.add(event.runId);
         } else if (event.kind === "finished") {
             this.runs.delete(event.runId);
@@ -88,14 +102,15 @@ export class StatusBar implements vscode.Disposable {
         this.settle();
     }
 
-    onProgress(token: string | number, value: ProgressValue): void {
+    /** A `$/progress` report; true when it belongs to a run (false: some other progress of the server). */
+    onProgress(token: string | number, value: ProgressValue): boolean {
         if (value.kind === "begin") {
             if (value.title !== undefined && !value.title.startsWith(progressTitle)) {
-                return; // some other work-done progress of the server
+                return false;
             }
             this.progress.add(token);
         } else if (!this.progress.has(token)) {
-            return;
+            return false;
         } else if (value.kind === "end") {
             this.progress.delete(token);
         }
@@ -108,6 +123,7 @@ export class StatusBar implements vscode.Disposable {
             this.tokensPerSecond = parsed.tokensPerSecond;
         }
         this.settle();
+        return true;
     }
 
     setServerState(state: ServerState, problem?: string): void {
@@ -116,8 +132,25 @@ export class StatusBar implements vscode.Disposable {
         if (state !== "running") {
             this.runs.clear();
             this.progress.clear();
+            this.waiting.clear();
         }
         this.settle();
+    }
+
+    /** The run waits for the person (true) or goes on (false): the item stops spinning and says what for. */
+    setWaiting(what: Waiting, on: boolean): void {
+        if (on) {
+            this.waiting.add(what);
+        } else {
+            this.waiting.delete(what);
+        }
+        this.render();
+    }
+
+    private forgetRun(): void {
+        this.turn = undefined;
+        this.tokensPerSecond = undefined;
+        this.tool = undefined;
     }
 
     /** Re-render after a model change. */
@@ -129,11 +162,19 @@ export class StatusBar implements vscode.Disposable {
         if (!this.running) {
             this.turn = undefined;
             this.tool = undefined;
+            this.waiting.clear();
         }
         this.render();
     }
 
     private render(): void {
+        const running = this.running;
+        if (running !== this.shownRunning) {
+            this.shownRunning = running;
+            void Promise.resolve(vscode.commands.executeCommand("setContext", runningContextKey, running)).catch(
+                () => undefined,
+            );
+        }
         const model = this.model();
         if (this.serverState === "failed") {
             this.item.text = `$(error) ${model}`;
@@ -143,7 +184,16 @@ export class StatusBar implements vscode.Disposable {
             return;
         }
         this.item.backgroundColor = undefined;
-        if (this.running) {
+        if (running && this.waiting.size) {
+            const approval = this.waiting.has("approval");
+            this.item.text = approval ? `$(question) ${model} · waiting for your approval` : `$(eye) ${model} · review the changes`;
+            this.item.tooltip = approval
+                ? "Ollama agent waits for you to allow or deny a command (in the Ollama Agent chat panel).\nClick to show it."
+                : "Ollama agent waits for your review in the Refactor Preview: Apply or Discard.\nClick to cancel the run.";
+            this.item.command = approval ? commandIds.openChat : commandIds.cancel;
+            return;
+        }
+        if (running) {
             const parts = [`$(sync~spin) ${model}`];
             if (this.turn !== undefined) {
                 parts.push(`turn ${this.turn}`);

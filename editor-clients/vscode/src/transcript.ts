@@ -1,13 +1,14 @@
 // Renders `ollamaAgent/transcript` notifications as readable text. Thinking and content arrive as deltas,
 // so the formatter only adds a marker when the kind (or the run) changes and streams text verbatim.
 import type { TranscriptParams } from "./lsp_ext";
+import { toolTarget } from "./panel/state";
 
 const thinkingMarker = "💭 thinking: ";
 
 const markers: Record<string, string> = {
     thinking: thinkingMarker,
     toolCall: "▶ tool ",
-    toolResult: "◀ result: ",
+    toolResult: "◀ ",
     edit: "✎ edit: ",
     running: "⏳ running ",
     warning: "⚠ warning: ",
@@ -18,6 +19,7 @@ export class TranscriptFormatter {
     private lastRun: string | undefined;
     private lastKind: string | undefined;
     private atLineStart = true;
+    private lastTurn: number | undefined;
 
     /** The text to append for one notification. */
     format(event: TranscriptParams): string {
@@ -41,6 +43,16 @@ export class TranscriptFormatter {
         if (newRun && event.kind !== "started") {
             parts.push(`[run ${event.runId}]\n`);
         }
+        if (newRun) {
+            this.lastTurn = undefined;
+        }
+        if (typeof event.turn === "number" && event.turn !== this.lastTurn) {
+            // Each model reply starts under its own rule, so turns do not run into each other.
+            if (this.lastTurn !== undefined || event.turn > 1) {
+                parts.push(`\n── turn ${event.turn} ──\n`);
+            }
+            this.lastTurn = event.turn;
+        }
         switch (event.kind) {
             case "started":
                 parts.push(`━━ run ${event.runId} started${text ? `: ${text}` : ""}\n`);
@@ -58,9 +70,12 @@ export class TranscriptFormatter {
                 }
                 parts.push(text);
                 break;
-            case "toolCall":
-                parts.push(`${markers.toolCall}${event.name ?? ""}${text ? ` ${text}` : ""}\n`);
+            case "toolCall": {
+                const name = typeof event.name === "string" ? event.name : "";
+                const target = toolTarget(name, text);
+                parts.push(`${markers.toolCall}${name}${target ? ` ${target}` : ""}\n`);
                 break;
+            }
             case "edit":
                 parts.push(`${markers.edit}${text}\n`);
                 if (typeof event.diff === "string" && event.diff) {
@@ -70,14 +85,24 @@ export class TranscriptFormatter {
                     }
                 }
                 break;
-            case "toolResult":
-                parts.push(`${markers.toolResult}${text}\n`);
-                if (typeof event.exitCode === "number" || event.timedOut) {
-                    const how = event.timedOut ? "timed out" : `exit ${event.exitCode}`;
-                    const secs = typeof event.durationMs === "number" ? ` · ${(event.durationMs / 1000).toFixed(1)} s` : "";
-                    parts.push(`  ${how}${secs}\n`);
+            case "toolResult": {
+                // A header line of its own (tool, outcome), then the result indented below it.
+                const how: string[] = [event.ok === false ? "failed" : "ok"];
+                if (event.timedOut) {
+                    how.push("timed out");
+                } else if (typeof event.exitCode === "number") {
+                    how.push(`exit ${event.exitCode}`);
+                }
+                if (typeof event.durationMs === "number") {
+                    how.push(`${(event.durationMs / 1000).toFixed(1)} s`);
+                }
+                parts.push(`${markers.toolResult}${typeof event.name === "string" ? `${event.name} ` : ""}${how.join(" · ")}\n`);
+                const body = text.replace(/\n+$/, "");
+                if (body) {
+                    parts.push(`${body.split("\n").map((line) => `    ${line}`).join("\n")}\n`);
                 }
                 break;
+            }
             default:
                 parts.push(`${markers[event.kind] ?? `${event.kind}: `}${text}\n`);
         }

@@ -7,6 +7,7 @@ import { recentInstructionsKey, registerCommands } from "../../src/commands";
 import type { AgentHost } from "../../src/ctx";
 import { commandIds } from "../../src/ids";
 import { serverCommands } from "../../src/lsp_ext";
+import { RunLog } from "../../src/results";
 import { FakeMemento, fakeOutputChannel, fakeQuickPick, handlers, settings } from "./vscodeMock";
 
 vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
@@ -25,9 +26,12 @@ function fakeHost(replies: Record<string, unknown> = {}) {
         runAgent: vi.fn(async () => completed),
         showTranscript: vi.fn(),
         restart: vi.fn(async () => undefined),
-        lastRunId: undefined,
+        lastRunId: undefined as string | undefined,
         log: fakeOutputChannel("Ollama Agent"),
         state: new FakeMemento(),
+        runs: new RunLog(),
+        revealChat: vi.fn(async () => true),
+        openChatBeside: vi.fn(),
     };
     registerCommands(host as unknown as AgentHost);
     return host;
@@ -183,9 +187,23 @@ describe("Run Spec", () => {
 
 describe("Cancel, Undo, Show Transcript, Restart", () => {
     test("Cancel cancels every run on the server", async () => {
-        const host = fakeHost();
+        const host = fakeHost({ [serverCommands.cancel]: { cancelled: ["r2"] } });
         await run(commandIds.cancel);
         expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.cancel, {});
+        expect(vscode.window.setStatusBarMessage).toHaveBeenCalledWith("Ollama Agent: cancelling the run…", 3000);
+        expect(window.showInformationMessage).not.toHaveBeenCalled();
+    });
+
+    test("Cancel when nothing runs says so, and the palette offers it only while a run goes on", async () => {
+        fakeHost({ [serverCommands.cancel]: { cancelled: [] } });
+        await run(commandIds.cancel);
+        expect(window.showInformationMessage).toHaveBeenCalledWith(
+            "Ollama Agent: no run is going on, so there is nothing to cancel.",
+        );
+        const entry = manifest.contributes.menus.commandPalette.find((m: { command: string }) => m.command === commandIds.cancel);
+        expect(entry?.when).toBe("ollamaAgent.running");
+        const title = manifest.contributes.commands.find((c: { command: string }) => c.command === commandIds.cancel).title;
+        expect(title).toBe("Cancel Run");
     });
 
     test("Undo Last Run asks the server to undo the latest run and reports what it left alone", async () => {
@@ -197,15 +215,46 @@ describe("Cancel, Undo, Show Transcript, Restart", () => {
                 leftAlone: [{ uri: "file:///ws/a.py", startLine: 3, endLine: 4, reason: "changed since the run" }],
             },
         });
+        host.runs.record("r1", { label: "a.py:2-2: Rename b", changedFiles: ["file:///ws/a.py"] });
+        host.lastRunId = "r1";
         await run(commandIds.undoRun);
-        expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.undoRun, {});
-        expect(window.showInformationMessage).toHaveBeenCalledWith(expect.stringMatching(/1 region\(s\) you changed/));
+        expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.undoRun, { runId: "r1" });
+        expect(window.showInformationMessage).toHaveBeenCalledWith(
+            "Ollama Agent: undid “a.py:2-2: Rename b” in a.py, except 1 region(s) you changed since (left as they are).",
+        );
+    });
+
+    test("Undo after a run that changed nothing says so and offers the run before it, never undoing it silently", async () => {
+        const host = fakeHost({
+            [serverCommands.undoRun]: { runId: "r1", applied: true, reverted: ["file:///ws/calc.py"], leftAlone: [] },
+        });
+        host.runs.record("r1", { label: "calc.py:1-1: Rename a", changedFiles: ["file:///ws/calc.py"] });
+        host.runs.record("r2", { label: "Explain this line", changedFiles: [] });
+        host.lastRunId = "r2";
+        await run(commandIds.undoRun);
+        expect(host.executeServerCommand).not.toHaveBeenCalled();
+        expect(window.showInformationMessage).toHaveBeenCalledWith(
+            "Ollama Agent: the last run, “Explain this line”, changed no files, so there is nothing of it to undo. " +
+                "Undo the run before it, “calc.py:1-1: Rename a”?",
+            "Undo That Run",
+        );
+        window.showInformationMessage!.mockResolvedValueOnce("Undo That Run");
+        await run(commandIds.undoRun);
+        expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.undoRun, { runId: "r1" });
+        expect(window.showInformationMessage).toHaveBeenLastCalledWith("Ollama Agent: undid “calc.py:1-1: Rename a” in calc.py.");
+        // Undone now: a second Undo has nothing earlier to offer.
+        await run(commandIds.undoRun);
+        expect(window.showInformationMessage).toHaveBeenLastCalledWith(
+            "Ollama Agent: the last run, “Explain this line”, changed no files, so there is nothing of it to undo.",
+        );
     });
 
     test("Undo Last Run says so when nothing was undone or the editor refused", async () => {
         fakeHost({ [serverCommands.undoRun]: { runId: "r1", applied: true, reverted: [], leftAlone: [] } });
         await run(commandIds.undoRun);
-        expect(window.showInformationMessage).toHaveBeenLastCalledWith("Ollama Agent: nothing to undo.");
+        expect(window.showInformationMessage).toHaveBeenLastCalledWith(
+            "Ollama Agent: nothing to undo in run r1 (it may be undone already).",
+        );
         fakeHost({ [serverCommands.undoRun]: { runId: "r1", applied: false, reverted: [], leftAlone: [] } });
         await run(commandIds.undoRun);
         expect(window.showInformationMessage).toHaveBeenLastCalledWith(
@@ -272,9 +321,16 @@ describe("Check Setup", () => {
     };
 
     test("a healthy setup is one information message", async () => {
-        fakeHost({ [serverCommands.checkSetup]: ok });
+        const host = fakeHost({ [serverCommands.checkSetup]: ok });
         await run(commandIds.checkSetup);
-        expect(window.showInformationMessage).toHaveBeenCalledWith(expect.stringMatching(/setup OK.*0\.12\.10.*qwen3:8b/));
+        // Short enough that a toast shows it whole; the URL and version are in the log behind Details.
+        expect(window.showInformationMessage).toHaveBeenCalledWith(
+            "Ollama Agent: setup OK. qwen3:8b: tools, 40K context.",
+            "Details",
+        );
+        const [message] = window.showInformationMessage!.mock.calls[0]!;
+        expect(message.length).toBeLessThan(80);
+        expect(host.log.text()).toContain("Ollama 0.12.10 at http://127.0.0.1:11434");
     });
 
     test("every problem is shown with its fix", async () => {
@@ -286,7 +342,11 @@ describe("Check Setup", () => {
         await run(commandIds.checkSetup);
         expect(window.showWarningMessage).toHaveBeenCalledWith(
             "Ollama Agent: 2 setup problems",
-            expect.objectContaining({ modal: true, detail: `• ${problems[0]}\n• ${problems[1]}` }),
+            // A dialog shows text as it is: no raw backticks.
+            expect.objectContaining({
+                modal: true,
+                detail: `• Model 'qwen3:8b' is not installed. Fix: run "ollama pull qwen3:8b".\n• ${problems[1]}`,
+            }),
             "Select Model",
             "Open Settings",
         );

@@ -15,7 +15,7 @@ describe("transcript formatting", () => {
             f.format({ runId: "r1", kind: "thinking", text: "The user" }),
             f.format({ runId: "r1", kind: "thinking", text: " wants a docstring." }),
             f.format({ runId: "r1", kind: "content", text: "I'll edit it." }),
-            f.format({ runId: "r1", kind: "toolCall", name: "edit_file", text: '{"path": "a.py"}' }),
+            f.format({ runId: "r1", kind: "toolCall", name: "edit_file", text: "edit_file a.py" }),
             f.format({ runId: "r1", kind: "toolResult", name: "edit_file", text: "Edited a.py" }),
             f.format({ runId: "r1", kind: "warning", text: "context 90% full" }),
             f.format({ runId: "r1", kind: "finished", status: "completed", text: "Added.", metrics: { tokensPerSecond: 42.25 } }),
@@ -24,8 +24,9 @@ describe("transcript formatting", () => {
             "━━ run r1 started: add docstring\n" +
                 "💭 thinking: The user wants a docstring.\n" +
                 "I'll edit it.\n" +
-                '▶ tool edit_file {"path": "a.py"}\n' +
-                "◀ result: Edited a.py\n" +
+                "▶ tool edit_file a.py\n" +
+                "◀ edit_file ok\n" +
+                "    Edited a.py\n" +
                 "⚠ warning: context 90% full\n" +
                 "━━ run r1 finished (completed), 42.3 tok/s: Added.\n\n",
         );
@@ -38,12 +39,34 @@ describe("transcript formatting", () => {
             f.format({ runId: "r1", kind: "commandRunning", text: "", command: "pytest", elapsedMs: s * 1000 }),
         );
         expect(running).toEqual(["", "", "", "⏳ running 10 s: pytest\n", "", "⏳ running 20 s: pytest\n"]);
-        expect(f.format({ runId: "r1", kind: "toolResult", text: "$ pytest", exitCode: 1, durationMs: 21500 })).toBe(
-            "◀ result: $ pytest\n  exit 1 · 21.5 s\n",
-        );
+        expect(
+            f.format({ runId: "r1", kind: "toolResult", name: "run_command", text: "$ pytest\nFAILED", ok: false, exitCode: 1, durationMs: 21500 }),
+        ).toBe("◀ run_command failed · exit 1 · 21.5 s\n    $ pytest\n    FAILED\n");
         expect(
             f.format({ runId: "r1", kind: "edit", text: "modify a.py", diff: "@@ -1 +1 @@\n-x\n+y", omittedLines: 3 }),
         ).toBe("✎ edit: modify a.py\n@@ -1 +1 @@\n-x\n+y\n… 3 more diff lines\n");
+    });
+
+    test("each tool name once, the result below its header line, and a rule between turns", () => {
+        const f = new TranscriptFormatter();
+        const out = [
+            f.format({ runId: "r1", kind: "started", text: "fix calc" }),
+            f.format({ runId: "r1", kind: "content", text: "Reading.", turn: 1 }),
+            f.format({ runId: "r1", kind: "toolCall", name: "read_file", text: "read_file calc.py", turn: 1 }),
+            f.format({ runId: "r1", kind: "toolResult", name: "read_file", text: "a = 1\nb = 2\n", ok: true }),
+            f.format({ runId: "r1", kind: "content", text: "Done.", turn: 2 }),
+        ].join("");
+        expect(out).toBe(
+            "━━ run r1 started: fix calc\n" +
+                "Reading.\n" +
+                "▶ tool read_file calc.py\n" +
+                "◀ read_file ok\n" +
+                "    a = 1\n" +
+                "    b = 2\n" +
+                "\n── turn 2 ──\n" +
+                "Done.",
+        );
+        expect(out).not.toMatch(/read_file read_file/);
     });
 
     test("interleaved runs are labelled so their text does not mix silently", () => {

@@ -118,6 +118,10 @@ export function createMock() {
     });
     vscode.commands.executeCommand = vi.fn(async () => undefined);
     vscode.extensions = { getExtension: vi.fn(() => undefined) };
+    const disposable = () => ({ dispose: vi.fn() });
+    vscode.window.registerWebviewViewProvider = vi.fn(disposable);
+    vscode.window.setStatusBarMessage = vi.fn(disposable);
+    vscode.workspace.registerTextDocumentContentProvider = vi.fn(disposable);
     return vscode;
 }
 
@@ -140,4 +144,34 @@ export class FakeMemento {
     keys(): readonly string[] {
         return [...this.data.keys()];
     }
+}
+
+/** A webview view as VS Code hands it to a provider: records posted messages, lets a test send some. */
+export function fakeWebviewView() {
+    const received = new FakeEvent<unknown>();
+    const disposed = new FakeEvent<void>();
+    const visibility = new FakeEvent<void>();
+    const posted: unknown[] = [];
+    const view = {
+        visible: true,
+        posted,
+        webview: {
+            options: {},
+            html: "",
+            cspSource: "vscode-webview://test",
+            asWebviewUri: (uri: { toString(): string }) => uri,
+            postMessage: vi.fn(async (message: unknown) => {
+                posted.push(message);
+                return true;
+            }),
+            onDidReceiveMessage: received.event,
+        },
+        show: vi.fn(),
+        onDidDispose: disposed.event,
+        onDidChangeVisibility: visibility.event,
+        /** The page sends `message`, as the webview script does. */
+        send: (message: unknown) => received.fire(message),
+        dispose: () => disposed.fire(),
+    };
+    return view;
 }
