@@ -97,3 +97,30 @@ async def test_the_user_may_run_a_blocked_command_outside_once(
     assert result["status"] == "completed"
     assert (outside / "x.txt").read_text() == "x"
     assert "outside the sandbox, once" in tool_results(fake_ollama, 1)[0]
+
+
+async def test_a_commands_changes_are_undone_by_a_later_server(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    (workspace / "notes.txt").write_text("keep me\n")
+    (workspace / "logo.bin").write_bytes(b"\x00\x01logo")
+    fake_ollama.enqueue(
+        _command("rm notes.txt && printf '\\000\\002' > logo.bin"), Reply.say("Ok.")
+    )
+    first_server = await start_editor({"commandApproval": "always"})
+    uri = first_server.open("app.py")
+    result = await first_server.command(RUN_SELECTION, selection(uri, 0, 1, "tidy up"))
+    assert result["status"] == "completed"
+    assert not (workspace / "notes.txt").exists()
+    await first_server.teardown()
+
+    # The new server knows the run only from the session store, the old bytes from checkpoints;
+    # without a runId, undo takes the workspace's latest run with changes.
+    second_server = await start_editor()
+    undo = await second_server.command(UNDO_RUN, {})
+
+    assert undo["runId"] == result["runId"]
+    assert undo["applied"] is True and undo["leftAlone"] == []
+    assert second_server.text(second_server.uri("notes.txt")) == "keep me\n"
+    assert (workspace / "logo.bin").read_bytes() == b"\x00\x01logo"

@@ -1,6 +1,7 @@
 """Sessions in the language server: every run belongs to one, followUp continues its conversation
 (the request extends the earlier one unchanged), runTask starts one without a selection,
-listSessions/getSession show them, and a follow-up works after the server restarts (issue 14)."""
+listSessions/getSession show them, and a follow-up and undoRun work after the server restarts
+(issue 14)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from tests.fake_ollama import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.lsp.conftest import StartEditor
-from tests.lsp.helpers import RUN_SELECTION, selection
+from tests.lsp.helpers import RUN_SELECTION, UNDO_RUN, selection
 
 APP = "def add(a, b):\n    return a - b\n"
 FIX = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
@@ -91,6 +92,7 @@ async def test_a_follow_up_works_after_the_server_restarts(
     uri = first_server.open("app.py")
     first = await first_server.command(RUN_SELECTION, selection(uri, 0, 1, "explain"))
     last_of_first = fake_ollama.chat_requests[-1].body["messages"]
+    await first_server.teardown()
 
     # Another server process: it knows the session only from the disk.
     second_server = await start_editor({"editFormat": "tools"})
@@ -102,3 +104,46 @@ async def test_a_follow_up_works_after_the_server_restarts(
     sent = fake_ollama.chat_requests[-1].body["messages"]
     assert sent[: len(last_of_first)] == last_of_first
     assert sent[-1] == {"role": "user", "content": "and now?"}
+    # The new server's run is told apart from the earlier server's in the stored session.
+    assert again["runId"] != first["runId"]
+    shown = await second_server.command(GET_SESSION, {"sessionId": first["sessionId"]})
+    assert [r["runId"] for r in shown["runs"]] == [first["runId"], again["runId"]]
+
+
+async def test_undo_after_the_server_restarts_keeps_the_users_later_edit(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP + "\n\nVERSION = 1\n")
+    (workspace / "other.py").write_text("LIMIT = 1\n")
+    fake_ollama.enqueue(
+        Reply.calls(
+            FIX, call("edit_file", {"path": "other.py", "old_string": "1", "new_string": "2"})
+        ),
+        Reply.say("Fixed both."),
+    )
+    first_server = await start_editor({"editFormat": "tools"})
+    app = first_server.open("app.py")
+    first = await first_server.command(RUN_SELECTION, selection(app, 0, 1, "fix"))
+    assert first["status"] == "completed"
+    other = first_server.uri("other.py")
+    # The user saves what the run changed, and the editor and its server are closed.
+    for uri in (app, other):
+        first_server.path_of(uri).write_text(first_server.text(uri))
+    await first_server.teardown()
+
+    second_server = await start_editor({"editFormat": "tools"})
+    app = second_server.open("app.py")
+    # The user edits a line of their own (unsaved); other.py stays closed: undo reads the disk.
+    text = second_server.text(app)
+    second_server.type(app, text.index("1\n"), text.index("1\n") + 1, "2")
+
+    undo = await second_server.command(UNDO_RUN, {"runId": first["runId"]})
+
+    assert undo["applied"] is True and undo["leftAlone"] == []
+    assert sorted(undo["reverted"]) == sorted([app, other])
+    assert second_server.text(app) == APP + "\n\nVERSION = 2\n"
+    assert second_server.text(other) == "LIMIT = 1\n"
+    with pytest.raises(JsonRpcInvalidParams, match=f"Run {first['runId']} was undone already"):
+        await second_server.command(UNDO_RUN, {"runId": first["runId"]})
+    shown = await second_server.command(GET_SESSION, {"sessionId": first["sessionId"]})
+    assert shown["runs"][0]["undone"] is True

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import logging
 import time
+import uuid
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -42,10 +44,10 @@ from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.tools.context import ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
-from ollama_agent_ls.workspace.checkpoints import BinaryChange, CommandChanges
+from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource, TextDocument
 from ollama_agent_ls.workspace.staging import StagingArea, unified_diff
-from ollama_agent_ls.workspace.undo import plan_undo
+from ollama_agent_ls.workspace.undo import plan_run_undo
 
 if TYPE_CHECKING:
     from ollama_agent_ls.lsp.server import AgentServer
@@ -111,6 +113,7 @@ class Run:
     """The conversation the run belongs to, once sessions exist (issue 14 item 1); every answer
     and result then carries it as ``sessionId``."""
     cancel_requested: bool = False
+    undone: bool = False
     _last_progress: float = 0.0
 
     def cancel(self) -> None:
@@ -131,6 +134,8 @@ class RunManager:
         self.active: dict[str, Run] = {}
         self.history: deque[Run] = deque(maxlen=HISTORY)
         self._ids = itertools.count(1)
+        self._instance = uuid.uuid4().hex[:6]
+        """Tells this server's run ids from an earlier one's: the session store keeps both."""
         self._idle = asyncio.Event()
         self._idle.set()
         self.formats = FormatMemory()
@@ -145,7 +150,7 @@ class RunManager:
     # -- starting ---------------------------------------------------------------------------
 
     def _new_id(self) -> str:
-        return f"run-{next(self._ids)}"
+        return f"run-{next(self._ids)}-{self._instance}"
 
     def build(
         self,
@@ -526,60 +531,118 @@ class RunManager:
                 return run
         return None
 
+    async def undo_run(self, run_id: str | None) -> dict[str, Any]:
+        """undoRun: a finished run this server holds, else one the workspace's session store
+        keeps (an earlier server's); ``None``: the latest run with changes."""
+        run = self.find_finished(run_id)
+        if run is not None:
+            return await self.undo(run)
+        stored = self._find_stored(run_id)
+        if stored is not None:
+            return await self._undo_stored(*stored)
+        if run_id:
+            raise JsonRpcInvalidParams(
+                f"There is no finished run {run_id} to undo: this server keeps only the last "
+                f"{self.history.maxlen} runs and no stored session of the workspace has it (it "
+                "may have expired); leave runId out to undo the latest run with changes."
+            )
+        raise JsonRpcInvalidParams(
+            "There is no finished run with changes to undo (it may already be undone)."
+        )
+
     async def undo(self, run: Run) -> dict[str, Any]:
         """Revert a run's changes region by region where the agent's text is still there."""
-        editor = self.server.editor
-        docs = EditorDocuments(editor)
-        support = self.server.edit_support()
-        reverts: list[tuple[FileChange, str, int | None]] = []
-        left_alone: list[dict[str, Any]] = []
-        reverted_uris: list[str] = []
-        for change in reversed(run.changes):
-            uri = editor.uri_for(change.path)
-            try:
-                current = docs.read(change.path) if docs.exists(change.path) else None
-            except DocumentError as exc:
-                left_alone.append({"uri": uri, "reason": str(exc)})
-                continue
-            plan = plan_undo(change, current.text if current is not None else None)
-            for start, end in plan.kept:
-                left_alone.append(
-                    {
-                        "uri": uri,
-                        "startLine": start,
-                        "endLine": end,
-                        "reason": "changed since the run",
-                    }
+        if run.undone:
+            raise _undone_already(run.id)
+        answer = await self._revert(
+            run.id, run.label, run.changes, run.binary_changes, run.ctx.checkpoints
+        )
+        run.binary_changes = []
+        if answer["applied"]:
+            run.changes = []
+            run.undone = True
+            if run.session_id is not None:
+                self._mark_undone(
+                    self.session_store(run.ctx.root, run.settings), run.session_id, run.id
                 )
-            if plan.reason and not plan.reverted:
-                left_alone.append({"uri": uri, "reason": plan.reason})
-            if not plan.reverted:
-                continue
-            current_text = current.text if current is not None else None
-            undo_change = FileChange(change.path, change.rel, current_text, plan.text)
-            reverts.append((undo_change, uri, current.version if current is not None else None))
-            reverted_uris.append(uri)
-        store = run.ctx.checkpoints
-        for binary in reversed(run.binary_changes):
+        return answer
+
+    def _find_stored(self, run_id: str | None) -> tuple[SessionStore, Session, RunRecord] | None:
+        """The run in the session stores of the workspace folders (the most recent one)."""
+        best: tuple[SessionStore, Session, RunRecord] | None = None
+        for root in self.server.workspace_roots() or [self.server.root]:
+            store = self.session_store(root, self.server.settings)
+            found = store.find_run(run_id)
+            if found is not None and (best is None or found[1].finished_at > best[2].finished_at):
+                best = (store, *found)
+        return best
+
+    async def _undo_stored(
+        self, store: SessionStore, session: Session, record: RunRecord
+    ) -> dict[str, Any]:
+        """Revert a stored run through the editor, as undo does for a run in memory."""
+        if record.undone:
+            raise _undone_already(record.run_id)
+        checkpoints = CheckpointStore(store.root) if record.binary_changes else None
+        answer = await self._revert(
+            record.run_id,
+            record.instruction[:60],
+            record.changes,
+            record.binary_changes,
+            checkpoints,
+        )
+        if answer["applied"]:
+            self._mark_undone(store, session.session_id, record.run_id)
+        return answer
+
+    @staticmethod
+    def _mark_undone(store: SessionStore, session_id: str, run_id: str) -> None:
+        try:
+            store.mark_undone(session_id, run_id)
+        except (SessionError, OSError) as exc:
+            log.warning("%s was undone, but its session could not record it: %s", run_id, exc)
+
+    async def _revert(
+        self,
+        run_id: str,
+        label: str,
+        changes: list[FileChange],
+        binary_changes: list[BinaryChange],
+        checkpoints: CheckpointStore | None,
+    ) -> dict[str, Any]:
+        """Put ``changes`` back through one versioned workspace/applyEdit (open documents from
+        the editor, closed ones from disk) and ``binary_changes`` from ``checkpoints``."""
+        editor = self.server.editor
+        plan = plan_run_undo(changes, EditorDocuments(editor))
+        left_alone: list[dict[str, Any]] = []
+        for kept in plan.left_alone:
+            item: dict[str, Any] = {"uri": editor.uri_for(kept.change.path)}
+            if kept.lines is not None:
+                item["startLine"], item["endLine"] = kept.lines
+            item["reason"] = kept.reason
+            left_alone.append(item)
+        reverts = [(r.change, editor.uri_for(r.change.path), r.version) for r in plan.reverts]
+        reverted_uris = [uri for _, uri, _ in reverts]
+        for binary in reversed(binary_changes):
             uri = editor.uri_for(binary.path)
             reason = (
-                await store.restore_binary(binary)
-                if store is not None
+                await checkpoints.restore_binary(binary)
+                if checkpoints is not None
                 else "no checkpoint store for this run"
             )
             if reason is None:
                 reverted_uris.append(uri)
             else:
                 left_alone.append({"uri": uri, "reason": reason})
-        run.binary_changes = []
         applied = True
         if reverts:
+            support = self.server.edit_support()
             edit = build_workspace_edit(reverts, support, self.server.position_encoding)
             try:
                 response = await asyncio.wait_for(
                     self.server.workspace_apply_edit_async(
                         types.ApplyWorkspaceEditParams(
-                            edit=edit, label=f"Undo Ollama agent: {run.label}"
+                            edit=edit, label=f"Undo Ollama agent: {label}"
                         )
                     ),
                     APPLY_TIMEOUT,
@@ -596,9 +659,8 @@ class RunManager:
                         editor.pending[undo_change.path] = undo_change.after
                     elif undo_change.kind == "delete":
                         editor.pending[undo_change.path] = None
-                run.changes = []
         return {
-            "runId": run.id,
+            "runId": run_id,
             "applied": applied,
             "reverted": reverted_uris if applied else [],
             "leftAlone": left_alone,
@@ -638,8 +700,15 @@ class RunManager:
                 list(run.binary_changes),
             )
         )
+        store = self.session_store(run.ctx.root, run.settings)
+        if run.session is not None:
+            # An undo while this follow-up ran marked an earlier run on disk, not in ``session``.
+            with contextlib.suppress(SessionError):
+                undone = {r.run_id for r in store.load(session.session_id).runs if r.undone}
+                for record in session.runs:
+                    record.undone = record.undone or record.run_id in undone
         try:
-            self.session_store(run.ctx.root, run.settings).save(session)
+            store.save(session)
         except OSError as exc:
             log.warning("session %s could not be saved: %s", session.session_id, exc)
 
@@ -683,6 +752,12 @@ class RunManager:
             "Note: these files have unsaved changes in the editor, so the command sees the older "
             f"text on disk: {names}."
         )
+
+
+def _undone_already(run_id: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(
+        f"Run {run_id} was undone already; its changes are back as they were before it."
+    )
 
 
 def running_json(run: Run) -> dict[str, Any]:

@@ -870,18 +870,8 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
     from ollama_agent_ls.lsp.command_args import RunIdArgs, parse_args
 
     a = parse_args(cmd.UNDO_RUN, RunIdArgs, args)
-    run = ls.runs.find_finished(a.run_id)
-    if run is None:
-        if a.run_id:
-            kept = ls.runs.history.maxlen
-            raise JsonRpcInvalidParams(
-                f"There is no finished run {a.run_id} to undo (only the last {kept} runs are "
-                "kept); leave runId out to undo the latest run with changes."
-            )
-        raise JsonRpcInvalidParams(
-            "There is no finished run with changes to undo (it may already be undone)."
-        )
-    return await ls.runs.undo(run)
+    # Also a run of an earlier server: the workspace's session store keeps its changes.
+    return await ls.runs.undo_run(a.run_id)
 
 
 @server.command(cmd.LIST_MODELS)

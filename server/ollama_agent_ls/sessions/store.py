@@ -87,6 +87,11 @@ class RunRecord:
     undone: bool = False
     finished_at: float = field(default_factory=time.time)
 
+    @property
+    def has_changes(self) -> bool:
+        """True when the run changed files (text or not): something for undo."""
+        return bool(self.changes or self.binary_changes)
+
     def to_json(self) -> dict[str, Any]:
         """The run as stored."""
         return {
@@ -276,6 +281,28 @@ class SessionStore:
         """The most recently updated session, if any."""
         sessions = self.list()
         return sessions[0] if sessions else None
+
+    def find_run(self, run_id: str | None) -> tuple[Session, RunRecord] | None:
+        """The stored run ``run_id`` (the most recent of that id), or with None the most recent
+        run that changed files and is not undone; None when there is none."""
+        best: tuple[Session, RunRecord] | None = None
+        for session in self.list():
+            for record in session.runs:
+                if run_id is None and (record.undone or not record.has_changes):
+                    continue
+                if run_id is not None and record.run_id != run_id:
+                    continue
+                if best is None or record.finished_at > best[1].finished_at:
+                    best = (session, record)
+        return best
+
+    def mark_undone(self, session_id: str, run_id: str) -> None:
+        """Record that run ``run_id`` of ``session_id`` was undone (a second undo says so)."""
+        session = self.load(session_id)
+        for record in session.runs:
+            if record.run_id == run_id:
+                record.undone = True
+        self.save(session)
 
     def prune(self) -> None:
         """Drop sessions older than the age limit and beyond the count limit (oldest first)."""

@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass, field
 
 from ollama_agent_ls.workspace.changes import FileChange
+from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource
 from ollama_agent_ls.workspace.text_edits import split_lines
 
 
@@ -71,6 +72,55 @@ def plan_undo(change: FileChange, current: str | None) -> UndoPlan:
     plan.reverted = len(replacements)
     if replacements:
         plan.text = "".join(now)
+    return plan
+
+
+@dataclass(frozen=True)
+class Revert:
+    """One file put back: the change that does it (from the current text) and the version of the
+    editor's document it applies to (None: the text came from disk)."""
+
+    change: FileChange
+    version: int | None
+
+
+@dataclass(frozen=True)
+class LeftAlone:
+    """Part of a run's change that undo does not revert, and why."""
+
+    change: FileChange
+    lines: tuple[int, int] | None
+    """The 1-based line range (in the current text) the user changed; None: the whole file."""
+    reason: str
+
+
+@dataclass
+class RunUndoPlan:
+    """What undoing a run's text changes does, file by file."""
+
+    reverts: list[Revert] = field(default_factory=list)
+    left_alone: list[LeftAlone] = field(default_factory=list)
+
+
+def plan_run_undo(changes: list[FileChange], documents: DocumentSource) -> RunUndoPlan:
+    """How to revert a run's net ``changes`` (newest first) against the files' current texts in
+    ``documents``: the regions still as the agent left them go back, the user's later edits stay."""
+    plan = RunUndoPlan()
+    for change in reversed(changes):
+        try:
+            current = documents.read(change.path) if documents.exists(change.path) else None
+        except DocumentError as exc:
+            plan.left_alone.append(LeftAlone(change, None, str(exc)))
+            continue
+        current_text = current.text if current is not None else None
+        one = plan_undo(change, current_text)
+        for start, end in one.kept:
+            plan.left_alone.append(LeftAlone(change, (start, end), "changed since the run"))
+        if one.reason and not one.reverted:
+            plan.left_alone.append(LeftAlone(change, None, one.reason))
+        if one.reverted:
+            undo = FileChange(change.path, change.rel, current_text, one.text)
+            plan.reverts.append(Revert(undo, current.version if current is not None else None))
     return plan
 
 
