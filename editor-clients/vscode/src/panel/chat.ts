@@ -58,6 +58,8 @@ export class ChatController implements vscode.WebviewViewProvider, vscode.TextDo
     private readonly waiting = new Map<string, (decision: Decision | "expired") => void>();
     private readonly diffs = new Map<string, string>();
     private seq = 0;
+    /** How long to wait for the panel to appear before an approval falls back to a dialog. */
+    revealTimeoutMs = 3000;
     private readonly disposables: vscode.Disposable[] = [];
 
     constructor(
@@ -141,7 +143,7 @@ export class ChatController implements vscode.WebviewViewProvider, vscode.TextDo
     }
 
     /** Bring the panel on screen; false when no surface appeared within `timeoutMs`. */
-    async reveal(preserveFocus = true, timeoutMs = 3000): Promise<boolean> {
+    async reveal(preserveFocus = true, timeoutMs = this.revealTimeoutMs): Promise<boolean> {
         const shown = [...this.surfaces];
         if (shown.length) {
             (shown.find((s) => s.visible) ?? shown[0]!).show(preserveFocus);

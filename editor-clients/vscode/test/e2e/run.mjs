@@ -24,6 +24,9 @@ const chromiumPath = process.env.OLLAMA_AGENT_E2E_CHROMIUM ?? "/usr/bin/chromium
 const timeoutMs = Number(process.env.OLLAMA_AGENT_E2E_TIMEOUT ?? 300) * 1000;
 const verbose = !!process.env.OLLAMA_AGENT_E2E_VERBOSE;
 const instruction = "Rename the variable b to beta"; // the same text as suite.ts's `instruction`
+const followUpText = "Also say what it does"; // suite.ts's `followUpText`
+// Screenshots of the chat panel for a person to look at (git-ignored; the README names them).
+const screenshots = process.env.OLLAMA_AGENT_E2E_SCREENSHOTS ?? path.join(extDir, ".screenshots");
 
 const cleanups = [];
 const logs = { codeServer: [], browser: [], fake: [] };
@@ -112,6 +115,7 @@ function writeWorkspace(tmp, python, ollamaUrl) {
     fs.mkdirSync(ws, { recursive: true });
     fs.writeFileSync(path.join(ws, "calc.py"), "a = 1\nb = 2\nprint(a)\n");
     fs.writeFileSync(path.join(ws, "review.py"), "x = 1\n");
+    fs.writeFileSync(path.join(ws, "chat.py"), "total = 0\nprint(total)\n");
     fs.writeFileSync(
         path.join(ws, "todo.py"),
         "def add(a, b):\n    # TODO: return the sum of a and b\n    pass\n",
@@ -294,6 +298,39 @@ async function main() {
             await spinning.first().waitFor({ state: "visible", timeout: 30_000 });
             say("a run is going on; clicking the status bar item to cancel it");
             await spinning.first().click();
+        }
+        if (runs("chat panel") || runs("approval in the panel")) {
+            fs.mkdirSync(screenshots, { recursive: true });
+            const panel = page.frameLocator("iframe.webview.ready").frameLocator("#active-frame");
+            const shot = async (name) => {
+                await page.screenshot({ path: path.join(screenshots, name) });
+                say(`screenshot ${path.join(screenshots, name)}`);
+            };
+            if (runs("chat panel")) {
+                // Mid-run: the tool card is shown while the model still answers.
+                await panel.locator(".card.tool", { hasText: "edit_file" }).first().waitFor({ state: "visible", timeout: timeoutMs });
+                await panel.locator("button", { hasText: "Cancel" }).first().waitFor({ state: "visible", timeout: 10_000 });
+                await shot("panel-mid-run.png");
+                await panel.locator(".run-end.completed").first().waitFor({ state: "visible", timeout: timeoutMs });
+                // What the model wrote as HTML stays text.
+                if ((await panel.locator(".msg img").count()) !== 0) throw new Error("model output became an <img> element");
+                await shot("panel-after-run.png");
+                say("the run is shown in the panel; typing the follow-up into its input box");
+                const input = panel.locator("textarea");
+                await input.click();
+                await input.fill(followUpText);
+                await input.press("Enter");
+                await panel.locator(".run-end.completed").nth(1).waitFor({ state: "visible", timeout: timeoutMs });
+                await shot("panel-follow-up.png");
+            }
+            if (runs("approval in the panel")) {
+                const card = panel.locator(".card.approval", { hasText: "echo approved-in-panel" });
+                await card.waitFor({ state: "visible", timeout: timeoutMs });
+                await card.locator(".countdown").waitFor({ state: "visible" });
+                await shot("panel-approval.png");
+                say("an approval card is in the panel; clicking Allow once");
+                await card.locator('button[data-decision="allow"]').click();
+            }
         }
     })().catch((error) => say(`the scripted user failed: ${error}`));
     void user;

@@ -4,7 +4,7 @@
 import * as assert from "node:assert/strict";
 import * as vscode from "vscode";
 import type { OllamaAgentApi } from "../../src/extension";
-import { isRunningAnswer, type RunResult, type TranscriptParams } from "../../src/lsp_ext";
+import { isRunningAnswer, serverCommands, type RunResult, type TranscriptParams } from "../../src/lsp_ext";
 
 /** The runner types exactly this into the Run on Selection prompt. */
 export const instruction = "Rename the variable b to beta";
@@ -168,6 +168,92 @@ async function cancelFromStatusBar(api: OllamaAgentApi): Promise<void> {
     log("cancel from the status bar OK");
 }
 
+/** The runner types exactly this follow-up into the chat panel's input box. */
+export const followUpText = "Also say what it does";
+
+function reply(...steps: unknown[]): unknown {
+    return { steps: [...steps, { type: "done", eval_count: 30, eval_duration: 1_000_000_000 }] };
+}
+
+async function chatPanel(api: OllamaAgentApi): Promise<void> {
+    const chat = api.ctx.chat;
+    await fake("/_fake/reset", {});
+    await fake("/_fake/enqueue", [
+        reply(
+            { type: "chunk", thinking: "The selection is one assignment; rename the variable." },
+            { type: "chunk", content: "I will rename `total`." },
+            { type: "chunk", tool_calls: [{ name: "edit_file", arguments: { path: "chat.py", old_string: "total = 0\n", new_string: "count = 0\n" } }] },
+        ),
+        // A pause after the tool card is shown: the runner's mid-run screenshot.
+        reply({ type: "sleep", seconds: 3 }, { type: "chunk", content: "Renamed `total` to `count`:\n\n```python\ncount = 0\n```\n<img src=x onerror=alert(1)>" }),
+        reply({ type: "chunk", content: "It starts a counter at zero." }),
+    ]);
+    const editor = await openInEditor("chat.py");
+    editor.selection = new vscode.Selection(0, 0, 0, 9);
+    log("chat panel: Run on Selection opens the panel and shows the run there");
+    const result = (await vscode.commands.executeCommand("ollama-agent.runSelection", {
+        instruction: "Rename total to count",
+    })) as RunResult | undefined;
+    assert.ok(result, "Run on Selection returned a result");
+    assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+    assert.ok(chat.visible, "the chat panel is on screen");
+    const first = chat.state.runs[0];
+    assert.ok(first, "the panel shows the run");
+    assert.equal(first.runId, result.runId);
+    assert.equal(first.state, "completed");
+    const tool = first.items.find((i) => i.type === "tool");
+    assert.ok(tool && tool.type === "tool", `a tool card: ${JSON.stringify(first.items)}`);
+    assert.equal(tool.name, "edit_file");
+    assert.equal(tool.target, "chat.py");
+    assert.equal(tool.state, "ok");
+    assert.match(tool.diff ?? "", /^\+count = 0$/m, "the card carries the edit's diff");
+    const answer = first.items.filter((i) => i.type === "content").map((i) => (i as { text: string }).text).join("");
+    assert.match(answer, /Renamed `total` to `count`/, "the streamed answer is in the panel");
+    assert.match(editor.document.getText(), /^count = 0$/m);
+
+    log("chat panel: waiting for the runner to send the follow-up from the input box");
+    await waitFor("the follow-up to finish", () => chat.state.runs.length === 2 && chat.state.runs[1]!.state === "completed", 90_000);
+    const second = chat.state.runs[1]!;
+    assert.equal(second.instruction, followUpText);
+    assert.ok(result.sessionId, "the run result names its session");
+    assert.equal(second.sessionId, result.sessionId, "the follow-up continued the same session");
+    const recorded = (await fake("/_fake/requests")) as {
+        requests: { path: string; body?: { messages?: { role: string; content?: string }[] } }[];
+    };
+    const chats = recorded.requests.filter((r) => r.path === "/api/chat");
+    const last = chats.at(-1)?.body?.messages ?? [];
+    const users = last.filter((m) => m.role === "user").map((m) => m.content ?? "");
+    assert.ok(users.some((c) => c.includes("Rename total to count")), "the follow-up request keeps the first instruction");
+    assert.ok(users.at(-1)?.includes(followUpText), "and ends with the follow-up");
+    const session = (await api.ctx.executeServerCommand(serverCommands.getSession, { sessionId: result.sessionId })) as {
+        runs: unknown[];
+    };
+    assert.equal(session.runs.length, 2, "getSession has both runs");
+    log("chat panel OK");
+}
+
+async function approvalInline(api: OllamaAgentApi): Promise<void> {
+    const chat = api.ctx.chat;
+    await fake("/_fake/reset", {});
+    await fake("/_fake/enqueue", [
+        reply({ type: "chunk", tool_calls: [{ name: "run_command", arguments: { command: "echo approved-in-panel" } }] }),
+        reply({ type: "chunk", content: "The command printed its line." }),
+    ]);
+    log("approval: a follow-up whose command the runner allows in the panel");
+    const result = await chat.send("Run the echo command");
+    assert.ok(result, "the follow-up returned a result");
+    assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+    const run = chat.state.runs.at(-1)!;
+    const card = run.items.find((i) => i.type === "approval");
+    assert.ok(card && card.type === "approval", `an approval card: ${JSON.stringify(run.items)}`);
+    assert.equal(card.command, "echo approved-in-panel");
+    assert.equal(card.answer, "allow", "answered Allow once in the panel");
+    const tool = run.items.find((i) => i.type === "tool");
+    assert.ok(tool && tool.type === "tool" && tool.exitCode === 0, `the command ran: ${JSON.stringify(tool)}`);
+    assert.match(`${tool.result ?? ""}${tool.outputTail ?? ""}`, /approved-in-panel/);
+    log("approval inline OK");
+}
+
 export async function run(): Promise<void> {
     const extension = vscode.extensions.getExtension<OllamaAgentApi>("ollama-agent-ls.ollama-agent");
     assert.ok(extension, "the extension under test is loaded");
@@ -182,6 +268,8 @@ export async function run(): Promise<void> {
         ["TODO quick fix", () => todoQuickFix(api)],
         ["review mode", () => reviewMode()],
         ["cancel from the status bar", () => cancelFromStatusBar(api)],
+        ["chat panel", () => chatPanel(api)],
+        ["approval in the panel", () => approvalInline(api)],
     ];
     const failures: string[] = [];
     for (const [name, test] of tests) {

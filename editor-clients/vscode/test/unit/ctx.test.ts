@@ -4,7 +4,7 @@ import * as vscode from "vscode";
 import { Ctx, saveDocuments } from "../../src/ctx";
 import { commandIds } from "../../src/ids";
 import { serverCommands } from "../../src/lsp_ext";
-import { FakeMemento, lastStatusBarItem, settings } from "./vscodeMock.js";
+import { FakeEvent, FakeMemento, lastStatusBarItem, settings } from "./vscodeMock.js";
 
 vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
 
@@ -377,6 +377,87 @@ describe("runs", () => {
         client.sendRequest.mockResolvedValueOnce({ runId: "r2", status: "failed", summary: "Ollama is not reachable at http://127.0.0.1:11434. Fix: start it with `ollama serve`.", changedFiles: [], turns: 0 });
         await ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1 });
         expect(window.showErrorMessage).toHaveBeenCalledWith(expect.stringMatching(/run failed: Ollama is not reachable.*ollama serve/), "Show Transcript");
+    });
+});
+
+describe("review and approvals", () => {
+    test("a review-mode edit shows the status bar waiting for the review, not spinning", async () => {
+        const { ctx, client } = await startedCtx();
+        client.notifications.get("ollamaAgent/transcript")!({ runId: "r1", kind: "started", text: "x" });
+        let answer!: (value: unknown) => void;
+        const next = vi.fn(() => new Promise((resolve) => (answer = resolve)));
+        const edit = { changes: {}, changeAnnotations: { a: { label: "Ollama agent", needsConfirmation: true } } };
+        const pending = client.clientOptions.middleware.workspace.handleApplyEdit({ edit }, next);
+        expect(ctx.status.text).toBe("$(eye) qwen3:8b · review the changes");
+        answer({ applied: true });
+        await expect(pending).resolves.toEqual({ applied: true });
+        expect(ctx.status.text).toBe("$(sync~spin) qwen3:8b");
+        // A live edit changes nothing in the status bar.
+        await client.clientOptions.middleware.workspace.handleApplyEdit({ edit: { changes: {} } }, async () => ({ applied: true }));
+        expect(ctx.status.text).toBe("$(sync~spin) qwen3:8b");
+    });
+
+    test("ollamaAgent/approveCommand without a panel falls back to a modal dialog and answers the server", async () => {
+        const { ctx, client } = await startedCtx();
+        ctx.chat.revealTimeoutMs = 10;
+        window.showWarningMessage!.mockResolvedValueOnce("Deny");
+        const answer = client.requests.get("ollamaAgent/approveCommand")!({
+            runId: "r1", sessionId: "s1", command: "git clean -fdx", cwd: "/ws", destructive: true, reason: "deletes files", timeoutSeconds: 60,
+        });
+        await expect(answer).resolves.toEqual({ decision: "deny" });
+        expect(window.showWarningMessage!.mock.calls[0]![2]).toBe("Deny");
+    });
+});
+
+describe("a change of the Python interpreter", () => {
+    // A stand-in for the Python extension's environments API (ms-python.python cannot be installed offline).
+    function pythonExtension(active: string) {
+        const changed = new FakeEvent<{ path: string }>();
+        const api = {
+            environments: {
+                getActiveEnvironmentPath: vi.fn(() => ({ path: active })),
+                resolveEnvironment: vi.fn(async (env: { path: string }) => ({ executable: { uri: vscode.Uri.file(env.path) } })),
+                onDidChangeActiveEnvironmentPath: changed.event,
+            },
+        };
+        (vscode.extensions.getExtension as ReturnType<typeof vi.fn>).mockReturnValue({ isActive: true, exports: api, activate: async () => api });
+        return { api, select: (path: string) => { active = path; changed.fire({ path }); } };
+    }
+
+    afterEach(() => {
+        (vscode.extensions.getExtension as ReturnType<typeof vi.fn>).mockReturnValue(undefined);
+    });
+
+    test("restarts a server that came from the interpreter, and not for the same one again", async () => {
+        settings.values.delete("ollamaAgent.server.command");
+        const python = pythonExtension("/envs/old/bin/python");
+        const savedPath = process.env.PATH;
+        process.env.PATH = "/nonexistent-dir";
+        const real = await import("../../src/server");
+        const canImport = vi.spyOn(real, "canImportServer").mockResolvedValue(true);
+        try {
+            const { ctx } = await startedCtx();
+            expect(ctx.launch).toEqual({ argv: ["/envs/old/bin/python", "-m", "ollama_agent_ls"], source: "python-extension" });
+            python.select("/envs/old/bin/python"); // the extension repeats the current one at start-up
+            expect(clients).toHaveLength(1);
+            python.select("/envs/new/bin/python");
+            await vi.waitFor(() => expect(ctx.launch?.argv[0]).toBe("/envs/new/bin/python"));
+            expect(clients).toHaveLength(2);
+            expect((ctx.log as unknown as { text(): string }).text()).toContain(
+                "the Python interpreter changed to /envs/new/bin/python: restarting the server with it",
+            );
+        } finally {
+            process.env.PATH = savedPath;
+            canImport.mockRestore();
+        }
+    });
+
+    test("leaves a server from ollamaAgent.server.command running", async () => {
+        const python = pythonExtension("/envs/old/bin/python");
+        const { ctx } = await startedCtx();
+        python.select("/envs/new/bin/python");
+        expect(clients).toHaveLength(1);
+        expect((ctx.log as unknown as { text(): string }).text()).toContain("so it keeps running");
     });
 });
 

@@ -119,3 +119,41 @@ describe("status bar", () => {
         expect(lastStatusBarItem(vscode.window).command).toBe(commandIds.restartServer);
     });
 });
+
+describe("status bar (issue 16's defects)", () => {
+    test("a new run does not show the previous run's tok/s", () => {
+        const bar = new StatusBar(() => "qwen3:8b");
+        bar.setServerState("running");
+        bar.onTranscript({ runId: "r1", kind: "started", text: "" });
+        bar.onTranscript({ runId: "r1", kind: "content", text: "x", turn: 3, metrics: { tokensPerSecond: 30 } });
+        bar.onTranscript({ runId: "r1", kind: "finished", text: "", status: "completed" });
+        bar.runRequested();
+        expect(bar.text).toBe("$(sync~spin) qwen3:8b");
+        bar.onTranscript({ runId: "r2", kind: "started", text: "" });
+        expect(bar.text).toBe("$(sync~spin) qwen3:8b");
+    });
+
+    test("a run waiting for its review or an approval stops spinning and says what it waits for", () => {
+        const bar = new StatusBar(() => "qwen3:8b");
+        bar.setServerState("running");
+        bar.onTranscript({ runId: "r1", kind: "content", text: "x", turn: 3 });
+        bar.setWaiting("review", true);
+        expect(bar.text).toBe("$(eye) qwen3:8b · review the changes");
+        bar.setWaiting("review", false);
+        expect(bar.text).toBe("$(sync~spin) qwen3:8b · turn 3");
+        bar.setWaiting("approval", true);
+        expect(bar.text).toBe("$(question) qwen3:8b · waiting for your approval");
+        expect(lastStatusBarItem(vscode.window).command).toBe(commandIds.openChat);
+    });
+
+    test("the palette's Cancel Run follows whether a run goes on", () => {
+        const setContext = () =>
+            (vscode.commands.executeCommand as ReturnType<typeof vi.fn>).mock.calls.filter((c) => c[0] === "setContext");
+        const bar = new StatusBar(() => "m");
+        bar.setServerState("running");
+        bar.onTranscript({ runId: "r1", kind: "started", text: "" });
+        expect(setContext().at(-1)).toEqual(["setContext", "ollamaAgent.running", true]);
+        bar.onTranscript({ runId: "r1", kind: "finished", text: "", status: "completed" });
+        expect(setContext().at(-1)).toEqual(["setContext", "ollamaAgent.running", false]);
+    });
+});
