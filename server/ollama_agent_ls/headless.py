@@ -11,7 +11,7 @@ from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult
 from ollama_agent_ls.backend import ChatBackend
-from ollama_agent_ls.cli import UsageError
+from ollama_agent_ls.errors import UsageError
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor

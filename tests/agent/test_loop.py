@@ -26,11 +26,11 @@ from ollama_agent_ls.ollama.models import (
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
+from tests.agent.conftest import APP
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
 from tests.waiting import wait_until
 
-APP = "def add(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n"
 
 
@@ -51,18 +51,6 @@ class Recorder:
 
     def kinds(self, kind: str) -> list[AgentEvent]:
         return [e for e in self.events if e.kind == kind]
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    (tmp_path / "app.py").write_text(APP)
-    return tmp_path
-
-
-@pytest.fixture
-async def client(fake_ollama: FakeOllama) -> AsyncIterator[OllamaClient]:
-    async with OllamaClient(Settings(ollama_url=fake_ollama.url)) as c:
-        yield c
 
 
 def make_run(

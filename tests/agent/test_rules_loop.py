@@ -7,14 +7,7 @@ from __future__ import annotations
 import itertools
 
 from ollama_agent_ls.agent.result import RunStatus
-from tests.agent.test_loop import (  # noqa: F401 (fixtures)
-    FIX,
-    Recorder,
-    client,
-    make_run,
-    run,
-    workspace,
-)
+from tests.agent.test_loop import FIX, Recorder, make_run, run
 from tests.fake_ollama.replies import Reply, call
 
 

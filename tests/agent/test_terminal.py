@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from ollama_agent_ls.agent.events import AgentEvent
-from ollama_agent_ls.terminal import CYAN, RED, RESET, TranscriptPrinter
+from ollama_agent_ls.cli.terminal import CYAN, RED, RESET, TranscriptPrinter
 
 
 def test_streamed_text_and_events_each_get_their_own_line() -> None:

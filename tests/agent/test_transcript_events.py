@@ -27,11 +27,11 @@ from ollama_agent_ls.agent.events import (
 )
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
+from ollama_agent_ls.cli.terminal import TranscriptPrinter
 from ollama_agent_ls.headless import DiskRun, build_disk_run, run_task
 from ollama_agent_ls.lsp.transcript import TranscriptStream
 from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.settings import Settings
-from ollama_agent_ls.terminal import TranscriptPrinter
 from ollama_agent_ls.tools import shell
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from ollama_agent_ls.workspace.changes import FileChange

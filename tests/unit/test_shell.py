@@ -15,11 +15,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ollama_agent_ls.cli.approver import TerminalApprover
 from ollama_agent_ls.settings import CommandApproval, Settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest, ToolContext, ToolError
 from ollama_agent_ls.tools.shell import (
     OUTPUT_LIMIT,
-    TerminalApprover,
     _CappedOutput,
     effective_timeout,
     run_command,

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from ollama_agent_ls import terminal
 from ollama_agent_ls.agent.events import AgentEvent
-from ollama_agent_ls.terminal import DIM, RESET, TranscriptPrinter
+from ollama_agent_ls.cli import terminal
+from ollama_agent_ls.cli.terminal import DIM, RESET, TranscriptPrinter
 
 ERASE_LINE = "\r\x1b[2K"
 SGR = re.compile(r"\x1b\[[0-9;]*m")

@@ -9,7 +9,7 @@ import io
 import pytest
 
 from ollama_agent_ls.agent.events import AgentEvent
-from ollama_agent_ls.terminal import (
+from ollama_agent_ls.cli.terminal import (
     CYAN,
     DIM,
     GREEN,

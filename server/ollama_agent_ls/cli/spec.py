@@ -1,12 +1,10 @@
-"""``ollama-agent-ls spec PATH``: run a spec against files on disk."""
+"""``spec PATH``: run a spec against files on disk; its exit codes follow ``run``'s."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,21 +12,23 @@ from typing import Any, NoReturn
 
 from ollama_agent_ls.agent.events import AgentEvent
 from ollama_agent_ls.agent.loop import Agent
+from ollama_agent_ls.cli.approver import TerminalApprover
+from ollama_agent_ls.cli.exits import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, EXIT_SETUP, EXIT_USAGE
+from ollama_agent_ls.cli.interrupt import cancel_on_sigint
+from ollama_agent_ls.cli.parser import workspace_of
+from ollama_agent_ls.cli.run import dry_run_diff, never_started
+from ollama_agent_ls.cli.transcript import transcript_for
+from ollama_agent_ls.errors import UsageError
 from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.specs.model import is_spec
 from ollama_agent_ls.specs.runner import SpecRunner, SpecRunResult
 from ollama_agent_ls.tools.command_policy import normalise_command
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from ollama_agent_ls.tools.executor import ExtraTool
-from ollama_agent_ls.tools.shell import TerminalApprover
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_SETUP, EXIT_CANCELLED = 0, 1, 2, 3, 130
 
 
 def _usage(message: str) -> NoReturn:
     """A mistake on the command line: main prints the spec command's usage and the message."""
-    from ollama_agent_ls.cli import UsageError
-
     raise UsageError(message)
 
 
@@ -95,7 +95,6 @@ def _locate(raw: Path, root: Path) -> Path | str:
 async def run_spec_command(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     """Run the spec named by ``args.path``; the exit code follows the ``run`` command's."""
     from ollama_agent_ls.backend import make_backend
-    from ollama_agent_ls.cli import dry_run_diff, never_started, transcript_for
     from ollama_agent_ls.headless import DiskRun, build_disk_run
 
     if ApplyMode(settings.apply_mode) is ApplyMode.REVIEW:
@@ -141,14 +140,7 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
         runner = SpecRunner(
             path, make_agent, rerun=bool(getattr(args, "rerun", False)), dry_run=dry_run
         )
-        loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):  # Windows: no handler
-            loop.add_signal_handler(signal.SIGINT, runner.cancel)
-        try:
-            result = await runner.run()
-        finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+        result = await cancel_on_sigint(runner.cancel, runner.run())
     printer.close()
     if result.status == "refused":
         return _refused(result.reason)
@@ -207,3 +199,9 @@ def _report(
             f"output {m.eval_tokens} tok, num_ctx {m.num_ctx}"
         )
     sys.stderr.write("\n".join(lines) + "\n")
+
+
+async def spec_command(args: argparse.Namespace, settings: Settings) -> int:
+    root = workspace_of(args)
+    code: int = await run_spec_command(args, settings, root)
+    return code
