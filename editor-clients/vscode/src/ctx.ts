@@ -6,7 +6,7 @@ import * as lc from "vscode-languageclient/node";
 import { section, serverCommandSetting, serverSettings, configuredModel } from "./config";
 import * as ext from "./lsp_ext";
 import { commandIds } from "./ids";
-import { ChatController, chatViewId, diffScheme } from "./panel/chat";
+import { ChatController, chatViewId, diffScheme, type ChatHost } from "./panel/chat";
 import { errorMessage, plainText, presentRunResult, ReportedError, RunLog } from "./results";
 import {
     canImportServer,
@@ -19,16 +19,7 @@ import { StatusBar } from "./status";
 import { TranscriptFormatter } from "./transcript";
 
 /** What the palette commands need from the context; a fake implements it in unit tests. */
-export interface AgentHost {
-    executeServerCommand<C extends ext.ServerCommand>(
-        command: C,
-        params: ext.ServerCommandTypes[C]["params"],
-    ): Promise<ext.ServerCommandTypes[C]["result"]>;
-    /** Start a run, track it in the status bar and report its result; undefined when it could not run. */
-    runAgent<C extends ext.RunCommand>(
-        command: C,
-        params: ext.ServerCommandTypes[C]["params"],
-    ): Promise<ext.RunResult | undefined>;
+export interface AgentHost extends Pick<ChatHost, "executeServerCommand" | "runAgent" | "log"> {
     showTranscript(): void;
     restart(): Promise<void>;
     /** Show the chat panel (the run goes on there); `preserveFocus` keeps the editor focused. */
@@ -37,7 +28,6 @@ export interface AgentHost {
     readonly lastRunId: string | undefined;
     /** The runs of this window: labels and changed files, for Undo's messages. */
     readonly runs: RunLog;
-    readonly log: vscode.LogOutputChannel;
     readonly state: vscode.Memento;
 }
 

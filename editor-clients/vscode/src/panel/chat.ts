@@ -29,6 +29,7 @@ export interface ChatHost {
         command: C,
         params: ext.ServerCommandTypes[C]["params"],
     ): Promise<ext.ServerCommandTypes[C]["result"]>;
+    /** Start a run, track it in the status bar and report its result; undefined when it could not run. */
     runAgent<C extends ext.RunCommand>(
         command: C,
         params: ext.ServerCommandTypes[C]["params"],

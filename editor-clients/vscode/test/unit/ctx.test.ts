@@ -4,6 +4,7 @@ import * as vscode from "vscode";
 import { Ctx, saveDocuments } from "../../src/ctx";
 import { commandIds } from "../../src/ids";
 import { serverCommands } from "../../src/lsp_ext";
+import * as serverModule from "../../src/server";
 import { FakeEvent, FakeMemento, lastStatusBarItem, settings } from "./vscodeMock.js";
 
 vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
@@ -433,8 +434,7 @@ describe("a change of the Python interpreter", () => {
         const python = pythonExtension("/envs/old/bin/python");
         const savedPath = process.env.PATH;
         process.env.PATH = "/nonexistent-dir";
-        const real = await import("../../src/server");
-        const canImport = vi.spyOn(real, "canImportServer").mockResolvedValue(true);
+        const canImport = vi.spyOn(serverModule, "canImportServer").mockResolvedValue(true);
         try {
             const { ctx } = await startedCtx();
             expect(ctx.launch).toEqual({ argv: ["/envs/old/bin/python", "-m", "ollama_agent_ls"], source: "python-extension" });
