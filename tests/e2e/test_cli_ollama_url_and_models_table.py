@@ -22,3 +22,20 @@ def test_models_without_json_lists_names_context_and_tools(fake_ollama: FakeOlla
     assert "40960" in lines["qwen3:8b"] or "40,960" in lines["qwen3:8b"], proc.stdout
     assert "tools" in lines["qwen3:8b"]
     assert "tools" not in lines["gemma3:4b"]
+
+
+def test_doctor_names_the_rule_files_and_a_missing_one(fake_ollama: FakeOllama, tmp_path) -> None:
+    (tmp_path / "AGENTS.md").write_text("Run the tests with make test.\n" * 20)
+    proc = cli(
+        "doctor",
+        "-w",
+        str(tmp_path),
+        "-o",
+        'rules=["gone.md"]',
+        "--sandbox",
+        "off",
+        url=fake_ollama.url,
+    )
+    assert "✓ project rules: AGENTS.md (about" in proc.stdout, proc.stdout
+    assert "problem: rules file gone.md was not used" in proc.stdout
+    assert proc.returncode == 3

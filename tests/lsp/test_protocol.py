@@ -168,6 +168,19 @@ async def test_list_models_and_check_setup_report_the_installed_models(
     assert report["modelPresent"] is True
     assert report["supportsTools"] is True
     assert report["problems"] == []
+    assert report["rules"] == []
+
+
+async def test_check_setup_names_the_rule_files_the_prompt_carries(
+    start_editor: StartEditor, workspace: Path
+) -> None:
+    (workspace / "AGENTS.md").write_text("Use pytest.\n")
+    client = await start_editor()
+
+    report = await client.command(CHECK_SETUP)
+
+    assert report["rules"] == ["AGENTS.md"]
+    assert 0 < report["rulesTokens"] < 100
 
 
 async def test_two_runs_at_once_and_a_clear_error_for_a_file_another_run_edits(

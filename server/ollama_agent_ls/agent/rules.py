@@ -13,7 +13,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource
+from ollama_agent_ls.agent.context_budget import BUDGET_CHARS_PER_TOKEN
+from ollama_agent_ls.ollama.setup_check import SetupReport
+from ollama_agent_ls.settings import Settings
+from ollama_agent_ls.workspace.documents import DiskDocuments, DocumentError, DocumentSource
 from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
 
 RULES_FILE = "AGENTS.md"
@@ -133,6 +136,14 @@ class NestedRules:
             return self.documents.read(path).text.replace("\r\n", "\n").strip()
         except (PathRefused, DocumentError, OSError):
             return ""
+
+
+def check_rules(report: SetupReport, root: Path, settings: Settings) -> None:
+    """Add what doctor and checkSetup say about the rule files: which, how big, what is wrong."""
+    rules = load_rules(root, DiskDocuments(root), settings.rules, settings.rules_max_chars)
+    report.rules = list(rules.files)
+    report.rules_tokens = int(len(rules.text) / BUDGET_CHARS_PER_TOKEN)
+    report.problems.extend(rules.problems)
 
 
 def nested_files(message: str) -> list[str]:

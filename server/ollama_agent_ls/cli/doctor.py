@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ollama_agent_ls.cli.exits import EXIT_OK, EXIT_SETUP
@@ -15,7 +16,9 @@ if TYPE_CHECKING:
     from ollama_agent_ls.settings import Settings
 
 
-async def doctor_command(settings: Settings) -> int:
+async def doctor_command(settings: Settings, root: Path) -> int:
+    """``doctor``: each check on its line, then each problem with its fix."""
+    from ollama_agent_ls.agent.rules import check_rules
     from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.ollama.setup_check import check_setup
     from ollama_agent_ls.tools.sandbox import check_sandbox
@@ -23,6 +26,7 @@ async def doctor_command(settings: Settings) -> int:
     async with contextlib.aclosing(make_backend(settings)) as client:
         report = await check_setup(client, settings)
     check_sandbox(report, settings)
+    check_rules(report, root, settings)
     out = sys.stdout
 
     def line(ok: bool, text: str) -> None:
@@ -59,6 +63,12 @@ async def doctor_command(settings: Settings) -> int:
         line(True, "commands run without a sandbox (sandbox=off)")
     else:
         line(False, f"commands cannot run in a sandbox ({report.sandbox_tool})")
+    if report.rules:
+        line(
+            True,
+            f"project rules: {', '.join(report.rules)} (about {report.rules_tokens} tokens in "
+            "the system prompt, beside the built-in prompt and tools)",
+        )
     for problem in report.problems:
         out.write(f"  problem: {problem}\n")
     out.write("OK\n" if report.ok else f"{len(report.problems)} problem(s)\n")

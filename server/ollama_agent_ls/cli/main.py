@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from ollama_agent_ls.cli.exits import EXIT_CANCELLED, EXIT_USAGE
-from ollama_agent_ls.cli.parser import build_parser, settings_for
+from ollama_agent_ls.cli.parser import build_parser, settings_for, workspace_of
 from ollama_agent_ls.cli.transcript import is_terminal
 from ollama_agent_ls.errors import UsageError
 
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "doctor":
             from ollama_agent_ls.cli.doctor import doctor_command
 
-            return asyncio.run(doctor_command(settings))
+            return asyncio.run(doctor_command(settings, workspace_of(args)))
         if command == "sessions":
             from ollama_agent_ls.cli.sessions import sessions_command
 

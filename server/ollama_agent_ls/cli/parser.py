@@ -173,7 +173,8 @@ _HELP: dict[str, tuple[str, str, Sequence[str], str]] = {
     "doctor": (
         "check Ollama and the model, with fixes",
         "Check the setup: the server reachable, the model installed with tools, the context "
-        "window, and whether commands can run in a sandbox; each problem comes with its fix.",
+        "window, whether commands can run in a sandbox, and the project's rule files "
+        "(AGENTS.md, the rules setting); each problem comes with its fix.",
         (
             "ollama-agent-ls doctor -m qwen2.5-coder:7b",
             "ollama-agent-ls doctor --base-url http://127.0.0.1:8080/v1",
@@ -267,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     undo.add_argument("--json", action="store_true", help="print JSON")
     doctor = _subcommand(sub, "doctor")
     _add_common(doctor)
+    _add_workspace(doctor)
     models = _subcommand(sub, "models")
     _add_common(models, model=False, sandbox=False)
     models.add_argument("--json", action="store_true", help="print JSON")

@@ -904,12 +904,14 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
 
     parse_args(cmd.CHECK_SETUP, NoArgs, args)
     await ls.wait_configured()
+    from ollama_agent_ls.agent.rules import check_rules
     from ollama_agent_ls.ollama.setup_check import check_setup
     from ollama_agent_ls.tools.sandbox import check_sandbox
 
     report = await check_setup(ls.ollama_client(ls.settings), ls.settings)
-    # The first check probes bubblewrap (a subprocess): off the loop.
+    # The first check probes bubblewrap (a subprocess), the rules read files: off the loop.
     await asyncio.to_thread(check_sandbox, report, ls.settings)
+    await asyncio.to_thread(check_rules, report, ls.root, ls.settings)
     return report.to_json()
 
 

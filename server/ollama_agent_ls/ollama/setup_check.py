@@ -38,6 +38,10 @@ class SetupReport:
     sandbox_active: bool | None = None
     """Whether commands are confined: None when not checked, False when off or impossible."""
     sandbox_tool: str = ""
+    rules: list[str] = field(default_factory=list)
+    """The rule files the system prompt would carry (filled by agent.rules.check_rules)."""
+    rules_tokens: int = 0
+    """Their estimated size, counted apart from the built-in prompt and tool schemas."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -62,6 +66,8 @@ class SetupReport:
             "sandbox": self.sandbox,
             "sandboxActive": self.sandbox_active,
             "sandboxTool": self.sandbox_tool,
+            "rules": list(self.rules),
+            "rulesTokens": self.rules_tokens,
             "problems": list(self.problems),
         }
 
