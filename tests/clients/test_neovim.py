@@ -195,7 +195,17 @@ def test_checkhealth_error_with_ollama_down(workspace: Path) -> None:
     run_scenario("checkhealth_spec", workspace, f"http://127.0.0.1:{closed_port}", "down")
 
 
-def test_approval_and_save_before_a_command(workspace: Path, fake: FakeOllama) -> None:
+@pytest.mark.parametrize(
+    ("key", "shown", "ran"),
+    [
+        ("a", "→ allowed", True),
+        ("s", "→ allowed for the rest of this session", True),
+        ("d", "→ denied", False),
+    ],
+)
+def test_approval_answered_in_the_chat(
+    workspace: Path, fake: FakeOllama, key: str, shown: str, ran: bool
+) -> None:
     fake.enqueue(
         Reply.calls(
             call(
@@ -206,16 +216,15 @@ def test_approval_and_save_before_a_command(workspace: Path, fake: FakeOllama) -
         Reply.calls(call("run_command", {"command": "cat calc.py"})),
         "Fixed and checked.",
     )
-    run_scenario("approval_save_spec", workspace, fake.url)
-    # The plugin wrote the buffer (saveDocuments) before the approved command ran.
-    assert "return a + b" in (workspace / "calc.py").read_text(encoding="utf-8")
-    tool_results = [
-        m["content"]
-        for m in fake.last_chat["messages"]
-        if m.get("role") == "tool" and "return a" in m.get("content", "")
-    ]
-    assert tool_results, "the command's output did not reach the model"
-    assert "return a + b" in tool_results[-1]
+    run_scenario("approval_save_spec", workspace, fake.url, key, shown)
+    tool_results = [m["content"] for m in fake.last_chat["messages"] if m.get("role") == "tool"]
+    if ran:
+        # The plugin wrote the buffer (saveDocuments) before the approved command ran.
+        assert "return a + b" in (workspace / "calc.py").read_text(encoding="utf-8")
+        assert "return a + b" in tool_results[-1], tool_results
+    else:
+        assert "return a - b" in (workspace / "calc.py").read_text(encoding="utf-8")
+        assert "return a" not in tool_results[-1], tool_results
 
 
 def test_lsp_enable_and_model_choice(workspace: Path, fake: FakeOllama) -> None:

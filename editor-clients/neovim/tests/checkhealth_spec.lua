@@ -1,6 +1,6 @@
 -- :checkhealth ollama_agent: OK with Ollama up, an error with it down (expectation in argv).
 local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
-H.setup({ autostart = false })
+H.setup()
 local expect = assert(_G.arg[1], 'pass "up" or "down"')
 
 vim.cmd('checkhealth ollama_agent')

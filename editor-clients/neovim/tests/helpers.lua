@@ -16,8 +16,9 @@ function H.log(...)
   io.stdout:write(table.concat(vim.tbl_map(tostring, { ... }), ' ') .. '\n')
 end
 
---- Put the plugin on the runtimepath, load it and call setup() for the test workspace.
-function H.setup(opts)
+--- Put the plugin on the runtimepath, load it, call setup() for the test workspace and enable
+--- the server the one way the plugin starts it (how.enable = false: leave it disabled).
+function H.setup(opts, how)
   vim.opt.runtimepath:prepend(H.plugin_dir)
   vim.cmd('runtime plugin/ollama_agent.lua')
   vim.g.mapleader = ' '
@@ -34,6 +35,9 @@ function H.setup(opts)
     settings = { logLevel = 'debug' },
   }, opts or {})
   require('ollama_agent').setup(options)
+  if not (how and how.enable == false) then
+    vim.lsp.enable('ollama_agent')
+  end
 end
 
 --- Wait until cond() is true; fail with `what` otherwise.

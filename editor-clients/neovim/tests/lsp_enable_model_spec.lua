@@ -1,7 +1,7 @@
 -- Neovim 0.11's vim.lsp.enable('ollama_agent') starts the server from lsp/ollama_agent.lua, and
 -- :OllamaAgentModel picks the model the next run uses.
 local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
-H.setup({ autostart = false })
+H.setup()
 vim.lsp.config('ollama_agent', {
   cmd = H.server_cmd,
   settings = { ollamaAgent = { ollamaUrl = H.ollama_url, model = 'qwen3:8b' } },

@@ -1,5 +1,6 @@
 --- The language client: its configuration, server->client handlers, start/attach, requests.
 local config = require('ollama_agent.config')
+local protocol = require('ollama_agent.protocol')
 
 local M = {}
 
@@ -17,26 +18,8 @@ local function call(client, method, ...)
   return client[method](...)
 end
 
---- The server's `workspace/executeCommand` commands, named here once.
-M.commands = {
-  runSelection = 'ollamaAgent.runSelection',
-  runSpec = 'ollamaAgent.runSpec',
-  implementTodo = 'ollamaAgent.implementTodo',
-  cancel = 'ollamaAgent.cancel',
-  undoRun = 'ollamaAgent.undoRun',
-  listModels = 'ollamaAgent.listModels',
-  checkSetup = 'ollamaAgent.checkSetup',
-  verifySpec = 'ollamaAgent.verifySpec',
-}
-
---- The server's notifications and requests to the plugin, named here once.
-M.methods = {
-  transcript = 'ollamaAgent/transcript',
-  saveDocuments = 'ollamaAgent/saveDocuments',
-  --- A run started with `wait = false` (the server's code actions and lenses) ended; its params
-  --- are the result the command answers with when it waits.
-  runFinished = 'ollamaAgent/runFinished',
-}
+--- The server's commands (see ollama_agent.protocol, where every name is declared).
+M.commands = protocol.commands
 
 --- Send a request; returns ok, request_id.
 function M.request(client, method, params, handler, bufnr)
@@ -107,6 +90,38 @@ function M.save_documents(params)
   return { saved = saved }
 end
 
+--- Answer a server request later: `ask(reply)` shows the question; `reply(value)` answers it.
+--- Server requests are handled inside a coroutine, so the handler yields until the answer.
+--- @param ask fun(reply: fun(value: any))
+--- @param fallback any the answer when the handler is not in a coroutine
+local function answer_later(ask, fallback)
+  local co, is_main = coroutine.running()
+  if not co or is_main then
+    return fallback
+  end
+  local done = false
+  ask(function(value)
+    if done then
+      return
+    end
+    done = true
+    -- Resume on the next tick: an answer given at once would resume before the yield.
+    vim.schedule(function()
+      coroutine.resume(co, value)
+    end)
+  end)
+  return coroutine.yield()
+end
+
+--- An `ollamaAgent/approveCommand` request: answered in the chat (or with vim.ui.select).
+local function approve_command(_, params, ctx)
+  return answer_later(function(reply)
+    require('ollama_agent.chat').ask_approval(params or {}, ctx, function(decision)
+      reply({ decision = decision })
+    end)
+  end, { decision = 'deny' })
+end
+
 --- A `window/showMessageRequest` (command approvals) answered through vim.ui.select.
 local function show_message_request(_, params)
   local actions = params.actions or {}
@@ -115,7 +130,14 @@ local function show_message_request(_, params)
     return vim.NIL
   end
   local co, is_main = coroutine.running()
-  if co and not is_main then
+  if not co or is_main then
+    local lines = { params.message }
+    for i, action in ipairs(actions) do
+      lines[#lines + 1] = ('%d. %s'):format(i, action.title)
+    end
+    return actions[vim.fn.inputlist(lines)] or vim.NIL
+  end
+  return answer_later(function(reply)
     vim.ui.select(actions, {
       prompt = params.message,
       kind = 'ollama_agent_approval',
@@ -123,19 +145,9 @@ local function show_message_request(_, params)
         return action.title
       end,
     }, function(choice)
-      -- Resume on the next tick: a synchronous vim.ui.select would resume before the yield.
-      vim.schedule(function()
-        coroutine.resume(co, choice or vim.NIL)
-      end)
+      reply(choice or vim.NIL)
     end)
-    return coroutine.yield()
-  end
-  local lines = { params.message }
-  for i, action in ipairs(actions) do
-    lines[#lines + 1] = ('%d. %s'):format(i, action.title)
-  end
-  local choice = vim.fn.inputlist(lines)
-  return actions[choice] or vim.NIL
+  end, vim.NIL)
 end
 
 --- Neovim (0.10, 0.11) inserts a text edit that starts past its last line as whole lines, so the
@@ -199,15 +211,16 @@ end
 --- @return table<string, function>
 function M.handlers()
   return {
-    [M.methods.transcript] = function(_, params, ctx)
+    [protocol.notifications.transcript] = function(_, params, ctx)
       require('ollama_agent.commands').on_transcript(params, ctx)
     end,
-    [M.methods.runFinished] = function(_, params, ctx)
+    [protocol.notifications.runFinished] = function(_, params, ctx)
       require('ollama_agent.commands').on_run_finished(params, ctx)
     end,
-    [M.methods.saveDocuments] = function(_, params)
+    [protocol.requests.saveDocuments] = function(_, params)
       return M.save_documents(params)
     end,
+    [protocol.requests.approveCommand] = approve_command,
     ['window/showMessageRequest'] = show_message_request,
     ['workspace/applyEdit'] = apply_edit,
   }
@@ -218,7 +231,7 @@ end
 function M.capabilities()
   local caps = vim.lsp.protocol.make_client_capabilities()
   caps.experimental = caps.experimental or {}
-  caps.experimental.ollamaAgent = { saveDocuments = true }
+  caps.experimental.ollamaAgent = vim.deepcopy(protocol.capabilities)
   caps.workspace = caps.workspace or {}
   caps.workspace.workspaceEdit = caps.workspace.workspaceEdit or {}
   -- Neovim applies documentChanges (versioned edits, create/delete) but does not say so.
@@ -246,8 +259,8 @@ function M.client_commands()
   }
 end
 
---- The full client configuration (also used by lsp/ollama_agent.lua for vim.lsp.config).
---- @param root_dir string|nil
+--- The full client configuration (lsp/ollama_agent.lua hands it to vim.lsp.config).
+--- @param root_dir string|nil nil: found per buffer (root markers, else the cwd or the file's folder)
 --- @return vim.lsp.ClientConfig
 function M.lsp_config(root_dir)
   local settings = M.object(config.server_settings())
@@ -255,8 +268,12 @@ function M.lsp_config(root_dir)
     name = M.name,
     cmd = config.cmd(),
     cmd_env = config.options.cmd_env,
-    root_dir = root_dir,
-    root_markers = config.options.root_markers,
+    root_dir = root_dir or function(bufnr, on_dir)
+      -- Buffers without a file (scratch, the chat) get no server.
+      if M.wants(bufnr) then
+        on_dir(M.root_dir(bufnr))
+      end
+    end,
     filetypes = config.options.filetypes,
     init_options = settings,
     settings = { ollamaAgent = settings },
@@ -315,8 +332,10 @@ function M.buffer(bufnr)
   return (bufnr == nil or bufnr == 0) and vim.api.nvim_get_current_buf() or bufnr
 end
 
---- Start (or reuse) the client for a buffer and attach it; returns the client or nil, error.
---- @param bufnr integer
+--- The client to use for a buffer: the one attached to it, else (for a buffer without a file,
+--- such as the chat) any running one; nil and what to do when there is none. The plugin never
+--- starts the server itself: vim.lsp.enable('ollama_agent') does.
+--- @param bufnr integer|nil
 --- @return vim.lsp.Client|nil, string|nil
 function M.ensure(bufnr)
   bufnr = M.buffer(bufnr)
@@ -324,17 +343,26 @@ function M.ensure(bufnr)
   if client then
     return client
   end
-  local cmd = config.cmd()
-  if vim.fn.executable(cmd[1]) ~= 1 then
+  local is_file = vim.api.nvim_buf_is_valid(bufnr) and vim.bo[bufnr].buftype == ''
+    and vim.api.nvim_buf_get_name(bufnr) ~= ''
+  if not is_file then
+    client = M.get(nil)
+    if client then
+      return client
+    end
+  end
+  local enabled = vim.lsp.is_enabled and vim.lsp.is_enabled(M.name)
+  if not enabled then
     return nil,
-      ('the server command %q is not executable: install the server (pip install ollama-agent-ls) '
-        .. 'or set cmd in require("ollama_agent").setup({ cmd = {...} })'):format(cmd[1])
+      "the server is not enabled: add vim.lsp.enable('ollama_agent') to your config "
+        .. '(see :help ollama-agent-setup)'
   end
-  local id = vim.lsp.start(M.lsp_config(M.root_dir(bufnr)), { bufnr = bufnr })
-  if not id then
-    return nil, 'the language server did not start; see :LspLog and :checkhealth ollama_agent'
+  if is_file and not M.wants(bufnr) then
+    return nil, 'this buffer is not one the agent attaches to (see the filetypes option)'
   end
-  return vim.lsp.get_client_by_id(id)
+  return nil,
+    'no agent server is attached to this buffer yet; if it does not start, see :LspLog and '
+      .. ':checkhealth ollama_agent'
 end
 
 --- Call fn(client) once the client finished initializing (requests before that race didOpen);

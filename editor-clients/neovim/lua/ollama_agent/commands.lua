@@ -1,9 +1,10 @@
 --- What the user commands do: start runs, track them, cancel, undo, pick a model.
 local client_mod = require('ollama_agent.client')
 local config = require('ollama_agent.config')
+local protocol = require('ollama_agent.protocol')
 local transcript = require('ollama_agent.transcript')
 
-local commands = client_mod.commands
+local commands = protocol.commands
 
 local M = {}
 
@@ -18,12 +19,16 @@ local unclaimed = {}
 M.last = nil
 --- The model picked with :OllamaAgentModel for this session (overrides the configured one).
 M.model = nil
+--- What each run was about (the server's label from its `started` event), by runId.
+M.labels = {}
 
 local labels = {
   [commands.runSelection] = 'run on selection',
   [commands.runSpec] = 'spec run',
   [commands.implementTodo] = 'TODO',
   [commands.verifySpec] = 'verify',
+  [commands.runTask] = 'chat',
+  [commands.followUp] = 'follow-up',
 }
 
 local function notify(msg, level)
@@ -69,19 +74,53 @@ end
 --- Report a run's end: a notification, M.last and the User OllamaAgentRunDone event.
 --- @param command string|nil nil for a run this plugin did not start
 --- @param result table
-local function finish(command, result)
-  M.last = vim.tbl_extend('force', { command = command }, result or {})
-  local line, level = describe(result or {})
+local function finish(command, result, client_id)
+  result = result or {}
+  M.last = vim.tbl_extend('force', { command = command }, result)
+  if result.runId then
+    -- The progress report's end may come later than the result, or not at all (a run that
+    -- failed early): the statusline must not keep "turn 2 · 31.5 tok/s" after the run.
+    M.progress[tostring(client_id) .. ':ollama-agent-' .. result.runId] = nil
+    M.ended[tostring(client_id) .. ':ollama-agent-' .. result.runId] = true
+  end
+  vim.cmd('redrawstatus!')
+  require('ollama_agent.chat').on_result(result)
+  require('ollama_agent.changes').on_result(result, client_id)
+  local line, level = describe(result)
   notify(line, level)
   fire('OllamaAgentRunDone', M.last)
 end
 
---- Run a server command that starts an agent run; the answer arrives when the run ends, or at
---- once as `{runId, status = 'running'}` when the arguments say `wait = false`, and then the
---- result follows as ollamaAgent/runFinished (see M.on_run_finished).
+local function is_run_command(command)
+  return vim.tbl_contains(protocol.run_commands, command)
+end
+
+--- What the chat shows as the user's message for a run started outside it.
+local function instruction_of(command, args, bufnr)
+  local name = vim.fn.fnamemodify(vim.api.nvim_buf_get_name(bufnr), ':t')
+  if command == commands.runSelection and args.range then
+    return ('%s  (%s:%d-%d)'):format(
+      args.instruction or '',
+      name,
+      args.range.start.line + 1,
+      args.range['end'].line + 1
+    )
+  elseif command == commands.implementTodo then
+    return ('Implement the TODO on line %d of %s'):format((args.line or 0) + 1, name)
+  elseif command == commands.runSpec then
+    return 'Run the spec ' .. name
+  elseif command == commands.verifySpec then
+    return 'Verify the spec ' .. name
+  end
+  return args.instruction
+end
+
+--- Run a server command that starts an agent run. The plugin sends `wait = false`: the answer is
+--- `{runId, sessionId, status = 'running'}` at once (the chat then shows the run), and the result
+--- follows as ollamaAgent/runFinished (see M.on_run_finished).
 --- @param command string
 --- @param args table
---- @param opts {bufnr: integer|nil, client_id: integer|nil}|nil
+--- @param opts {bufnr: integer|nil, client_id: integer|nil, chat: boolean|nil, instruction: string|nil}|nil
 function M.execute(command, args, opts)
   opts = opts or {}
   local bufnr = client_mod.buffer(opts.bufnr)
@@ -97,12 +136,13 @@ function M.execute(command, args, opts)
     return
   end
   args = vim.deepcopy(args)
-  if args.model == nil and M.model then
+  if args.model == nil and M.model and command ~= commands.verifySpec and command ~= commands.runSpec then
     args.model = M.model
   end
-  if config.options.transcript.open_on_run then
-    transcript.open()
+  if args.wait == nil and is_run_command(command) then
+    args.wait = false
   end
+  local shown = opts.instruction or instruction_of(command, args, bufnr)
   client_mod.when_ready(client, function(ready)
     local key
     local ok, request_id = client_mod.execute_command(
@@ -122,15 +162,23 @@ function M.execute(command, args, opts)
           fire('OllamaAgentRunDone', M.last)
         elseif type(result) == 'table' and result.status == 'running' and result.runId then
           local run_key = ready.id .. ':' .. result.runId
+          if type(result.sessionId) == 'string' then
+            require('ollama_agent.chat').run_started(result.runId, result.sessionId, {
+              client_id = ready.id,
+              instruction = shown,
+              chat = opts.chat,
+              open = config.options.chat.open_on_run,
+            })
+          end
           local early = unclaimed[run_key]
           if early then
             unclaimed[run_key] = nil
-            finish(command, early)
+            finish(command, early, ready.id)
           else
             M.following[run_key] = { client_id = ready.id, run_id = result.runId, command = command }
           end
         else
-          finish(command, result)
+          finish(command, result, ready.id)
         end
       end,
       bufnr
@@ -301,6 +349,20 @@ function M.undo(run_id)
   end)
 end
 
+--- A run as the user knows it: its label and short id, e.g. `run "calc.py:1-2: fix" (3f2a9c1b)`.
+--- @param run_id string|nil
+--- @return string
+function M.run_name(run_id)
+  if type(run_id) ~= 'string' then
+    return 'the latest run'
+  end
+  local label = M.labels[run_id]
+  if label then
+    return ('run "%s" (%s)'):format(label, run_id)
+  end
+  return 'run ' .. run_id
+end
+
 --- One line for an undoRun answer {runId, applied, reverted: [uri], leftAlone: [{uri, reason}]}.
 --- @param result table|nil
 --- @return string
@@ -316,8 +378,9 @@ function M.describe_undo(result)
     parts[#parts + 1] = 'undo was not applied by the editor'
   else
     local files = vim.tbl_map(name, result.reverted or {})
-    parts[#parts + 1] = #files > 0 and ('undid run in ' .. table.concat(files, ', '))
-      or 'nothing to undo'
+    local run = M.run_name(result.runId)
+    parts[#parts + 1] = #files > 0 and ('undid %s in %s'):format(run, table.concat(files, ', '))
+      or ('nothing to undo in %s'):format(run)
   end
   for _, left in ipairs(result.leftAlone or {}) do
     local where = left.uri and name(left.uri) or '?'
@@ -348,9 +411,57 @@ function M.list_models(cb)
   end)
 end
 
+--- The model runs use now: the one picked, else the configured one, else the server's.
+--- @return string|nil
+function M.current_model()
+  if M.model then
+    return M.model
+  end
+  local configured = config.server_settings().model
+  if configured then
+    return configured
+  end
+  for _, client in ipairs(all_clients()) do
+    local section = (client.settings or {}).ollamaAgent
+    if type(section) == 'table' and type(section.model) == 'string' then
+      return section.model
+    end
+  end
+  return nil
+end
+
+local function has_tools(m)
+  return vim.tbl_contains(m.capabilities or {}, 'tools')
+end
+
+--- One line for a model in the picker: name, current mark, capabilities, context, and a flag for
+--- models that cannot call tools.
+--- @param m {name: string, capabilities: string[]|nil, contextLength: integer|nil}
+--- @param current string|nil
+--- @return string
+function M.describe_model(m, current)
+  local parts = { m.name }
+  local caps = m.capabilities or {}
+  if #caps > 0 then
+    parts[#parts + 1] = table.concat(caps, ', ')
+  end
+  if m.contextLength and m.contextLength ~= vim.NIL then
+    parts[#parts + 1] = 'ctx ' .. tostring(m.contextLength)
+  end
+  if not has_tools(m) then
+    parts[#parts + 1] = 'no tool calling'
+  end
+  local line = table.concat(parts, ' · ')
+  if m.name == current then
+    line = line .. '  (current)'
+  end
+  return line
+end
+
 --- Use `name` for this session's runs and tell every running server.
 --- @param name string
-function M.set_model(name)
+--- @param model table|nil the listModels entry, to warn about a model without tools
+function M.set_model(name, model)
   M.model = name
   for _, client in ipairs(all_clients()) do
     client.settings = client.settings or {}
@@ -362,7 +473,16 @@ function M.set_model(name)
     client.settings.ollamaAgent = section
     client_mod.notify(client, 'workspace/didChangeConfiguration', { settings = client.settings })
   end
-  notify('model ' .. name)
+  if model and not has_tools(model) then
+    vim.notify(
+      ('Ollama agent: runs now use %s, which does not advertise tool calling: the agent reads its '
+        .. 'tool calls from the reply text, which small models often get wrong; a tools model '
+        .. '(qwen3, llama3.1) works better'):format(name),
+      vim.log.levels.WARN
+    )
+  else
+    notify(('runs now use %s'):format(name))
+  end
 end
 
 --- Pick a model with vim.ui.select over the installed models.
@@ -376,18 +496,16 @@ function M.select_model()
       error_msg('Ollama has no models installed; pull one, e.g. `ollama pull qwen3:8b`')
       return
     end
+    local current = M.current_model()
     vim.ui.select(models, {
       prompt = 'Ollama model',
       kind = 'ollama_agent_model',
       format_item = function(m)
-        local caps = table.concat(m.capabilities or {}, ', ')
-        local ctx = m.contextLength and m.contextLength ~= vim.NIL and (' ctx ' .. m.contextLength)
-          or ''
-        return ('%s  (%s%s)'):format(m.name, caps, ctx)
+        return M.describe_model(m, current)
       end,
     }, function(choice)
       if choice then
-        M.set_model(choice.name)
+        M.set_model(choice.name, choice)
       end
     end)
   end)
@@ -404,7 +522,7 @@ function M.on_run_finished(params, ctx)
   local run = M.following[run_key]
   if run then
     M.following[run_key] = nil
-    finish(run.command, params)
+    finish(run.command, params, ctx and ctx.client_id)
     return
   end
   -- Its answer is still to be handled (or another client started it): keep it for a while.
@@ -412,20 +530,30 @@ function M.on_run_finished(params, ctx)
   vim.defer_fn(function()
     if unclaimed[run_key] then
       unclaimed[run_key] = nil
-      finish(nil, params)
+      finish(nil, params, ctx and ctx.client_id)
     end
   end, 2000)
 end
 
 --- An `ollamaAgent/transcript` notification.
-function M.on_transcript(params, _)
-  if type(params) == 'table' then
-    transcript.append(params)
+function M.on_transcript(params, ctx)
+  if type(params) ~= 'table' then
+    return
+  end
+  if params.kind == 'started' and params.runId and type(params.text) == 'string' then
+    M.labels[params.runId] = params.text
+  end
+  transcript.append(params)
+  require('ollama_agent.chat').on_event(params)
+  if params.kind == 'edit' and params.runId then
+    require('ollama_agent.changes').on_edit(params.runId, ctx and ctx.client_id)
   end
 end
 
---- Progress of the agent's runs for a statusline ('' when idle).
+--- Progress of the agent's runs for a statusline ('' when idle), by `client_id:token`.
 M.progress = {}
+--- Tokens of runs that ended: a report that comes after the result must not bring them back.
+M.ended = {}
 
 --- @return string
 function M.status()
@@ -451,7 +579,7 @@ function M.on_progress(ev)
   local params = data.params or {}
   local value = params.value or {}
   local key = client.id .. ':' .. tostring(params.token)
-  if value.kind == 'end' then
+  if value.kind == 'end' or M.ended[key] then
     M.progress[key] = nil
   else
     local prev = M.progress[key] or {}
@@ -461,7 +589,8 @@ function M.on_progress(ev)
       percentage = value.percentage or prev.percentage,
     }
   end
-  vim.cmd('redrawstatus')
+  -- Every window's statusline, not only the current one's.
+  vim.cmd('redrawstatus!')
 end
 
 return M

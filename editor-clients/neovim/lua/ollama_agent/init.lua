@@ -1,9 +1,8 @@
 --- ollama_agent: a coding agent on a local Ollama model, through the ollama-agent-ls server.
 local M = {}
 
-local augroup = 'ollama_agent'
-
---- Configure the plugin: options, the default keymap, attaching to file buffers.
+--- Configure the plugin: options and the default key mappings. It starts nothing: the server
+--- starts with vim.lsp.enable('ollama_agent') (see :help ollama-agent-setup).
 --- @param opts table|nil see :help ollama-agent-options
 function M.setup(opts)
   local config = require('ollama_agent.config')
@@ -11,45 +10,21 @@ function M.setup(opts)
   for _, problem in ipairs(problems) do
     vim.notify('ollama_agent.setup: ' .. problem, vim.log.levels.WARN)
   end
-
-  local group = vim.api.nvim_create_augroup(augroup, { clear = true })
-  vim.api.nvim_create_autocmd('LspProgress', {
-    group = group,
-    callback = function(ev)
-      require('ollama_agent.commands').on_progress(ev)
-    end,
-  })
-
-  local keys = config.options.keymaps or {}
-  if keys.selection then
-    vim.keymap.set('x', keys.selection, '<Plug>(ollama-agent-selection)', {
-      desc = 'Ollama agent: run on selection',
-    })
+  if vim.lsp.config then
+    -- lsp/ollama_agent.lua reads the options when its config is resolved; a setup() after that
+    -- makes it read them again (user overrides from vim.lsp.config stay).
+    vim.lsp.config('ollama_agent', {})
   end
 
-  if config.options.autostart then
-    local client = require('ollama_agent.client')
-    local function attach(buf)
-      if client.wants(buf) and not client.get(buf) then
-        local _, err = client.ensure(buf)
-        if err then
-          vim.notify_once('Ollama agent: ' .. err, vim.log.levels.WARN)
-        end
-      end
-    end
-    vim.api.nvim_create_autocmd({ 'BufReadPost', 'BufNewFile' }, {
-      group = group,
-      callback = function(ev)
-        -- After filetype detection, so didOpen carries the right languageId.
-        vim.schedule(function()
-          attach(ev.buf)
-        end)
-      end,
-    })
-    for _, buf in ipairs(vim.api.nvim_list_bufs()) do
-      if vim.api.nvim_buf_is_loaded(buf) then
-        attach(buf)
-      end
+  local keys = config.options.keymaps or {}
+  local maps = {
+    { 'x', keys.selection, '<Plug>(ollama-agent-selection)', 'run on selection' },
+    { 'n', keys.keep, '<Plug>(ollama-agent-keep)', 'keep the change under the cursor' },
+    { 'n', keys.undo_hunk, '<Plug>(ollama-agent-undo-hunk)', 'undo the change under the cursor' },
+  }
+  for _, m in ipairs(maps) do
+    if m[2] then
+      vim.keymap.set(m[1], m[2], m[3], { desc = 'Ollama agent: ' .. m[4] })
     end
   end
 end
@@ -58,6 +33,18 @@ end
 local function command(name)
   return function(...)
     return require('ollama_agent.commands')[name](...)
+  end
+end
+
+local function chat(name)
+  return function(...)
+    return require('ollama_agent.chat')[name](...)
+  end
+end
+
+local function changes(name)
+  return function(...)
+    return require('ollama_agent.changes')[name](...)
   end
 end
 
@@ -81,6 +68,24 @@ M.undo = command('undo')
 
 --- Pick the model with vim.ui.select.
 M.select_model = command('select_model')
+
+--- Open (or focus) the chat for the current session.
+M.open_chat = chat('open')
+
+--- Pick a stored session with vim.ui.select and resume it in the chat.
+M.select_session = chat('pick_session')
+
+--- Answer the command approval waiting in the chat.
+M.approve = chat('approve')
+
+--- Keep the agent's change under the cursor.
+M.keep = changes('keep')
+
+--- Undo the agent's change under the cursor.
+M.undo_hunk = changes('undo_hunk')
+
+--- Show a run's changes as a diff.
+M.review = changes('review')
 
 --- Open the transcript window.
 function M.open_transcript()
