@@ -299,7 +299,8 @@ local said = vim.tbl_map(function(m)
 end, H.messages)
 assert(
   vim.iter(said):any(function(msg)
-    return msg:find('undid run in calc.py', 1, true) ~= nil
+    return msg:find('undid run "calc.py:1-2: fix add" (run-', 1, true) ~= nil
+      and msg:find(') in calc.py', 1, true) ~= nil
   end),
   'no undo message: ' .. vim.inspect(said)
 )

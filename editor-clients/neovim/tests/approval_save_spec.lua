@@ -13,9 +13,7 @@ end)
 
 vim.cmd('1,2OllamaAgent fix add and show the file')
 local chat = require('ollama_agent.chat')
-local function chat_text()
-  return table.concat(vim.api.nvim_buf_get_lines(chat.shown().view.buf, 0, -1, false), '\n')
-end
+local chat_text = H.chat_text
 H.wait('the approval in the chat', function()
   return chat_text():find('Run this command? cat calc.py', 1, true) ~= nil
 end)

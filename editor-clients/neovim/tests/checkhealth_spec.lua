@@ -13,6 +13,11 @@ if expect == 'up' then
   assert(not text:find('ERROR', 1, true), 'unexpected ERROR in health report')
 else
   assert(text:find('ERROR', 1, true), 'no ERROR in health report')
-  assert(text:find('Ollama is not reachable', 1, true), 'unreachable Ollama not reported')
+  assert(text:find('not reachable', 1, true), 'unreachable Ollama not reported')
+  -- Each sentence once: not as ERROR and again as its ADVICE, nor again as a warning.
+  for sentence in text:gmatch('ERROR ([^\n]+)') do
+    local _, count = text:gsub(vim.pesc(sentence:sub(1, 40)), '')
+    assert(count == 1, ('said %d times: %s\n%s'):format(count, sentence, text))
+  end
 end
 H.done()

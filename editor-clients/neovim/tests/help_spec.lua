@@ -15,6 +15,10 @@ for _, tag in ipairs({
   ':OllamaAgentUndo',
   ':OllamaAgentModel',
   ':OllamaAgentTranscript',
+  ':OllamaAgentChat',
+  ':OllamaAgentSessions',
+  ':OllamaAgentReview',
+  'ollama-agent-chat',
   '<Plug>(ollama-agent-selection)',
 }) do
   vim.cmd('help ' .. tag)

@@ -83,6 +83,12 @@ function H.text(buf)
   return table.concat(vim.api.nvim_buf_get_lines(buf or 0, 0, -1, false), '\n')
 end
 
+--- The text of the conversation the chat shows.
+function H.chat_text()
+  local chat = require('ollama_agent.chat')
+  return table.concat(vim.api.nvim_buf_get_lines(chat.shown().view.buf, 0, -1, false), '\n')
+end
+
 --- Record run results as they arrive (User OllamaAgentRunDone).
 H.results = {}
 vim.api.nvim_create_autocmd('User', {

@@ -1,5 +1,6 @@
--- Neovim 0.11's vim.lsp.enable('ollama_agent') starts the server from lsp/ollama_agent.lua, and
--- :OllamaAgentModel picks the model the next run uses.
+-- Neovim 0.11's vim.lsp.enable('ollama_agent') starts the server from lsp/ollama_agent.lua, with
+-- vim.lsp.config overrides; :OllamaAgentModel lists the models with separated fields, the current
+-- one marked and those without tool calling flagged, and picks the model the next run uses.
 local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
 H.setup()
 vim.lsp.config('ollama_agent', {
@@ -12,16 +13,36 @@ vim.lsp.enable('ollama_agent')
 local buf, client = H.open('calc.py')
 assert(client.config.capabilities.experimental.ollamaAgent.saveDocuments == true)
 
+local pick = 'deepseek-r1:8b'
 local selects = H.answer_select(function(item)
-  return item.name == 'llama3.1:8b'
+  return item.name == pick
 end)
 vim.cmd('OllamaAgentModel')
 H.wait('the model list', function()
   return #selects > 0
 end)
 local offered = vim.tbl_map(selects[1].opts.format_item, selects[1].items)
-assert(vim.tbl_contains(offered, 'llama3.1:8b  (completion, tools ctx 131072)'), vim.inspect(offered))
-assert(require('ollama_agent.commands').model == 'llama3.1:8b')
+for _, want in ipairs({
+  'qwen3:8b · completion, tools, thinking · ctx 40960  (current)',
+  'llama3.1:8b · completion, tools · ctx 131072',
+  'deepseek-r1:8b · completion, thinking · ctx 131072 · no tool calling',
+}) do
+  assert(vim.tbl_contains(offered, want), ('no %q in %s'):format(want, vim.inspect(offered)))
+end
+assert(require('ollama_agent.commands').model == pick)
+-- Choosing a model without tools warns what that means, not just "model ...".
+local said = H.messages[#H.messages]
+assert(said.level == vim.log.levels.WARN and said.msg:find('does not advertise tool calling', 1, true), vim.inspect(said))
+
+-- Then the next pick is marked current, and a tools model is chosen for the run.
+pick = 'llama3.1:8b'
+vim.cmd('OllamaAgentModel')
+H.wait('the second model list', function()
+  return #selects > 1
+end)
+offered = vim.tbl_map(selects[2].opts.format_item, selects[2].items)
+assert(vim.tbl_contains(offered, 'deepseek-r1:8b · completion, thinking · ctx 131072 · no tool calling  (current)'), vim.inspect(offered))
+assert(H.messages[#H.messages].msg == 'Ollama agent: runs now use llama3.1:8b', vim.inspect(H.messages[#H.messages]))
 
 vim.cmd('2OllamaAgent explain')
 local result = H.wait_result(1)

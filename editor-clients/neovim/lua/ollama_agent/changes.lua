@@ -275,8 +275,13 @@ function M.review_lines(files)
     lines[#lines + 1] = '--- a/' .. rel
     lines[#lines + 1] = '+++ b/' .. rel
     for _, hunk in ipairs(file.hunks or {}) do
-      local at = type(hunk.range) == 'table' and ('line %d'):format(hunk.range.start.line + 1) or 'edited by you'
-      lines[#lines + 1] = ('@@ %s · %s · %s @@'):format(at, tostring(hunk.id), tostring(hunk.state))
+      local at = ''
+      if type(hunk.range) == 'table' then
+        at = (' · line %d'):format(hunk.range.start.line + 1)
+      elseif hunk.state == 'edited' then
+        at = ' · edited by you since'
+      end
+      lines[#lines + 1] = ('@@ %s · %s%s @@'):format(tostring(hunk.id), tostring(hunk.state), at)
       rows[#lines] = { uri = file.uri, hunk = hunk }
       for _, l in ipairs(vim.split((hunk.oldText or ''):gsub('\n$', ''), '\n', { plain = true })) do
         if hunk.oldText and hunk.oldText ~= '' then
