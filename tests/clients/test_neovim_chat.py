@@ -145,12 +145,16 @@ def _protocol_table() -> dict[str, dict[str, str]]:
 
 def test_protocol_table_matches_the_server() -> None:
     from ollama_agent_ls.lsp import commands as server
-    from ollama_agent_ls.lsp.spec_runs import VERIFY_SPEC
     from ollama_agent_ls.lsp.transcript import TRANSCRIPT_METHOD
+
+    # verifySpec is declared in spec_runs today; issue 14 moves every name into commands.py.
+    verify = getattr(server, "VERIFY_SPEC", None)
+    if verify is None:
+        from ollama_agent_ls.lsp.spec_runs import VERIFY_SPEC as verify
 
     table = _protocol_table()
     plugin_commands = set(table["commands"].values())
-    server_commands = {*server.ALL_COMMANDS, VERIFY_SPEC}
+    server_commands = {*server.ALL_COMMANDS, verify}
     assert server_commands <= plugin_commands, server_commands - plugin_commands
     assert plugin_commands - server_commands == PENDING_ON_THE_SERVER - server_commands
     # When the server adds a pending name, it leaves PENDING_ON_THE_SERVER.
