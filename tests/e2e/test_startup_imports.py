@@ -275,7 +275,8 @@ def test_settings_used_before_initialized_hold_the_environment_and_initializatio
     # In-process: a command may read the settings before initialized has applied them.
     from lsprotocol import types
 
-    from ollama_agent_ls.lsp.server import AgentServer, initialize
+    from ollama_agent_ls.lsp.lifecycle import initialize
+    from ollama_agent_ls.lsp.server import AgentServer
 
     monkeypatch.setenv("OLLAMA_HOST", "http://ollama.example:1234")
     monkeypatch.delenv("OLLAMA_AGENT_MAX_TURNS", raising=False)
@@ -290,3 +291,35 @@ def test_settings_used_before_initialized_hold_the_environment_and_initializatio
     assert ls.settings.model == "tiny:1b"
     assert ls.settings.max_turns == default_turns
     assert ls.settings.ollama_url.startswith("http://ollama.example:1234")
+
+
+def test_importing_the_server_module_registers_nothing() -> None:
+    # esbonio's pattern: create_server() registers each feature module; importing one must not
+    # register anything on a server singleton (there is none).
+    import importlib
+
+    import ollama_agent_ls.lsp.server as server_module
+
+    for name in (
+        "lifecycle",
+        "text_sync",
+        "code_actions",
+        "run_commands",
+        "session_commands",
+        "setup_commands",
+        "spec_runs",
+    ):
+        importlib.import_module(f"ollama_agent_ls.lsp.{name}")
+    assert not any(
+        isinstance(value, server_module.AgentServer) for value in vars(server_module).values()
+    )
+    bare = server_module.AgentServer()
+    assert "ollamaAgent.runTask" not in bare.protocol.fm.commands
+    server = server_module.create_server()
+    commands = server.protocol.fm.commands
+    assert {"ollamaAgent.runTask", "ollamaAgent.followUp", "ollamaAgent.verifySpec"} <= set(
+        commands
+    )
+    assert "textDocument/codeLens" in server.protocol.fm.features
+    # Two servers in one process do not share their registrations.
+    assert server_module.create_server().protocol.fm.commands.keys() == commands.keys()

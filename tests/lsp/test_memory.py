@@ -14,7 +14,7 @@ from tests.lsp.helpers import RUN_SELECTION, selection
 RUNS = 100
 WARM_UP = 10
 MAX_GROWTH_KB = 30 * 1024
-HELD = re.compile(r"(run-\d+) ended; held: (\d+) request futures, (\d+) progress tokens")
+HELD = re.compile(r"(run-\S+) ended; held: (\d+) request futures, (\d+) progress tokens")
 
 
 def _held(client: Editor, run_id: str) -> tuple[int, int]:

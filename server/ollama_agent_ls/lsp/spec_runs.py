@@ -12,7 +12,8 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from ollama_agent_ls.lsp import commands as cmd
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name, uri_to_path
-from ollama_agent_ls.lsp.server import AgentServer, server, start_run
+from ollama_agent_ls.lsp.run_commands import start_run
+from ollama_agent_ls.lsp.server import AgentServer
 from ollama_agent_ls.specs.model import Spec, SpecError, is_spec, parse_spec
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.documents import DocumentError
@@ -76,8 +77,9 @@ def _open_spec(ls: AgentServer, uri: str) -> Spec | None:
         return None
 
 
-@server.feature(types.TEXT_DOCUMENT_CODE_LENS)
-def code_lens(ls: AgentServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
+def text_document_code_lens(
+    ls: AgentServer, params: types.CodeLensParams
+) -> list[types.CodeLens] | None:
     """ "Run spec with Ollama agent" (and "Verify spec") at the top of a spec file."""
     uri = params.text_document.uri
     spec = _open_spec(ls, uri)
@@ -225,7 +227,6 @@ async def run_spec_in_editor(ls: AgentServer, a: RunSpecArgs) -> dict[str, Any]:
     return await start_run(ls, run, a.wait, work)
 
 
-@server.command(VERIFY_SPEC)
 async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run a spec's verify: commands (under the approval policy); the spec is not changed."""
     from ollama_agent_ls.lsp.command_args import VerifySpecArgs, parse_args
@@ -292,3 +293,9 @@ def _verify_json(
             for r in reports
         ],
     }
+
+
+def register(server: AgentServer) -> None:
+    """Register the spec code lenses and verifySpec on ``server``."""
+    server.feature(types.TEXT_DOCUMENT_CODE_LENS)(text_document_code_lens)
+    server.command(VERIFY_SPEC)(verify_spec_command)
