@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
+from acp import RequestError, spawn_agent_process
 from acp.client.connection import ClientSideConnection
 from acp.schema import (
     AllowedOutcome,
@@ -30,9 +31,9 @@ from acp.schema import (
     WriteTextFileResponse,
 )
 
-from acp import RequestError, spawn_agent_process
-
-AGENT = [sys.executable, "-m", "ollama_agent_ls.acp_agent"]
+AGENT = [sys.executable, "-m", "ollama_agent_ls", "acp"]
+"""The documented entry point, the CLI's acp subcommand (``-m ollama_agent_ls.acp_agent`` is the
+same agent: the TypeScript-client test starts it that way)."""
 
 Decide = Callable[[ToolCallUpdate, list[PermissionOption]], str | None]
 """Picks an option id for a permission request (None: answer ``cancelled``)."""

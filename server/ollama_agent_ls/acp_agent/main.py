@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, cast
+from typing import IO, TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from acp.interfaces import Agent as AcpAgent
@@ -31,44 +30,11 @@ DESCRIPTION = (
 )
 
 
-class _Usage(Exception):
-    """A bad flag or setting: exit code 2 with the message."""
-
-
-def _option(value: str) -> tuple[str, Any]:
-    key, sep, raw = value.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"'{value}' is not KEY=VALUE, e.g. -o maxTurns=40")
-    try:
-        return key.strip(), json.loads(raw)
-    except json.JSONDecodeError:
-        return key.strip(), raw
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The settings flags of ``run`` that apply to ACP (the same names and meanings)."""
-    parser.add_argument(
-        "--model", "-m", help="model name (default: qwen3:8b or OLLAMA_AGENT_MODEL)"
-    )
-    parser.add_argument("--backend", choices=["ollama", "openai"], help="the server's API")
-    parser.add_argument(
-        "--ollama-url", metavar="URL", help="Ollama's address (default: OLLAMA_HOST)"
-    )
-    parser.add_argument(
-        "--base-url", metavar="URL", help="OpenAI-compatible URL with /v1; implies --backend openai"
-    )
-    parser.add_argument(
-        "--sandbox", choices=["workspace-write", "read-only", "off"], help="where commands run"
-    )
-    parser.add_argument(
-        "-o",
-        "--option",
-        action="append",
-        type=_option,
-        default=[],
-        metavar="KEY=VALUE",
-        help="any setting by its camelCase name, e.g. -o maxTurns=40",
-    )
+    """The settings flags of ``run`` (the same names and meanings), -w and --log-level."""
+    from ollama_agent_ls.cli.parser import add_common
+
+    add_common(parser)
     parser.add_argument(
         "--workspace",
         "-w",
@@ -83,36 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
         help="how much to log on stderr (default: INFO)",
     )
-
-
-def settings_of(args: argparse.Namespace) -> Settings:
-    """Defaults, then the environment, then -o options, then the flags (as ``run`` does)."""
-    from ollama_agent_ls.settings import (
-        SettingsProblem,
-        normalise_ollama_host,
-        settings_from_env,
-        strict_settings,
-    )
-
-    base, problems = settings_from_env()
-    for problem in problems:
-        logging.getLogger(__name__).warning("%s; using the default", problem)
-    raw: dict[str, Any] = dict(args.option or [])
-    if args.model:
-        raw["model"] = args.model
-    if args.ollama_url:
-        raw["ollamaUrl"] = normalise_ollama_host(args.ollama_url)
-    if args.base_url:
-        raw["baseUrl"] = args.base_url
-        raw.setdefault("backend", "openai")
-    if args.backend:
-        raw["backend"] = args.backend
-    if args.sandbox:
-        raw["sandbox"] = args.sandbox
-    try:
-        return strict_settings(raw, base)
-    except SettingsProblem as exc:
-        raise _Usage(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -131,14 +67,19 @@ def run(args: argparse.Namespace) -> int:
         stream=sys.stderr,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    from ollama_agent_ls.cli.parser import settings_for
+    from ollama_agent_ls.errors import UsageError
+
     try:
-        settings = settings_of(args)
+        settings = settings_for(args)
         workspace = None
         if args.workspace is not None:
             workspace = Path(args.workspace).expanduser()
             if not workspace.is_dir():
-                raise _Usage(f"workspace {workspace} is not a directory; pass an existing folder")
-    except _Usage as exc:
+                raise UsageError(
+                    f"workspace {workspace} is not a directory; pass an existing folder"
+                )
+    except UsageError as exc:
         sys.stderr.write(f"ollama-agent-ls acp: error: {exc}\n")
         return EXIT_USAGE
     protocol_out = _private_stdout()
@@ -158,6 +99,7 @@ def _private_stdout() -> IO[bytes]:
 
 async def _serve(settings: Settings, workspace: Path | None, out: IO[bytes]) -> None:
     from acp import run_agent
+
     from ollama_agent_ls.acp_agent.agent import OllamaAcpAgent
     from ollama_agent_ls.backend import make_backend
 

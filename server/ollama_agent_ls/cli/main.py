@@ -25,6 +25,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if command == "serve":
             return _serve(args)
+        if command == "acp":
+            # It sets up its own logging and stdout (the protocol's alone).
+            from ollama_agent_ls.acp_agent.main import run as run_acp
+
+            return run_acp(args)
         logging.basicConfig(
             level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
         )

@@ -43,7 +43,8 @@ def _parse_option(value: str) -> tuple[str, Any]:
     return key.strip(), parsed
 
 
-def _add_common(p: argparse.ArgumentParser, *, model: bool = True, sandbox: bool = True) -> None:
+def add_common(p: argparse.ArgumentParser, *, model: bool = True, sandbox: bool = True) -> None:
+    """The settings flags every agent command takes (model, backend, URLs, sandbox, -o)."""
     if model:
         p.add_argument("--model", "-m", help="model name (default: qwen3:8b or OLLAMA_AGENT_MODEL)")
     p.add_argument(
@@ -94,7 +95,7 @@ def _add_workspace(p: argparse.ArgumentParser) -> None:
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
-    _add_common(p)
+    add_common(p)
     _add_workspace(p)
     p.add_argument(
         "--yes",
@@ -180,6 +181,14 @@ _HELP: dict[str, tuple[str, str, Sequence[str], str]] = {
             "ollama-agent-ls doctor --base-url http://127.0.0.1:8080/v1",
         ),
         "0 ready, 3 a problem was found (each printed with its fix), 2 usage",
+    ),
+    "acp": (
+        "run the agent as an ACP agent on stdio (Zed, JetBrains, Neovim, Emacs)",
+        "Run the agent as an ACP agent (Agent Client Protocol) on stdin/stdout, for the agent "
+        "panels of Zed, JetBrains IDEs, Neovim (CodeCompanion, avante) and Emacs (agent-shell). "
+        "The client starts it; logs go to stderr.",
+        ("ollama-agent-ls acp -m qwen2.5-coder:7b", "ollama-agent-ls acp --log-level DEBUG"),
+        "0 the client closed stdin, 2 usage",
     ),
     "models": (
         "list installed models",
@@ -267,10 +276,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_workspace(undo)
     undo.add_argument("--json", action="store_true", help="print JSON")
     doctor = _subcommand(sub, "doctor")
-    _add_common(doctor)
+    add_common(doctor)
     _add_workspace(doctor)
+    acp = _subcommand(sub, "acp")
+    from ollama_agent_ls.acp_agent.main import add_arguments as add_acp_arguments
+
+    add_acp_arguments(acp)
     models = _subcommand(sub, "models")
-    _add_common(models, model=False, sandbox=False)
+    add_common(models, model=False, sandbox=False)
     models.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
