@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
+from acp import PROTOCOL_VERSION, RequestError, update_agent_message_text
 from acp.interfaces import Client
 from acp.schema import (
     AgentCapabilities,
@@ -52,7 +53,6 @@ from acp.schema import (
     ToolCallUpdate,
 )
 
-from acp import PROTOCOL_VERSION, RequestError, update_agent_message_text
 from ollama_agent_ls import __version__
 from ollama_agent_ls.acp_agent.approvals import PermissionApprover
 from ollama_agent_ls.acp_agent.changes import ClientSink

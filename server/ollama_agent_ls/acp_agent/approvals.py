@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
+from acp import text_block, tool_content
 from acp.schema import (
     AllowedOutcome,
     PermissionOption,
@@ -18,7 +19,6 @@ from acp.schema import (
     ToolCallUpdate,
 )
 
-from acp import text_block, tool_content
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acp.schema import ToolCallLocation, ToolKind, UsageUpdate
-
 from acp import (
     start_tool_call,
     text_block,
@@ -27,6 +25,8 @@ from acp import (
     update_tool_call,
     update_user_message_text,
 )
+from acp.schema import ToolCallLocation, ToolKind, UsageUpdate
+
 from ollama_agent_ls.agent.events import AgentEvent
 from ollama_agent_ls.agent.prompts import tool_call_summary
 from ollama_agent_ls.ollama.models import Message

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 
-from ollama_agent_ls.lsp.commands import APPROVE_COMMAND
+from ollama_agent_ls.lsp.lsp_ext import APPROVE_COMMAND
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ from lsprotocol import types
 from pygls.capabilities import get_capability
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp import lsp_ext as ext
 from ollama_agent_ls.lsp.server import (
     AgentServer,
 )
@@ -28,7 +28,7 @@ def text_document_code_action(
     if uri not in ls.workspace.text_documents:
         return None
     try:
-        ls.command_path(uri, cmd.IMPLEMENT_TODO)
+        ls.command_path(uri, ext.IMPLEMENT_TODO)
         refusal = None
     except JsonRpcInvalidParams as exc:
         refusal = exc.message
@@ -46,7 +46,7 @@ def text_document_code_action(
                 kind=types.CodeActionKind.QuickFix,
                 command=types.Command(
                     title="Implement TODO with Ollama agent",
-                    command=cmd.IMPLEMENT_TODO,
+                    command=ext.IMPLEMENT_TODO,
                     # Answered at once, the result comes as ollamaAgent/runFinished: a generic
                     # client (eglot gives up after 10 s) never waits on a run.
                     arguments=[{"uri": uri, "line": line, "wait": False}],

@@ -1,6 +1,6 @@
 """The validated shape of each custom command's single object argument.
 
-Apart from the command names (lsp/commands.py) because pydantic costs ~60 ms to import and a
+Apart from the command names (lsp/lsp_ext.py) because pydantic costs ~60 ms to import and a
 client waits for the answer to initialize before it sends anything; a command's handler imports
 this module, and a thread warms it once the client is initialized.
 """

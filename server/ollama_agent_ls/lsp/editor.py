@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
-from ollama_agent_ls.lsp.commands import SAVE_DOCUMENTS
+from ollama_agent_ls.lsp.lsp_ext import SAVE_DOCUMENTS
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
 from ollama_agent_ls.workspace.documents import (
     DiskDocuments,

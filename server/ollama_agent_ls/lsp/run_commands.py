@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from pygls.exceptions import JsonRpcInvalidParams
 
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
-from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp import lsp_ext as ext
 from ollama_agent_ls.lsp.editor import EditorDocuments
 from ollama_agent_ls.lsp.server import (
     AgentServer,
@@ -111,9 +111,9 @@ async def run_task(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Start a new session on an instruction, with or without a file or a selection."""
     from ollama_agent_ls.lsp.command_args import RunTaskArgs, parse_args
 
-    a = parse_args(cmd.RUN_TASK, RunTaskArgs, args)
+    a = parse_args(ext.RUN_TASK, RunTaskArgs, args)
     await ls.wait_configured()
-    root, task, label = _task_for(ls, cmd.RUN_TASK, a.instruction, a.uri, a.range)
+    root, task, label = _task_for(ls, ext.RUN_TASK, a.instruction, a.uri, a.range)
     run = ls.runs.build(ls.settings_for(a.model), root, label)
     run.instruction = a.instruction
 
@@ -127,9 +127,9 @@ async def follow_up(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Continue a session: the model keeps what it read and did, the request extends it."""
     from ollama_agent_ls.lsp.command_args import FollowUpArgs, parse_args
 
-    a = parse_args(cmd.FOLLOW_UP, FollowUpArgs, args)
+    a = parse_args(ext.FOLLOW_UP, FollowUpArgs, args)
     await ls.wait_configured()
-    root, task, label = _task_for(ls, cmd.FOLLOW_UP, a.instruction, a.uri, a.range)
+    root, task, label = _task_for(ls, ext.FOLLOW_UP, a.instruction, a.uri, a.range)
     settings = ls.settings_for(a.model)
     session = ls.runs.load_session(root, settings, a.session_id)
     if task.selection is not None:
@@ -161,9 +161,9 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run the agent on a selection with an instruction."""
     from ollama_agent_ls.lsp.command_args import RunSelectionArgs, parse_args
 
-    a = parse_args(cmd.RUN_SELECTION, RunSelectionArgs, args)
+    a = parse_args(ext.RUN_SELECTION, RunSelectionArgs, args)
     await ls.wait_configured()
-    path, rel, text = _read_for_command(ls, a.uri, cmd.RUN_SELECTION)
+    path, rel, text = _read_for_command(ls, a.uri, ext.RUN_SELECTION)
     start, end = _lines_of(ls, a.uri, a.range, text)
     lines = text.split("\n")[start - 1 : end]
     if (
@@ -190,9 +190,9 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Implement the TODO/FIXME/XXX comment on a line."""
     from ollama_agent_ls.lsp.command_args import ImplementTodoArgs, parse_args
 
-    a = parse_args(cmd.IMPLEMENT_TODO, ImplementTodoArgs, args)
+    a = parse_args(ext.IMPLEMENT_TODO, ImplementTodoArgs, args)
     await ls.wait_configured()
-    path, rel, text = _read_for_command(ls, a.uri, cmd.IMPLEMENT_TODO)
+    path, rel, text = _read_for_command(ls, a.uri, ext.IMPLEMENT_TODO)
     language = None
     if a.uri in ls.workspace.text_documents:
         language = ls.workspace.get_text_document(a.uri).language_id
@@ -230,8 +230,8 @@ async def run_spec(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Run the agent on a spec file."""
     from ollama_agent_ls.lsp.command_args import RunSpecArgs, parse_args
 
-    a = parse_args(cmd.RUN_SPEC, RunSpecArgs, args)
-    ls.command_path(a.uri, cmd.RUN_SPEC)
+    a = parse_args(ext.RUN_SPEC, RunSpecArgs, args)
+    ls.command_path(a.uri, ext.RUN_SPEC)
     await ls.wait_configured()
     from ollama_agent_ls.lsp.spec_runs import run_spec_in_editor
 
@@ -243,7 +243,7 @@ def cancel(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Cancel one run (runId) or all running runs."""
     from ollama_agent_ls.lsp.command_args import RunIdArgs, parse_args
 
-    a = parse_args(cmd.CANCEL, RunIdArgs, args)
+    a = parse_args(ext.CANCEL, RunIdArgs, args)
     return {"cancelled": ls.runs.cancel(a.run_id)}
 
 
@@ -251,17 +251,17 @@ async def undo_run(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Revert a finished run's changes where they are still as the agent left them."""
     from ollama_agent_ls.lsp.command_args import RunIdArgs, parse_args
 
-    a = parse_args(cmd.UNDO_RUN, RunIdArgs, args)
+    a = parse_args(ext.UNDO_RUN, RunIdArgs, args)
     # Also a run of an earlier server: the workspace's session store keeps its changes.
     return await ls.runs.undo_run(a.run_id)
 
 
 def register(server: AgentServer) -> None:
     """Register the run commands on ``server``."""
-    server.command(cmd.RUN_TASK)(run_task)
-    server.command(cmd.FOLLOW_UP)(follow_up)
-    server.command(cmd.RUN_SELECTION)(run_selection)
-    server.command(cmd.IMPLEMENT_TODO)(implement_todo)
-    server.command(cmd.RUN_SPEC)(run_spec)
-    server.command(cmd.CANCEL)(cancel)
-    server.command(cmd.UNDO_RUN)(undo_run)
+    server.command(ext.RUN_TASK)(run_task)
+    server.command(ext.FOLLOW_UP)(follow_up)
+    server.command(ext.RUN_SELECTION)(run_selection)
+    server.command(ext.IMPLEMENT_TODO)(implement_todo)
+    server.command(ext.RUN_SPEC)(run_spec)
+    server.command(ext.CANCEL)(cancel)
+    server.command(ext.UNDO_RUN)(undo_run)

@@ -24,7 +24,6 @@ from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import FormatMemory
 from ollama_agent_ls.lsp.approvals import EditorApprover
-from ollama_agent_ls.lsp.commands import RUN_FINISHED
 from ollama_agent_ls.lsp.editor import (
     APPLY_TIMEOUT,
     EditorDocuments,
@@ -32,7 +31,8 @@ from ollama_agent_ls.lsp.editor import (
     build_workspace_edit,
     rel_name,
 )
-from ollama_agent_ls.lsp.transcript import TRANSCRIPT_METHOD, TranscriptStream
+from ollama_agent_ls.lsp.lsp_ext import RUN_FINISHED, TRANSCRIPT
+from ollama_agent_ls.lsp.transcript import TranscriptStream
 from ollama_agent_ls.sessions.store import (
     RunRecord,
     Session,
@@ -209,7 +209,7 @@ class RunManager:
         return allowed
 
     def _send_transcript(self, params: dict[str, Any]) -> None:
-        self.server.protocol.notify(TRANSCRIPT_METHOD, params)
+        self.server.protocol.notify(TRANSCRIPT, params)
 
     async def execute(
         self,

@@ -25,6 +25,7 @@ from ollama_agent_ls.lsp.editor import (
     uri_to_path,
 )
 from ollama_agent_ls.lsp.log_forwarding import setup_logging
+from ollama_agent_ls.lsp.lsp_ext import NUDGE
 from ollama_agent_ls.lsp.protocol import HardenedProtocol, start_io, start_tcp
 
 if TYPE_CHECKING:
@@ -48,9 +49,6 @@ MAX_URI_CHARS = 16 * 1024
 NAME_MAX = 255
 """Bytes in one file name: the limit of ext4, APFS, NTFS and most others."""
 PATH_MAX = 4096
-NUDGE = "$/ollamaAgent/nudge"
-"""A notification with nothing in it (clients may ignore any ``$/`` one), sent while a request
-to the client stays unanswered: see AgentProtocol.send_request."""
 NUDGES = (0.1, 0.3, 1.0, 3.0, 9.0)
 """Seconds after sending a request to the client at which it is nudged while unanswered."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp import lsp_ext as ext
 from ollama_agent_ls.lsp.server import (
     AgentServer,
 )
@@ -17,9 +17,9 @@ async def list_sessions(ls: AgentServer, *args: Any) -> list[dict[str, Any]]:
     """The workspace's sessions, newest first."""
     from ollama_agent_ls.lsp.command_args import NoArgs, parse_args
 
-    parse_args(cmd.LIST_SESSIONS, NoArgs, args)
+    parse_args(ext.LIST_SESSIONS, NoArgs, args)
     await ls.wait_configured()
-    root = ls.root_for(ls.root, None, cmd.LIST_SESSIONS)
+    root = ls.root_for(ls.root, None, ext.LIST_SESSIONS)
     return [s.summary_json() for s in ls.runs.session_store(root, ls.settings).list()]
 
 
@@ -27,9 +27,9 @@ async def get_session(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """A session's conversation and runs, for a panel, a chat buffer or ACP's session/load."""
     from ollama_agent_ls.lsp.command_args import GetSessionArgs, parse_args
 
-    a = parse_args(cmd.GET_SESSION, GetSessionArgs, args)
+    a = parse_args(ext.GET_SESSION, GetSessionArgs, args)
     await ls.wait_configured()
-    root = ls.root_for(ls.root, None, cmd.GET_SESSION)
+    root = ls.root_for(ls.root, None, ext.GET_SESSION)
     session = ls.runs.load_session(root, ls.settings, a.session_id)
     messages = []
     for m in session.messages:
@@ -65,5 +65,5 @@ async def get_session(ls: AgentServer, *args: Any) -> dict[str, Any]:
 
 def register(server: AgentServer) -> None:
     """Register list_sessions, get_session on ``server``."""
-    server.command(cmd.LIST_SESSIONS)(list_sessions)
-    server.command(cmd.GET_SESSION)(get_session)
+    server.command(ext.LIST_SESSIONS)(list_sessions)
+    server.command(ext.GET_SESSION)(get_session)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp import lsp_ext as ext
 from ollama_agent_ls.lsp.server import (
     AgentServer,
 )
@@ -21,7 +21,7 @@ async def list_models_command(ls: AgentServer, *args: Any) -> list[dict[str, Any
     """Installed models with context length and capabilities."""
     from ollama_agent_ls.lsp.command_args import NoArgs, parse_args
 
-    parse_args(cmd.LIST_MODELS, NoArgs, args)
+    parse_args(ext.LIST_MODELS, NoArgs, args)
     await ls.wait_configured()
     try:
         from ollama_agent_ls.ollama.setup_check import list_models
@@ -43,7 +43,7 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     """Is Ollama reachable, the model installed, with tools and enough context?"""
     from ollama_agent_ls.lsp.command_args import NoArgs, parse_args
 
-    parse_args(cmd.CHECK_SETUP, NoArgs, args)
+    parse_args(ext.CHECK_SETUP, NoArgs, args)
     await ls.wait_configured()
     from ollama_agent_ls.agent.rules import check_rules
     from ollama_agent_ls.ollama.setup_check import check_setup
@@ -58,5 +58,5 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
 
 def register(server: AgentServer) -> None:
     """Register list_models_command, check_setup_command on ``server``."""
-    server.command(cmd.LIST_MODELS)(list_models_command)
-    server.command(cmd.CHECK_SETUP)(check_setup_command)
+    server.command(ext.LIST_MODELS)(list_models_command)
+    server.command(ext.CHECK_SETUP)(check_setup_command)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
 
-from ollama_agent_ls.lsp import commands as cmd
+from ollama_agent_ls.lsp import lsp_ext as ext
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name, uri_to_path
 from ollama_agent_ls.lsp.run_commands import start_run
 from ollama_agent_ls.lsp.server import AgentServer
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-VERIFY_SPEC = "ollamaAgent.verifySpec"
 RUN_TITLE = "Run spec with Ollama agent"
 VERIFY_TITLE = "Verify spec"
 
@@ -58,9 +57,9 @@ def _spec_commands(uri: str, spec: Spec) -> list[types.Command]:
     # Both answer at once (the result comes as ollamaAgent/runFinished), so a client with a
     # short request timeout never waits on a run or on verify commands.
     run = {"uri": uri, "wait": False}
-    commands = [types.Command(title=RUN_TITLE, command=cmd.RUN_SPEC, arguments=[run])]
+    commands = [types.Command(title=RUN_TITLE, command=ext.RUN_SPEC, arguments=[run])]
     if spec.verify:
-        commands.append(types.Command(title=VERIFY_TITLE, command=VERIFY_SPEC, arguments=[run]))
+        commands.append(types.Command(title=VERIFY_TITLE, command=ext.VERIFY_SPEC, arguments=[run]))
     return commands
 
 
@@ -232,9 +231,9 @@ async def verify_spec_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     from ollama_agent_ls.lsp.command_args import VerifySpecArgs, parse_args
     from ollama_agent_ls.specs.runner import verify_spec
 
-    a = parse_args(VERIFY_SPEC, VerifySpecArgs, args)
+    a = parse_args(ext.VERIFY_SPEC, VerifySpecArgs, args)
     # Its commands run in the spec's workspace folder: refused before anything is read.
-    ls.command_path(a.uri, VERIFY_SPEC)
+    ls.command_path(a.uri, ext.VERIFY_SPEC)
     # Like every command: the approval policy must be the configured one, not the default.
     await ls.wait_configured()
     path, spec, problem = _spec_at(ls, a.uri)
@@ -298,4 +297,4 @@ def _verify_json(
 def register(server: AgentServer) -> None:
     """Register the spec code lenses and verifySpec on ``server``."""
     server.feature(types.TEXT_DOCUMENT_CODE_LENS)(text_document_code_lens)
-    server.command(VERIFY_SPEC)(verify_spec_command)
+    server.command(ext.VERIFY_SPEC)(verify_spec_command)

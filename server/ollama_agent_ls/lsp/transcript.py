@@ -16,7 +16,6 @@ from typing import Any
 
 from ollama_agent_ls.agent.events import AgentEvent
 
-TRANSCRIPT_METHOD = "ollamaAgent/transcript"
 INTERVAL = 0.05
 """At most ~20 notifications a second per run (the ``transcriptUpdatesPerSecond`` default)."""
 BURST = 2.0
