@@ -2493,5 +2493,6 @@ def decide(command: str, settings: Settings, root: Path, allowed_for_session: se
         if hidden_why:
             return Decision("ask", hidden_why)
         return Decision("allow", "every part matches allowedCommands")
-    reason = "commandApproval=ask: every command needs the user's approval"
+    # Shown to the person on the approval prompt: plain words first, the setting after.
+    reason = "the agent asks before every command (setting commandApproval: ask)"
     return Decision("ask", f"{reason}; {hidden_why}" if hidden_why else reason)
