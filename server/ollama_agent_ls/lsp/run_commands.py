@@ -179,6 +179,7 @@ async def run_selection(ls: AgentServer, *args: Any) -> dict[str, Any]:
     task = AgentTask(a.instruction, label=label, selection=SelectionContext(rel, text, start, end))
     run = ls.runs.build(settings, ls.root_for(path), label)
     run.read[path] = None  # its text is in the prompt
+    run.instruction = a.instruction
 
     async def work() -> dict[str, Any]:
         return _run_json(ls, run.id, await ls.runs.execute(run, task), run.session_id)
@@ -212,6 +213,7 @@ async def implement_todo(ls: AgentServer, *args: Any) -> dict[str, Any]:
     label = f"{rel}:{a.line + 1}: {todo.marker} {todo.text[:40]}"
     run = ls.runs.build(settings, ls.root_for(path), label)
     run.read[path] = None  # its text is in the prompt
+    run.instruction = instruction
     task = AgentTask(instruction, label=label, selection=selection)
 
     async def work() -> dict[str, Any]:

@@ -6,9 +6,7 @@ import logging
 from typing import Any
 
 from ollama_agent_ls.lsp import lsp_ext as ext
-from ollama_agent_ls.lsp.server import (
-    AgentServer,
-)
+from ollama_agent_ls.lsp.server import AgentServer
 
 log = logging.getLogger(__name__)
 
@@ -32,10 +30,18 @@ async def get_session(ls: AgentServer, *args: Any) -> dict[str, Any]:
     root = ls.root_for(ls.root, None, ext.GET_SESSION)
     session = ls.runs.load_session(root, ls.settings, a.session_id)
     messages = []
+    # Each run's instruction opens with its user message (the first as the rendered task):
+    # marking it spares a client from guessing which user messages the person wrote.
+    pending = list(session.runs)
     for m in session.messages:
         if m.role == "system":
             continue
         entry: dict[str, Any] = {"role": m.role, "text": m.content}
+        if m.role == "user" and pending:
+            said = pending[0].instruction.strip()
+            if said and (m.content.startswith(said) or m.content.startswith(f"Task: {said}")):
+                run = pending.pop(0)
+                entry["runId"], entry["instruction"] = run.run_id, run.instruction
         if m.thinking:
             entry["thinking"] = m.thinking
         if m.tool_calls:
@@ -64,6 +70,6 @@ async def get_session(ls: AgentServer, *args: Any) -> dict[str, Any]:
 
 
 def register(server: AgentServer) -> None:
-    """Register list_sessions, get_session on ``server``."""
+    """Register listSessions and getSession on ``server``."""
     server.command(ext.LIST_SESSIONS)(list_sessions)
     server.command(ext.GET_SESSION)(get_session)
