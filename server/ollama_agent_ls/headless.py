@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult
 from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.errors import UsageError
+from ollama_agent_ls.mcp_tools.wiring import agent_for, close_hub, mcp_providers
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
@@ -39,6 +41,23 @@ class DiskRun:
         return list(self.ctx.changes)
 
 
+def command_owner() -> object:
+    """What a CLI command's MCP servers belong to: its event loop, so they live as long as
+    the command (asyncio.run's end stops them even when nobody calls close_command_servers)."""
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return _NO_LOOP
+
+
+_NO_LOOP = object()
+
+
+async def close_command_servers() -> None:
+    """Stop the MCP servers the current command started (at the end of run or spec)."""
+    await close_hub(command_owner())
+
+
 def build_disk_run(
     client: ChatBackend,
     settings: Settings,
@@ -57,8 +76,8 @@ def build_disk_run(
     ctx = ToolContext(
         root=root, documents=documents, sink=sink, settings=settings, approver=approver
     )
-    executor = ToolExecutor(ctx, extra_tools)
-    return DiskRun(Agent(client, settings, executor, on_event), ctx, staging)
+    executor = ToolExecutor(ctx, extra_tools, mcp_providers(command_owner(), settings))
+    return DiskRun(agent_for(client, settings, executor, on_event), ctx, staging)
 
 
 def selection_task(

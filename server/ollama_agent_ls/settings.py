@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 DEFAULT_OLLAMA_URL = "http://127.0.0.1:11434"
@@ -60,6 +60,48 @@ Backend = Literal["ollama", "openai"]
 EditFormat = Literal["auto", "tools", "search-replace", "whole"]
 
 ThinkSetting = bool | Literal["low", "medium", "high", "max"] | None
+
+
+class McpServerSettings(BaseModel):
+    """One MCP server: a command to start (stdio) or a URL (streamable HTTP), and its tools."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+    command: str | None = Field(None, min_length=1, description="Program to start (stdio).")
+    args: list[str] = Field(default_factory=list, description="Its arguments.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Extra environment variables for it; never logged."
+    )
+    cwd: str | None = Field(None, description="Its working directory; unset: the workspace.")
+    url: str | None = Field(None, min_length=1, description="Streamable HTTP endpoint.")
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="HTTP headers for the URL (a token); never logged."
+    )
+    tools: list[str] | None = Field(
+        None, description="The server's tools offered to the model; unset: all of them."
+    )
+    auto_approve: list[str] = Field(
+        default_factory=list, description="Tools that run without asking; the others ask."
+    )
+    disabled: bool = Field(False, description="Keep the entry but do not start the server.")
+    timeout: float = Field(
+        30.0, gt=0, le=600, description="Seconds to start and list tools before giving up."
+    )
+
+    @model_validator(mode="after")
+    def _one_transport(self) -> McpServerSettings:
+        if (self.command is None) == (self.url is None):
+            raise ValueError(
+                "give either command (a program started over stdio) or url (a streamable HTTP "
+                "endpoint), not both and not neither"
+            )
+        if self.url is not None and (self.args or self.env or self.cwd):
+            raise ValueError("args, env and cwd belong to a command; a url server takes headers")
+        if self.command is not None and self.headers:
+            raise ValueError("headers belong to a url server; a command takes env instead")
+        return self
 
 
 class Settings(BaseModel):
@@ -219,6 +261,12 @@ class Settings(BaseModel):
         description="Most transcript notifications a run sends per second; streamed tokens "
         "that come faster are merged (more: smoother text, more work for the editor).",
     )
+    mcp_servers: dict[str, McpServerSettings] = Field(
+        default_factory=dict,
+        description="MCP servers whose tools the agent may call, by name: {command, args?, env?, "
+        "cwd?} or {url, headers?}, with tools? (those offered), autoApprove? (those that do not "
+        "ask), disabled?, timeout?. They run outside the sandbox and undo does not cover them.",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Log level of the server (stderr, --log-file, window/logMessage)."
     )
@@ -245,7 +293,9 @@ def describe_error(err: dict[str, Any]) -> str:
             sorted(field.alias or name for name, field in Settings.model_fields.items())
         )
         return f"unknown option '{loc}' (known options: {known})"
-    shown = "(hidden)" if loc.split(".")[0] in ("apiKey", "api_key") else repr(err.get("input"))
+    # mcpServers' env and headers hold tokens as often as apiKey does.
+    secret = loc.split(".")[0] in ("apiKey", "api_key", "mcpServers", "mcp_servers")
+    shown = "(hidden)" if secret else repr(err.get("input"))
     return f"invalid value {shown} for '{loc}': {msg}"
 
 

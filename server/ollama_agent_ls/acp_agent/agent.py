@@ -32,6 +32,7 @@ from acp.schema import (
     InitializeResponse,
     ListSessionsResponse,
     LoadSessionResponse,
+    McpCapabilities,
     NewSessionResponse,
     PermissionOption,
     PromptCapabilities,
@@ -62,6 +63,7 @@ from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.backend import ChatBackend
+from ollama_agent_ls.mcp_tools.wiring import acp_servers, agent_for, mcp_providers
 from ollama_agent_ls.ollama.errors import OllamaError
 from ollama_agent_ls.ollama.models import ToolCall
 from ollama_agent_ls.sessions.store import (
@@ -73,7 +75,7 @@ from ollama_agent_ls.sessions.store import (
 )
 from ollama_agent_ls.settings import CommandApproval, Settings
 from ollama_agent_ls.tools.context import ToolContext
-from ollama_agent_ls.tools.executor import ToolExecutor, ToolOutcome
+from ollama_agent_ls.tools.executor import ToolExecutor, ToolOutcome, ToolProvider
 from ollama_agent_ls.workspace.changes import ChangeSink, net_changes
 from ollama_agent_ls.workspace.disk_sink import DiskSink
 from ollama_agent_ls.workspace.paths import PathRefused, is_inside, resolve_path
@@ -122,7 +124,8 @@ class AcpSession:
     root: Path
     settings: Settings
     mcp_servers: list[Any] = field(default_factory=list)
-    """Kept for MCP support; not connected to yet."""
+    """The client's MCP servers (session/new, session/load): started at the first prompt, as
+    the mcpServers setting's are, and their tools offered with the same approvals."""
     record: Session | None = None
     """The stored conversation and runs (None until the first prompt ran)."""
     allowed: set[str] = field(default_factory=set)
@@ -141,8 +144,14 @@ class AcpSession:
 class _ClientToolExecutor(ToolExecutor):
     """Runs each call with the files it names fetched from the client first."""
 
-    def __init__(self, ctx: ToolContext, documents: ClientDocuments, mapper: EventMapper) -> None:
-        super().__init__(ctx)
+    def __init__(
+        self,
+        ctx: ToolContext,
+        documents: ClientDocuments,
+        mapper: EventMapper,
+        providers: list[ToolProvider],
+    ) -> None:
+        super().__init__(ctx, providers=providers)
         self.documents = documents
         self.mapper = mapper
 
@@ -254,6 +263,7 @@ class OllamaAcpAgent:
                     image=False, audio=False, embedded_context=True
                 ),
                 session_capabilities=SessionCapabilities(list=SessionListCapabilities()),
+                mcp_capabilities=McpCapabilities(http=True, sse=False),
             ),
             agent_info=Implementation(
                 name="ollama-agent-ls", title="Ollama agent", version=__version__
@@ -545,8 +555,11 @@ class OllamaAcpAgent:
             return client_sink.stale_note() if client_sink is not None else None
 
         ctx.before_command = before_command
-        executor = _ClientToolExecutor(ctx, documents, mapper)
-        agent = Agent(self.backend, settings, executor, mapper.on_event)
+        # The servers belong to this agent (one per connection): its later prompts reuse them.
+        servers, notes = acp_servers(session.mcp_servers, settings)
+        providers = mcp_providers(self, settings, servers, notes)
+        executor = _ClientToolExecutor(ctx, documents, mapper, providers)
+        agent = agent_for(self.backend, settings, executor, mapper.on_event)
         mapper.num_ctx = lambda: agent.metrics.num_ctx
         return _Prompt(agent, ctx, mapper)
 

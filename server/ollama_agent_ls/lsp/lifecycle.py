@@ -73,12 +73,15 @@ async def workspace_did_change_configuration(
 
 
 async def shutdown(ls: AgentServer, params: Any) -> None:
-    """Stop runs and close HTTP clients."""
+    """Stop runs, the MCP servers they started, and close HTTP clients."""
+    from ollama_agent_ls.mcp_tools.hub import close_hub
+
     if ls._warm_task is not None:
         ls._warm_task.cancel()
     ls.runs.cancel(None)
     await ls.runs.wait_idle(SHUTDOWN_WAIT)
     ls.cancel_pending_requests()
+    await close_hub(ls)
     await ls.close_clients()
 
 

@@ -1,0 +1,84 @@
+"""An MCP server for the tests: echo, a failing tool, an image, a resource, and one that exits.
+
+Run as ``python echo_server.py [--hang] [--pid-file F] [--http PORT]``: over stdio by default;
+``--hang`` never answers initialize; ``--http PORT`` serves streamable HTTP on 127.0.0.1. Each
+call is appended to ``$ECHO_CALLS`` (a file) when set, so a test sees what ran.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import os
+import sys
+import time
+from pathlib import Path
+
+from mcp.server.mcpserver import MCPServer
+from mcp.types import EmbeddedResource, ImageContent, TextContent, TextResourceContents
+
+app = MCPServer("echo")
+
+
+def _record(line: str) -> None:
+    calls = os.environ.get("ECHO_CALLS")
+    if calls:
+        with open(calls, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+
+
+@app.tool()
+def echo(text: str) -> str:
+    """Echo the text back."""
+    _record(f"echo {text}")
+    return f"echo: {text}"
+
+
+@app.tool()
+def fail(why: str) -> str:
+    """Always fails."""
+    _record(f"fail {why}")
+    raise ValueError(f"failed because {why}")
+
+
+@app.tool()
+def picture() -> list[TextContent | ImageContent | EmbeddedResource]:
+    """A caption, an image and an embedded resource."""
+    _record("picture")
+    png = base64.b64encode(b"\x89PNG" + b"\0" * 96).decode()
+    resource = TextResourceContents(uri="file:///notes.txt", mimeType="text/plain", text="x" * 50)
+    return [
+        TextContent(type="text", text="a caption"),
+        ImageContent(type="image", data=png, mimeType="image/png"),
+        EmbeddedResource(type="resource", resource=resource),
+    ]
+
+
+@app.tool()
+def die() -> str:
+    """Exit the server at once (a crash mid-run)."""
+    _record("die")
+    sys.stdout.flush()
+    os._exit(3)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--hang", action="store_true")
+    parser.add_argument("--pid-file")
+    parser.add_argument("--http", type=int)
+    args = parser.parse_args()
+    if args.pid_file:
+        Path(args.pid_file).write_text(str(os.getpid()))
+    print("echo server starting", file=sys.stderr, flush=True)
+    if args.hang:
+        while True:  # reads nothing, answers nothing: a server stuck before initialize
+            time.sleep(3600)
+    if args.http:
+        app.run("streamable-http", host="127.0.0.1", port=args.http)
+    else:
+        app.run()
+
+
+if __name__ == "__main__":
+    main()
