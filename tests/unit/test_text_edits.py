@@ -246,3 +246,54 @@ def test_a_rewrite_of_many_repeated_lines_is_still_exact() -> None:
     before = "    pass\n" * 20_000
     after = "    pass\nx\n" * 10_000
     assert apply_edits(before, minimal_line_edits(before, after)) == after
+
+
+@pytest.mark.parametrize("brk", ["\n", "\r\n", "\r"])
+def test_an_append_to_a_newline_terminated_file_goes_before_its_final_break(brk: str) -> None:
+    # Neovim 0.10/0.11 applies an insert at (line count, 0) as whole lines and adds an empty
+    # line; the same change made before the final break lands exactly in every editor.
+    before = f"def add(a, b):{brk}    return a - b{brk}"
+    added = f"{brk}{brk}def sub(a, b):{brk}    return a - b{brk}"
+    after = before + added
+    for encoding in ENCODINGS:
+        (edit,) = to_lsp_text_edits(before, after, encoding)
+        end_of_last_line = lsp.Position(line=1, character=len("    return a - b"))
+        assert edit.range == lsp.Range(start=end_of_last_line, end=end_of_last_line)
+        assert edit.new_text == brk + added[: -len(brk)]
+        assert apply_lsp(before, [edit], encoding) == after
+
+
+def test_an_append_after_a_non_ascii_last_line_counts_its_code_units() -> None:
+    before = "x = '😀'\n"
+    (edit,) = to_lsp_text_edits(before, before + "y = 2\n", "utf-16")
+    assert edit.range.start == lsp.Position(line=0, character=len("x = '") + 2 + 1)
+    (edit,) = to_lsp_text_edits(before, before + "y = 2\n", "utf-8")
+    assert edit.range.start == lsp.Position(line=0, character=len("x = '") + 4 + 1)
+
+
+def test_an_append_to_a_file_without_a_final_break_stays_at_the_end() -> None:
+    (edit,) = to_lsp_text_edits("a\nb", "a\nb\nc\n", "utf-16")
+    assert edit.range.start == lsp.Position(line=1, character=1)
+    assert edit.new_text == "\nc\n"
+
+
+def test_an_append_without_a_final_break_of_its_own_is_left_alone() -> None:
+    # "c" alone after "a\n": moving it would need a break the new text does not end with.
+    (edit,) = to_lsp_text_edits("a\n", "a\nc", "utf-16")
+    assert edit.range.start == lsp.Position(line=1, character=0)
+    assert edit.new_text == "c"
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, TEXTS, st.sampled_from(ENCODINGS))
+def test_no_insert_sits_past_the_final_break_of_a_newline_terminated_text(
+    before: str, added: str, encoding: str
+) -> None:
+    brk = text_edits._final_break(before)
+    after = before + added + brk
+    edits = to_lsp_text_edits(before, after, encoding)
+    assert apply_lsp(before, edits, encoding) == after
+    if brk:
+        line, character = LineIndex(before, encoding).position(len(before))
+        end = lsp.Position(line=line, character=character)
+        assert not any(e.range.start == e.range.end == end for e in edits)

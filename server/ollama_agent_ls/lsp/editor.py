@@ -10,14 +10,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from lsprotocol import types
 from pygls.uris import from_fs_path, to_fs_path
 
+from ollama_agent_ls.lsp.edit_channel import (
+    APPLY_TIMEOUT,
+    CONFIRM_TIMEOUT,
+    ClientEditSupport,
+    EditChannel,
+    Outgoing,
+    build_workspace_edit,
+)
 from ollama_agent_ls.lsp.lsp_ext import SAVE_DOCUMENTS
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
 from ollama_agent_ls.workspace.documents import (
@@ -26,17 +33,24 @@ from ollama_agent_ls.workspace.documents import (
     FileMissing,
     TextDocument,
 )
-from ollama_agent_ls.workspace.text_edits import to_lsp_text_edits
 
 if TYPE_CHECKING:
     from ollama_agent_ls.lsp.server import AgentServer
 
 log = logging.getLogger(__name__)
 
-APPLY_TIMEOUT = 30.0
-"""Seconds to wait for the client to answer workspace/applyEdit."""
-CONFIRM_TIMEOUT = 2.0
-"""Seconds to wait for the didChange that shows an applied edit (Neovim debounces it)."""
+__all__ = [
+    "APPLY_TIMEOUT",
+    "CONFIRM_TIMEOUT",
+    "ClientEditSupport",
+    "EditorDocuments",
+    "EditorSink",
+    "EditorState",
+    "build_workspace_edit",
+    "rel_name",
+    "uri_to_path",
+]
+
 SAVE_TIMEOUT = 10.0
 """Seconds to wait for the client to answer ollamaAgent/saveDocuments."""
 
@@ -117,14 +131,22 @@ class EditorState:
         async with self.changed:
             self.changed.notify_all()
 
-    async def wait_for_text(self, uri: str, expected: str, timeout: float) -> TextDocument | None:
-        """Wait until the open document's text is ``expected``; the last seen state otherwise."""
+    def document_at(self, path: Path) -> TextDocument | None:
+        """The open document of ``path`` (whatever URI the client opened it by), if any."""
+        uri = self.open_uri(path)
+        return self.document(uri) if uri is not None else None
+
+    async def wait_for_path(
+        self, path: Path, done: Callable[[TextDocument | None], bool], timeout: float
+    ) -> TextDocument | None:
+        """Wait until ``done`` holds for the open document of ``path`` (None: not open); the
+        last seen state when ``timeout`` seconds pass first."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         async with self.changed:
             while True:
-                doc = self.document(uri)
-                if doc is not None and doc.text == expected:
+                doc = self.document_at(path)
+                if done(doc):
                     return doc
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -132,7 +154,7 @@ class EditorState:
                 try:
                     await asyncio.wait_for(self.changed.wait(), remaining)
                 except asyncio.TimeoutError:
-                    return self.document(uri)
+                    return self.document_at(path)
 
     def unsaved(self, paths: Iterable[Path]) -> list[Path]:
         """Those of ``paths`` whose text in the editor differs from the file on disk."""
@@ -218,89 +240,6 @@ def rel_name(path: Path, root: Path) -> str:
         return str(path)
 
 
-@dataclass
-class ClientEditSupport:
-    """Which workspace-edit features the client declared."""
-
-    document_changes: bool
-    resource_operations: frozenset[str]
-    change_annotations: bool
-
-    @classmethod
-    def of(
-        cls, caps: types.ClientCapabilities, client_name: str | None = None
-    ) -> ClientEditSupport:
-        """Read the flags from the client's capabilities (and its name, for known quirks)."""
-        ws = caps.workspace
-        edit = ws.workspace_edit if ws else None
-        ops = edit.resource_operations if edit and edit.resource_operations else []
-        # Neovim applies versioned documentChanges but never declares them; without versions an
-        # edit computed before the user typed lands at a shifted position in their buffer.
-        quirk = client_name == "Neovim"
-        return cls(
-            document_changes=bool(edit and edit.document_changes) or quirk,
-            resource_operations=frozenset(str(op.value) for op in ops),
-            change_annotations=bool(edit and edit.change_annotation_support),
-        )
-
-
-def build_workspace_edit(
-    changes: Iterable[tuple[FileChange, str, int | None]],
-    support: ClientEditSupport,
-    encoding: str,
-    annotation: types.ChangeAnnotation | None = None,
-) -> types.WorkspaceEdit:
-    """One WorkspaceEdit for (change, uri, version) triples, minimal text edits for each file."""
-    annotation_id = "ollama-agent" if annotation is not None else None
-    doc_changes: list[Any] = []
-    plain: dict[str, list[types.TextEdit]] = {}
-    for change, uri, version in changes:
-        if change.kind == "delete":
-            doc_changes.append(
-                types.DeleteFile(
-                    uri=uri,
-                    options=types.DeleteFileOptions(ignore_if_not_exists=True),
-                    annotation_id=annotation_id,
-                )
-            )
-            continue
-        before = change.before or ""
-        edits: list[Any] = list(to_lsp_text_edits(before, change.after or "", encoding))
-        if annotation_id is not None:
-            edits = [
-                types.AnnotatedTextEdit(
-                    range=e.range, new_text=e.new_text, annotation_id=annotation_id
-                )
-                for e in edits
-            ]
-        if change.kind == "create":
-            doc_changes.append(
-                types.CreateFile(
-                    uri=uri,
-                    options=types.CreateFileOptions(ignore_if_exists=True),
-                    annotation_id=annotation_id,
-                )
-            )
-            version = None
-        doc_changes.append(
-            types.TextDocumentEdit(
-                text_document=types.OptionalVersionedTextDocumentIdentifier(
-                    uri=uri, version=version
-                ),
-                edits=edits,
-            )
-        )
-        plain.setdefault(uri, []).extend(edits)
-    if support.document_changes:
-        return types.WorkspaceEdit(
-            document_changes=doc_changes,
-            change_annotations={annotation_id: annotation}
-            if annotation and annotation_id
-            else None,
-        )
-    return types.WorkspaceEdit(changes=plain)
-
-
 class EditorSink:
     """ChangeSink for live mode: each change goes to the editor at once and is confirmed."""
 
@@ -337,48 +276,36 @@ class EditorSink:
             await self._apply_on_disk(change)
             return
         version = current.version if current is not None else None
-        edit = build_workspace_edit([(change, uri, version)], support, server.position_encoding)
-        try:
-            response = await asyncio.wait_for(
-                server.workspace_apply_edit_async(
-                    types.ApplyWorkspaceEditParams(edit=edit, label=f"Ollama agent: {self.label}")
-                ),
-                APPLY_TIMEOUT,
-            )
-        except asyncio.TimeoutError:
+        outcome = await EditChannel(self.state).send(
+            [Outgoing(change, uri, version)], f"Ollama agent: {self.label}"
+        )
+        if outcome.status == "timeout":
             raise ChangeRejected(
                 f"The editor did not answer the edit of {change.rel} within {APPLY_TIMEOUT:g} s; "
                 "read the file again before retrying."
-            ) from None
-        if not response.applied:
-            reason = response.failure_reason or "no reason given"
+            )
+        if outcome.status == "failed":
+            raise ChangeRejected(
+                f"The editor failed to apply the edit of {change.rel} ({outcome.reason}); read "
+                "the file again before retrying."
+            )
+        if outcome.status == "refused":
+            reason = outcome.reason or "no reason given"
             raise ChangeRejected(
                 f"The editor refused the edit of {change.rel} ({reason}); the document probably "
                 "changed. Read it again and redo the edit."
             )
-        await self._confirm(change, uri, current)
-
-    async def _confirm(self, change: FileChange, uri: str, before: TextDocument | None) -> None:
-        if before is None:
-            # Not open before the edit: the store cannot show the result until the editor opens
-            # the document, so later reads use the text we sent.
-            self.state.pending[change.path] = change.after
-            return
-        if change.kind == "delete":
-            self.state.pending[change.path] = None
-            return
-        seen = await self.state.wait_for_text(uri, change.after or "", CONFIRM_TIMEOUT)
-        if seen is not None and seen.text == change.after:
-            return
-        if seen is not None and seen.text == before.text:
+        landing = outcome.landing(change)
+        if landing == "skipped":
             raise ChangeRejected(
                 f"The editor skipped the edit of {change.rel} (its version moved on: the user is "
                 "typing). Read the file again and redo the edit."
             )
-        raise ChangeRejected(
-            f"{change.rel} changed while the edit was applied (the user is typing); the edit may "
-            "or may not be in. Read the file again and check before editing further."
-        )
+        if landing == "changed":
+            raise ChangeRejected(
+                f"{change.rel} changed while the edit was applied (the user is typing); the edit "
+                "may or may not be in. Read the file again and check before editing further."
+            )
 
     async def _apply_on_disk(self, change: FileChange) -> None:
         # The client cannot create or delete files through workspace edits; a file nobody has

@@ -24,13 +24,8 @@ from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.agent.text_formats import FormatMemory
 from ollama_agent_ls.lsp.approvals import EditorApprover
-from ollama_agent_ls.lsp.editor import (
-    APPLY_TIMEOUT,
-    EditorDocuments,
-    EditorSink,
-    build_workspace_edit,
-    rel_name,
-)
+from ollama_agent_ls.lsp.edit_channel import APPLY_TIMEOUT, EditChannel, Outgoing
+from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name
 from ollama_agent_ls.lsp.lsp_ext import RUN_FINISHED, TRANSCRIPT
 from ollama_agent_ls.lsp.transcript import TranscriptStream
 from ollama_agent_ls.sessions.store import (
@@ -419,7 +414,7 @@ class RunManager:
     ) -> tuple[list[FileChange], str]:
         editor = self.server.editor
         docs = EditorDocuments(editor)
-        ready: list[tuple[FileChange, str, int | None]] = []
+        ready: list[Outgoing] = []
         conflicts: list[FileChange] = []
         for change in staged:
             try:
@@ -431,7 +426,7 @@ class RunManager:
                 conflicts.append(change)
                 continue
             uri = editor.uri_for(change.path)
-            ready.append((change, uri, current.version if current is not None else None))
+            ready.append(Outgoing(change, uri, current.version if current is not None else None))
         note = ""
         if conflicts:
             names = ", ".join(c.rel for c in conflicts)
@@ -441,26 +436,19 @@ class RunManager:
             )
         if not ready:
             return [], note
-        support = self.server.edit_support()
-        annotation = None
-        if support.change_annotations:
-            annotation = types.ChangeAnnotation(
-                label=f"Ollama agent: {run.label}",
-                needs_confirmation=True,
-                description="Changes proposed by the agent; uncheck what you do not want.",
-            )
-        elif not await self._confirm_review(run, [c for c, _, _ in ready]):
+        preview = None
+        if self.server.edit_support().change_annotations:
+            preview = "Changes proposed by the agent; uncheck what you do not want."
+        elif not await self._confirm_review(run, [o.change for o in ready]):
             return [], (note + " The review was declined: nothing changed.").strip()
-        edit = build_workspace_edit(ready, support, self.server.position_encoding, annotation)
-        try:
-            response = await self.server.workspace_apply_edit_async(
-                types.ApplyWorkspaceEditParams(edit=edit, label=f"Ollama agent: {run.label}")
-            )
-        except Exception as exc:
-            return [], f"{note} The editor failed to apply the changes: {exc}".strip()
-        if not response.applied:
+        outcome = await EditChannel(editor).send(
+            ready, f"Ollama agent: {run.label}", preview=preview
+        )
+        if outcome.status in ("failed", "timeout"):
+            return [], f"{note} The editor failed to apply the changes: {outcome.reason}".strip()
+        if not outcome.applied:
             return [], (note + " The changes were rejected in review: nothing changed.").strip()
-        return [c for c, _, _ in ready], note
+        return [o.change for o in ready], note
 
     async def _confirm_review(self, run: Run, changes: list[FileChange]) -> bool:
         caps = self.server.client_capabilities
@@ -621,8 +609,10 @@ class RunManager:
                 item["startLine"], item["endLine"] = kept.lines
             item["reason"] = kept.reason
             left_alone.append(item)
-        reverts = [(r.change, editor.uri_for(r.change.path), r.version) for r in plan.reverts]
-        reverted_uris = [uri for _, uri, _ in reverts]
+        reverts = [
+            Outgoing(r.change, editor.uri_for(r.change.path), r.version) for r in plan.reverts
+        ]
+        reverted_uris = [o.uri for o in reverts]
         for binary in reversed(binary_changes):
             uri = editor.uri_for(binary.path)
             reason = (
@@ -636,29 +626,18 @@ class RunManager:
                 left_alone.append({"uri": uri, "reason": reason})
         applied = True
         if reverts:
-            support = self.server.edit_support()
-            edit = build_workspace_edit(reverts, support, self.server.position_encoding)
-            try:
-                response = await asyncio.wait_for(
-                    self.server.workspace_apply_edit_async(
-                        types.ApplyWorkspaceEditParams(
-                            edit=edit, label=f"Undo Ollama agent: {label}"
-                        )
-                    ),
-                    APPLY_TIMEOUT,
-                )
-            except asyncio.TimeoutError:
+            outcome = await EditChannel(editor).send(reverts, f"Undo Ollama agent: {label}")
+            if outcome.status == "timeout":
                 raise JsonRpcInternalError(
                     f"The editor did not answer the undo edit within {APPLY_TIMEOUT:g} s; "
                     "check the files and run undoRun again."
-                ) from None
-            applied = response.applied
-            if applied:
-                for undo_change, _, _ in reverts:
-                    if undo_change.kind != "delete" and editor.open_uri(undo_change.path) is None:
-                        editor.pending[undo_change.path] = undo_change.after
-                    elif undo_change.kind == "delete":
-                        editor.pending[undo_change.path] = None
+                )
+            if outcome.status == "failed":
+                raise JsonRpcInternalError(
+                    f"The editor failed to apply the undo edit ({outcome.reason}); check the "
+                    "files and run undoRun again."
+                )
+            applied = outcome.applied
         return {
             "runId": run_id,
             "applied": applied,

@@ -287,6 +287,12 @@ def to_lsp_text_edits(before: str, after: str, encoding: str) -> list[lsp.TextEd
     index = LineIndex(region, encoding)
     result: list[lsp.TextEdit] = []
     for start, end, new_text in minimal_line_edits(region, after[head : len(after) - tail]):
+        if head + start == len(before) and start == end:
+            last_line = base + index.position(start)[0] - 1
+            moved = _insert_before_final_break(before, last_line, new_text, encoding)
+            if moved is not None:
+                result.append(moved)
+                continue
         start_line, start_char = index.position(start)
         end_line, end_char = index.position(end)
         result.append(
@@ -299,3 +305,36 @@ def to_lsp_text_edits(before: str, after: str, encoding: str) -> list[lsp.TextEd
             )
         )
     return result
+
+
+def _final_break(text: str) -> str:
+    """The line break ``text`` ends with ("" when it ends without one)."""
+    if text.endswith("\r\n"):
+        return "\r\n"
+    return text[-1] if text.endswith(("\n", "\r")) else ""
+
+
+def _insert_before_final_break(
+    before: str, line: int, new_text: str, encoding: str
+) -> lsp.TextEdit | None:
+    """An insert at the very end of ``before`` moved in front of its final line break (to the
+    end of ``line``, the line that break ends), when ``before`` and ``new_text`` both end with
+    that break; None otherwise.
+
+    An insert at the end of a newline-terminated document sits at (line count - 1, 0), past the
+    last line an editor that counts lines without the empty one shows; Neovim 0.10 and 0.11
+    apply such an edit as whole lines and add an empty line. The same text change made as
+    "break + text without its final break" inserted before the final break lands exactly in
+    every editor: ``before + new_text == before[:-n] + brk + new_text[:-n] + brk``.
+    """
+    brk = _final_break(before)
+    if not brk or not new_text.endswith(brk):
+        return None
+    at = len(before) - len(brk)
+    line_start = max(before.rfind("\n", 0, at), before.rfind("\r", 0, at)) + 1
+    character = _units(before[line_start:at], _normalise(encoding))
+    position = lsp.Position(line=line, character=character)
+    return lsp.TextEdit(
+        range=lsp.Range(start=position, end=position),
+        new_text=brk + new_text[: len(new_text) - len(brk)],
+    )

@@ -150,56 +150,10 @@ local function show_message_request(_, params)
   end, vim.NIL)
 end
 
---- Neovim (0.10, 0.11) inserts a text edit that starts past its last line as whole lines, so the
---- final newline of an insert at the end of a document {line = line count, character = 0} becomes
---- one more empty line; the server then sees other text than it sent and reports the edit as
---- failed. The same insert placed at the end of the last line comes out exact.
---- @param uri string
---- @param edits lsp.TextEdit[]
---- @param encoding string
-local function fix_end_inserts(uri, edits, encoding)
-  local bufnr = vim.uri_to_bufnr(uri)
-  if not vim.api.nvim_buf_is_loaded(bufnr) then
-    -- A file still to be created (CreateFile earlier in the edit) has no end to insert after.
-    if vim.fn.filereadable(vim.uri_to_fname(uri)) ~= 1 then
-      return
-    end
-    vim.fn.bufload(bufnr)
-  end
-  local count = vim.api.nvim_buf_line_count(bufnr)
-  for _, edit in ipairs(edits) do
-    local s, e = edit.range.start, edit.range['end']
-    if
-      s.line == count
-      and s.character == 0
-      and e.line == count
-      and e.character == 0
-      and edit.newText:find('\n$')
-    then
-      local last = vim.api.nvim_buf_get_lines(bufnr, count - 1, count, false)[1] or ''
-      local at = { line = count - 1, character = #last }
-      if #last > 0 then
-        at.character = vim.lsp.util.character_offset(bufnr, count - 1, #last, encoding)
-      end
-      edit.range = { start = at, ['end'] = vim.deepcopy(at) }
-      edit.newText = '\n' .. edit.newText:gsub('\r?\n$', '')
-    end
-  end
-end
-
 --- A `workspace/applyEdit` applied without echoing the label on every edit (a run sends many).
 local function apply_edit(_, params, ctx)
   local client = vim.lsp.get_client_by_id(ctx.client_id)
   local encoding = client and client.offset_encoding or 'utf-16'
-  local edit = params.edit or {}
-  for _, change in ipairs(edit.documentChanges or {}) do
-    if change.textDocument and change.edits then
-      fix_end_inserts(change.textDocument.uri, change.edits, encoding)
-    end
-  end
-  for uri, edits in pairs(edit.changes or {}) do
-    fix_end_inserts(uri, edits, encoding)
-  end
   local ok, err = pcall(vim.lsp.util.apply_workspace_edit, params.edit, encoding)
   if ok then
     return { applied = true }
