@@ -39,6 +39,7 @@ const serverSettingKeys = [
     "sessionsMaxAgeDays",
     "verifyRounds",
     "transcriptUpdatesPerSecond",
+    "mcpServers",
     "logLevel",
 ] as const;
 

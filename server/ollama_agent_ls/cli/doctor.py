@@ -20,6 +20,7 @@ async def doctor_command(settings: Settings, root: Path) -> int:
     """``doctor``: each check on its line, then each problem with its fix."""
     from ollama_agent_ls.agent.rules import check_rules
     from ollama_agent_ls.backend import make_backend
+    from ollama_agent_ls.mcp_tools.report import check_mcp
     from ollama_agent_ls.ollama.setup_check import check_setup
     from ollama_agent_ls.tools.sandbox import check_sandbox
 
@@ -27,6 +28,7 @@ async def doctor_command(settings: Settings, root: Path) -> int:
         report = await check_setup(client, settings)
     check_sandbox(report, settings)
     check_rules(report, root, settings)
+    await check_mcp(report, settings, root)
     out = sys.stdout
 
     def line(ok: bool, text: str) -> None:
@@ -69,6 +71,20 @@ async def doctor_command(settings: Settings, root: Path) -> int:
             f"project rules: {', '.join(report.rules)} (about {report.rules_tokens} tokens in "
             "the system prompt, beside the built-in prompt and tools)",
         )
+    for server in report.mcp_servers:
+        name = server["name"]
+        if server["ok"]:
+            tools = server["tools"]
+            line(True, f"MCP server {name}: {len(tools)} tools ({', '.join(tools) or 'none'})")
+        else:
+            line(False, f"MCP server {name}: {server['error']}")
+    line(
+        True,
+        f"{report.tool_count} tools offered, about {report.tool_schema_tokens} tokens of schemas "
+        "on every turn",
+    )
+    for warning in report.warnings:
+        out.write(f"  warning: {warning}\n")
     for problem in report.problems:
         out.write(f"  problem: {problem}\n")
     out.write("OK\n" if report.ok else f"{len(report.problems)} problem(s)\n")

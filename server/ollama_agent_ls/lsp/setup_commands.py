@@ -46,6 +46,7 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     parse_args(ext.CHECK_SETUP, NoArgs, args)
     await ls.wait_configured()
     from ollama_agent_ls.agent.rules import check_rules
+    from ollama_agent_ls.mcp_tools.report import check_mcp
     from ollama_agent_ls.ollama.setup_check import check_setup
     from ollama_agent_ls.tools.sandbox import check_sandbox
 
@@ -53,6 +54,8 @@ async def check_setup_command(ls: AgentServer, *args: Any) -> dict[str, Any]:
     # The first check probes bubblewrap (a subprocess), the rules read files: off the loop.
     await asyncio.to_thread(check_sandbox, report, ls.settings)
     await asyncio.to_thread(check_rules, report, ls.root, ls.settings)
+    # Its own servers, started and stopped here: a check must not change what runs share.
+    await check_mcp(report, ls.settings, ls.root)
     return report.to_json()
 
 

@@ -42,6 +42,14 @@ class SetupReport:
     """The rule files the system prompt would carry (filled by agent.rules.check_rules)."""
     rules_tokens: int = 0
     """Their estimated size, counted apart from the built-in prompt and tool schemas."""
+    mcp_servers: list[dict[str, Any]] = field(default_factory=list)
+    """Each enabled MCP server: {name, ok, tools (offered), error} (filled by
+    mcp_tools.report.check_mcp)."""
+    tool_count: int = 0
+    """Tools a run offers (ours and the MCP servers'), and their schemas' estimated tokens."""
+    tool_schema_tokens: int = 0
+    warnings: list[str] = field(default_factory=list)
+    """What a run goes on despite (an MCP server that failed, too many tools); not problems."""
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -68,6 +76,10 @@ class SetupReport:
             "sandboxTool": self.sandbox_tool,
             "rules": list(self.rules),
             "rulesTokens": self.rules_tokens,
+            "mcpServers": [dict(server) for server in self.mcp_servers],
+            "toolCount": self.tool_count,
+            "toolSchemaTokens": self.tool_schema_tokens,
+            "warnings": list(self.warnings),
             "problems": list(self.problems),
         }
 
