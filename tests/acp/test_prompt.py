@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import IO
 
 from acp import text_block
+
 from tests.acp.conftest import EditorClient, agent_process
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-
 from acp import RequestError, text_block
+
 from tests.acp.conftest import EditorClient, agent_process, pick
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
