@@ -14,8 +14,10 @@ the prompt as compact JSON (one per tool in most templates), so the JSON bytes a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,37 @@ def ours() -> dict[str, Any]:
     ctx = ToolContext(root=root, documents=docs, sink=StagingArea(docs), settings=Settings())
     tools = ToolExecutor(ctx).definitions()
     return _row("ollama-agent-ls", system_prompt(), tools)
+
+
+ECHO_SERVER = Path(__file__).resolve().parents[1] / "mcp_servers" / "echo_server.py"
+
+
+async def _with_mcp() -> list[dict[str, Any]]:
+    from ollama_agent_ls.mcp_tools.hub import McpHub
+    from ollama_agent_ls.mcp_tools.provider import McpToolProvider
+    from ollama_agent_ls.settings import McpServerSettings
+
+    root = Path("/bench-workspace")
+    docs = DiskDocuments(root)
+    ctx = ToolContext(root=root, documents=docs, sink=StagingArea(docs), settings=Settings())
+    # The bench workspace does not exist: the server runs in its own folder.
+    server = McpServerSettings(
+        command=sys.executable, args=[str(ECHO_SERVER)], cwd=str(ECHO_SERVER.parent)
+    )
+    hub = McpHub()
+    try:
+        executor = ToolExecutor(ctx, providers=[McpToolProvider(hub, {"echo": server})])
+        await executor.prepare()
+        return executor.definitions()
+    finally:
+        await hub.close()
+
+
+def ours_with_mcp() -> dict[str, Any]:
+    """Ours plus one small MCP server (the tests' echo server, 4 tools): what each MCP tool
+    adds to every request."""
+    tools = asyncio.run(_with_mcp())
+    return _row("ollama-agent-ls + MCP echo server (4 tools)", system_prompt(), tools)
 
 
 def _rust_string(source: str) -> str:
@@ -133,6 +166,7 @@ def run_prompt_weight() -> dict[str, Any]:
         raise ValueError(f"read {len(chant)} chant tools, expected 4")
     rows = [
         ours(),
+        ours_with_mcp(),
         _row("mermaid CLI (tools only)", None, mermaid, sort=True),
         _row("chant spec (tools only, lower bound)", None, chant),
     ]

@@ -14,8 +14,22 @@ import sys
 import time
 from pathlib import Path
 
-from mcp.server.mcpserver import MCPServer
-from mcp.types import EmbeddedResource, ImageContent, TextContent, TextResourceContents
+
+def _hang_early() -> None:
+    # Before the SDK's import (most of the start-up time): the stderr line is out at once.
+    if "--hang" in sys.argv:
+        print("echo server starting", file=sys.stderr, flush=True)
+        if "--pid-file" in sys.argv:
+            Path(sys.argv[sys.argv.index("--pid-file") + 1]).write_text(str(os.getpid()))
+        while True:  # reads nothing, answers nothing: a server stuck before initialize
+            time.sleep(3600)
+
+
+_hang_early()
+
+# The SDK is imported after _hang_early on purpose.
+from mcp.server.mcpserver import MCPServer  # noqa: E402
+from mcp.types import EmbeddedResource, ImageContent, TextContent, TextResourceContents  # noqa: E402
 
 app = MCPServer("echo")
 
@@ -71,9 +85,6 @@ def main() -> None:
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
     print("echo server starting", file=sys.stderr, flush=True)
-    if args.hang:
-        while True:  # reads nothing, answers nothing: a server stuck before initialize
-            time.sleep(3600)
     if args.http:
         app.run("streamable-http", host="127.0.0.1", port=args.http)
     else:

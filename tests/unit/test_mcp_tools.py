@@ -181,7 +181,7 @@ async def test_the_allowlist_offers_only_the_listed_tools(hub, tmp_path) -> None
 async def test_a_hung_server_times_out_and_the_others_still_work(hub, tmp_path) -> None:
     pid_file = tmp_path / "hung.pid"
     servers = {
-        "hung": echo("--hang", "--pid-file", str(pid_file), timeout=1),
+        "hung": echo("--hang", "--pid-file", str(pid_file), timeout=2),
         "echo": echo(autoApprove=["echo"]),
         "missing": McpServerSettings(command=str(tmp_path / "no-such-server")),
         "off": echo(disabled=True),
@@ -192,7 +192,7 @@ async def test_a_hung_server_times_out_and_the_others_still_work(hub, tmp_path) 
     assert not any(n.startswith(("hung__", "missing__", "off__")) for n in executor.names)
     hung, missing = warnings
     assert hung.startswith("MCP server 'hung' is not available, so this run goes on without")
-    assert "did not answer initialize and tools/list within 1 s" in hung
+    assert "did not answer initialize and tools/list within 2 s" in hung
     assert "echo server starting" in hung  # its stderr, quoted
     assert "mcpServers.hung.timeout" in hung
     assert "its command was not found" in missing
@@ -341,3 +341,9 @@ async def test_cancelling_while_servers_start_leaves_no_process(hub, tmp_path) -
         await task
     await hub.close()
     assert not _alive(pid)
+
+
+async def test_a_missing_working_directory_is_named(hub, tmp_path) -> None:
+    ctx = context(tmp_path, Answers())
+    _, [warning] = await executor_with(hub, ctx, {"echo": echo(cwd="gone")})
+    assert f"its working directory {tmp_path / 'gone'} does not exist" in warning

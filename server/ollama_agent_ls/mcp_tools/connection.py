@@ -55,10 +55,12 @@ def _leaves(exc: BaseException) -> Iterator[BaseException]:
         yield exc
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, cwd: Path | None = None) -> str:
     leaf = next(_leaves(exc), exc)
     text = str(leaf).strip() or type(leaf).__name__
     if isinstance(leaf, FileNotFoundError):
+        if cwd is not None and leaf.filename is not None and Path(leaf.filename) == cwd:
+            return f"its working directory {cwd} does not exist (set mcpServers.NAME.cwd)"
         return f"its command was not found ({text})"
     return text
 
@@ -84,6 +86,13 @@ class Connection:
         if self.config.url is not None:
             return self.config.url
         return " ".join([self.config.command or "", *self.config.args]).strip()
+
+    def _cwd(self) -> Path | None:
+        """Where a stdio server runs: its cwd (workspace-relative if relative), or the root."""
+        if self.config.url is not None:
+            return None
+        cwd = Path(self.config.cwd).expanduser() if self.config.cwd else self.root
+        return cwd if cwd.is_absolute() else self.root / cwd
 
     async def start(self) -> list[ListedTool]:
         """Start the server and list its tools; ServerDown when it fails or is too slow."""
@@ -114,7 +123,7 @@ class Connection:
                     ready.set_result(tools)
                 await self._stop.wait()
         except Exception as exc:
-            reason = _reason(exc)
+            reason = _reason(exc, self._cwd())
             log.info("MCP server %s stopped: %s", self.name, reason)
             if not ready.done():
                 note = self._stderr_note()
@@ -147,9 +156,7 @@ class Connection:
             )
             stack.push_async_callback(http.aclose)
             return Client(streamable_http_client(config.url, http_client=http), client_info=info)
-        cwd = Path(config.cwd).expanduser() if config.cwd else self.root
-        if not cwd.is_absolute():
-            cwd = self.root / cwd
+        cwd = self._cwd()
         params = StdioServerParameters(
             command=config.command or "", args=list(config.args), env=dict(config.env), cwd=cwd
         )

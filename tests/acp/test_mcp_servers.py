@@ -1,0 +1,46 @@
+"""ACP's session/new mcpServers: the client's stdio servers are started and their tools offered
+with the same approvals as the mcpServers setting's (a real SDK server, the real agent)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import IO
+
+from acp import text_block
+from acp.schema import EnvVariable, McpServerStdio, SseMcpServer
+
+from tests.acp.conftest import EditorClient, agent_process, pick
+from tests.fake_ollama.replies import Reply, call
+from tests.fake_ollama.server import FakeOllama
+
+SERVER = str(Path(__file__).resolve().parents[1] / "mcp_servers" / "echo_server.py")
+
+
+async def test_session_new_mcp_servers_are_offered_and_ask_first(
+    fake_ollama: FakeOllama, workspace: Path, agent_log: IO[str], tmp_path: Path
+) -> None:
+    calls = tmp_path / "calls.txt"
+    client = EditorClient(decide=pick("allow_once"))
+    fake_ollama.enqueue(
+        Reply.calls(call("echo__echo", {"text": "from acp"})), Reply.say("It echoed.")
+    )
+    echo = McpServerStdio(
+        name="echo",
+        command=sys.executable,
+        args=[SERVER],
+        env=[EnvVariable(name="ECHO_CALLS", value=str(calls))],
+    )
+    sse = SseMcpServer(type="sse", name="old", url="http://127.0.0.1:9/sse", headers=[])
+    async with agent_process(client, fake_ollama.url, agent_log) as (conn, _):
+        session = await conn.new_session(cwd=str(workspace), mcp_servers=[echo, sse])
+        answer = await conn.prompt(session_id=session.session_id, prompt=[text_block("echo")])
+    assert answer.stop_reason == "end_turn"
+    names = [t["function"]["name"] for t in fake_ollama.chat_requests[0].body["tools"]]
+    assert "echo__echo" in names
+    [asked] = client.asked
+    assert asked.tool_call.title.startswith('Run: echo__echo {"text": "from acp"}')
+    assert calls.read_text() == "echo from acp\n"
+    result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
+    assert result == "echo: from acp"
+    assert "MCP server 'old' from the client uses sse transport" in client.message_text()
