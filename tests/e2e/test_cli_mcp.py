@@ -33,9 +33,7 @@ def test_the_model_calls_an_auto_approved_mcp_tool(fake_ollama: FakeOllama, tmp_
     fake_ollama.enqueue(
         Reply.calls(call("echo__echo", {"text": "hi"})), Reply.say("The server said hi.")
     )
-    option = servers(
-        echo={"args": [SERVER, "--pid-file", str(pid_file)], "autoApprove": ["echo"]}
-    )
+    option = servers(echo={"args": [SERVER, "--pid-file", str(pid_file)], "autoApprove": ["echo"]})
     proc = cli("run", "ask the echo server", "-w", str(tmp_path), "-o", option, url=fake_ollama.url)
     assert proc.returncode == 0, proc.stderr
     assert "[completed] The server said hi." in proc.stderr
