@@ -56,10 +56,9 @@ def test_sessions_resume_after_a_restart(workspace: Path, fake: FakeOllama) -> N
     assert "what did you fix?" in json.dumps(_messages(bodies[2])[-1])
 
 
-# ollamaAgent.runChanges / keepHunk / revertHunk are not in the server yet (the lead's change):
-# this stand-in answers them as their contract says, from the buffer, so the plugin's side is
-# tested: marks on the changed lines that move with the user's edits, the hunk under the cursor
-# sent, the server's revert edit applied, the marks refreshed.
+# The plugin against the server's runChanges / keepHunk / revertHunk: marks on the changed lines
+# that move with the user's edits, the hunk under the cursor sent, the server's revert edit
+# applied (the user's line above it surviving), the marks refreshed, the review's states.
 
 
 def test_hunks_kept_and_undone_one_at_a_time(workspace: Path, fake: FakeOllama) -> None:
@@ -118,8 +117,8 @@ def test_help_documents_every_command_option_and_mapping() -> None:
     assert not missing, f"doc/ollama-agent.txt does not document: {missing}"
 
 
-PENDING_ON_THE_SERVER = {"ollamaAgent.runChanges", "ollamaAgent.keepHunk", "ollamaAgent.revertHunk"}
-"""Names the plugin uses that the server is still to add (issue 16's hunks)."""
+PENDING_ON_THE_SERVER: set[str] = set()
+"""Names the plugin uses that the server is still to add."""
 
 
 def _protocol_table() -> dict[str, dict[str, str]]:

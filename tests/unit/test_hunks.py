@@ -161,3 +161,23 @@ def test_a_created_file_is_one_hunk_and_reverting_it_deletes_the_file() -> None:
         revert_hunk(created, hunk, "x = 1\ny = 3\n")
     assert effective_change(created, ["h1"], []) is None
     assert effective_change(created, [], []) is created
+
+
+def test_swapped_lines_in_two_functions_are_two_hunks() -> None:
+    # Each function's old line is the other's new one: a greedy diff makes one hunk over both.
+    before = ["def add():\n", "    a - b\n", "\n", "def sub():\n", "    a + b\n"]
+    after = ["def add():\n", "    a + b\n", "\n", "def sub():\n", "    a - b\n"]
+    hunks = file_hunks(_change(before, after))
+    assert [(h.old, h.new, h.new_text) for h in hunks] == [
+        ((1, 2), (1, 2), "    a + b\n"),
+        ((4, 5), (4, 5), "    a - b\n"),
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines, lines)
+def test_hunks_leave_as_many_lines_unchanged_as_any_diff_can(before, after) -> None:
+    hunks = file_hunks(_change(before, after))
+    unchanged = len(before) - sum(h.old[1] - h.old[0] for h in hunks)
+    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
+    assert unchanged >= sum(size for *_, size in matcher.get_matching_blocks())

@@ -19,6 +19,9 @@ export const serverCommands = {
     followUp: "ollamaAgent.followUp",
     listSessions: "ollamaAgent.listSessions",
     getSession: "ollamaAgent.getSession",
+    runChanges: "ollamaAgent.runChanges",
+    revertHunk: "ollamaAgent.revertHunk",
+    keepHunk: "ollamaAgent.keepHunk",
 } as const;
 
 export type ServerCommand = (typeof serverCommands)[keyof typeof serverCommands];
@@ -133,6 +136,38 @@ export interface ServerCommandTypes {
     [serverCommands.followUp]: { params: FollowUpParams; result: RunResult | RunningAnswer };
     [serverCommands.listSessions]: { params: Record<string, never>; result: SessionSummary[] };
     [serverCommands.getSession]: { params: { sessionId: string }; result: unknown };
+    [serverCommands.runChanges]: { params: { runId: string }; result: FileHunks[] };
+    [serverCommands.revertHunk]: { params: HunkParams; result: HunkAnswer };
+    [serverCommands.keepHunk]: { params: HunkParams; result: HunkAnswer };
+}
+
+/**
+ * One region a run changed. `range` is where it is in the document now (null when the user edited it, or
+ * when it is reverted); `state` "edited" means the user changed its lines, so it can no longer be reverted.
+ */
+export interface RunHunk {
+    id: string;
+    range: lc.Range | null;
+    oldText: string;
+    newText: string;
+    state: "pending" | "kept" | "reverted" | "edited";
+}
+
+/** runChanges: a run's changed files (its commands' included), each with its hunks. */
+export interface FileHunks {
+    uri: string;
+    hunks: RunHunk[];
+}
+
+/** revertHunk and keepHunk: one hunk of one file of a run. */
+export interface HunkParams {
+    runId: string;
+    uri: string;
+    hunkId: string;
+}
+
+export interface HunkAnswer extends HunkParams {
+    state: "kept" | "reverted";
 }
 
 /** runTask: a new session on an instruction, with an optional file and range. */

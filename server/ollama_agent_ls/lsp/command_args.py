@@ -96,6 +96,20 @@ class RunIdArgs(_Args):
     run_id: str | None = None
 
 
+class RunChangesArgs(_Args):
+    """Arguments of ollamaAgent.runChanges."""
+
+    run_id: str = Field(min_length=1)
+
+
+class HunkArgs(_Args):
+    """Arguments of ollamaAgent.revertHunk and ollamaAgent.keepHunk."""
+
+    run_id: str = Field(min_length=1)
+    uri: str = Field(min_length=1)
+    hunk_id: str = Field(min_length=1)
+
+
 class NoArgs(_Args):
     """Commands that take an empty object."""
 

@@ -22,9 +22,16 @@ RUN_TASK = "ollamaAgent.runTask"
 FOLLOW_UP = "ollamaAgent.followUp"
 LIST_SESSIONS = "ollamaAgent.listSessions"
 GET_SESSION = "ollamaAgent.getSession"
+RUN_CHANGES = "ollamaAgent.runChanges"
+"""``{runId}`` -> ``[{uri, hunks: [{id, range, oldText, newText, state}]}]``."""
+REVERT_HUNK = "ollamaAgent.revertHunk"
+"""``{runId, uri, hunkId}``: put one hunk back as it was before the run."""
+KEEP_HUNK = "ollamaAgent.keepHunk"
+"""``{runId, uri, hunkId}``: keep one hunk (a later undoRun leaves it alone)."""
 ALL_COMMANDS = (
     RUN_SELECTION, RUN_SPEC, VERIFY_SPEC, IMPLEMENT_TODO, CANCEL, UNDO_RUN, LIST_MODELS,
-    CHECK_SETUP, RUN_TASK, FOLLOW_UP, LIST_SESSIONS, GET_SESSION,
+    CHECK_SETUP, RUN_TASK, FOLLOW_UP, LIST_SESSIONS, GET_SESSION, RUN_CHANGES, REVERT_HUNK,
+    KEEP_HUNK,
 )  # fmt: skip
 """Every command the server registers (a test checks create_server() registers exactly these)."""
 

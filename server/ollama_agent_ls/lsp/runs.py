@@ -41,6 +41,7 @@ from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
 from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource, TextDocument
+from ollama_agent_ls.workspace.hunks import HunkStates, effective_changes
 from ollama_agent_ls.workspace.staging import StagingArea, unified_diff
 from ollama_agent_ls.workspace.undo import plan_run_undo
 
@@ -109,6 +110,8 @@ class Run:
     and result then carries it as ``sessionId``."""
     cancel_requested: bool = False
     undone: bool = False
+    hunks: dict[Path, HunkStates] = field(default_factory=dict)
+    """Per changed file, the hunks kept or reverted one at a time (keepHunk, revertHunk)."""
     _last_progress: float = 0.0
 
     def cancel(self) -> None:
@@ -119,6 +122,21 @@ class Run:
             self.stop()
         else:
             self.agent.cancel()
+
+
+@dataclass
+class ChangedRun:
+    """A run's text changes, one per file, with their hunk states, wherever the run is kept
+    (running, finished in this server, or stored by an earlier one)."""
+
+    run_id: str
+    label: str
+    changes: list[FileChange]
+    hunks: dict[Path, HunkStates]
+    running: bool
+    undone: bool
+    save: Callable[[], None]
+    """Keep the hunk states with the run's stored record."""
 
 
 class RunManager:
@@ -543,7 +561,11 @@ class RunManager:
         if run.undone:
             raise _undone_already(run.id)
         answer = await self._revert(
-            run.id, run.label, run.changes, run.binary_changes, run.ctx.checkpoints
+            run.id,
+            run.label,
+            effective_changes(net_changes(run.changes), run.hunks),
+            run.binary_changes,
+            run.ctx.checkpoints,
         )
         run.binary_changes = []
         if answer["applied"]:
@@ -554,6 +576,68 @@ class RunManager:
                     self.session_store(run.ctx.root, run.settings), run.session_id, run.id
                 )
         return answer
+
+    def changed_run(self, run_id: str) -> ChangedRun:
+        """The run ``run_id`` for runChanges, keepHunk and revertHunk; InvalidParams when no
+        run of this server or of the workspace's session store has that id."""
+        active = self.active.get(run_id)
+        if active is not None:
+            # A review-mode run's own edits are only staged: its commands' are in the files.
+            so_far = (
+                active.ctx.command_changes if active.staging is not None else active.ctx.changes
+            )
+            return ChangedRun(
+                run_id, active.label, net_changes(so_far), active.hunks, True, False, _nothing
+            )
+        for run in reversed(self.history):
+            if run.id == run_id:
+                return ChangedRun(
+                    run_id,
+                    run.label,
+                    net_changes(run.changes),
+                    run.hunks,
+                    False,
+                    run.undone,
+                    functools.partial(self._save_hunks, run),
+                )
+        stored = self._find_stored(run_id)
+        if stored is None:
+            raise JsonRpcInvalidParams(
+                f"There is no run {run_id}: this server keeps the last {self.history.maxlen} "
+                "runs and no stored session of the workspace has it (it may have expired); "
+                "take a runId from a run result or ollamaAgent.getSession."
+            )
+        store, session, record = stored
+
+        def save() -> None:
+            self._update_record(
+                store, session.session_id, run_id, lambda r: setattr(r, "hunks", record.hunks)
+            )
+
+        return ChangedRun(
+            run_id,
+            record.instruction[:60],
+            net_changes(record.changes),
+            record.hunks,
+            False,
+            record.undone,
+            save,
+        )
+
+    def _save_hunks(self, run: Run) -> None:
+        if run.session_id is None:
+            return
+        store = self.session_store(run.ctx.root, run.settings)
+        self._update_record(store, run.session_id, run.id, lambda r: setattr(r, "hunks", run.hunks))
+
+    @staticmethod
+    def _update_record(
+        store: SessionStore, session_id: str, run_id: str, update: Callable[[RunRecord], None]
+    ) -> None:
+        try:
+            store.update_run(session_id, run_id, update)
+        except (SessionError, OSError) as exc:
+            log.warning("%s changed, but its session could not record it: %s", run_id, exc)
 
     def _find_stored(self, run_id: str | None) -> tuple[SessionStore, Session, RunRecord] | None:
         """The run in the session stores of the workspace folders (the most recent one)."""
@@ -575,7 +659,7 @@ class RunManager:
         answer = await self._revert(
             record.run_id,
             record.instruction[:60],
-            record.changes,
+            effective_changes(net_changes(record.changes), record.hunks),
             record.binary_changes,
             checkpoints,
         )
@@ -583,12 +667,9 @@ class RunManager:
             self._mark_undone(store, session.session_id, record.run_id)
         return answer
 
-    @staticmethod
-    def _mark_undone(store: SessionStore, session_id: str, run_id: str) -> None:
-        try:
-            store.mark_undone(session_id, run_id)
-        except (SessionError, OSError) as exc:
-            log.warning("%s was undone, but its session could not record it: %s", run_id, exc)
+    @classmethod
+    def _mark_undone(cls, store: SessionStore, session_id: str, run_id: str) -> None:
+        cls._update_record(store, session_id, run_id, lambda r: setattr(r, "undone", True))
 
     async def _revert(
         self,
@@ -677,15 +758,20 @@ class RunManager:
                 result.summary if result is not None else "stopped",
                 list(run.changes),
                 list(run.binary_changes),
+                hunks=run.hunks,
             )
         )
         store = self.session_store(run.ctx.root, run.settings)
         if run.session is not None:
-            # An undo while this follow-up ran marked an earlier run on disk, not in ``session``.
+            # An undo, keepHunk or revertHunk while this follow-up ran changed an earlier run's
+            # record on disk, not in ``session``.
             with contextlib.suppress(SessionError):
-                undone = {r.run_id for r in store.load(session.session_id).runs if r.undone}
+                stored = {r.run_id: r for r in store.load(session.session_id).runs}
                 for record in session.runs:
-                    record.undone = record.undone or record.run_id in undone
+                    on_disk = stored.get(record.run_id)
+                    if on_disk is not None and record.run_id != run.id:
+                        record.undone = record.undone or on_disk.undone
+                        record.hunks = on_disk.hunks
         try:
             store.save(session)
         except OSError as exc:
@@ -731,6 +817,10 @@ class RunManager:
             "Note: these files have unsaved changes in the editor, so the command sees the older "
             f"text on disk: {names}."
         )
+
+
+def _nothing() -> None:
+    """Nothing to store: a running run's record is written when it ends."""
 
 
 def _undone_already(run_id: str) -> JsonRpcInvalidParams:

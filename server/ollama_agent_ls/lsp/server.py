@@ -421,6 +421,7 @@ def create_server() -> AgentServer:
     on import: each module's ``register`` is called here, in one place)."""
     from ollama_agent_ls.lsp import (
         code_actions,
+        hunk_commands,
         lifecycle,
         run_commands,
         session_commands,
@@ -435,6 +436,7 @@ def create_server() -> AgentServer:
         text_sync,
         code_actions,
         run_commands,
+        hunk_commands,
         session_commands,
         setup_commands,
         spec_runs,

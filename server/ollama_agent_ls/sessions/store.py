@@ -15,6 +15,7 @@ import os
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ollama_agent_ls.ollama.models import Message, ToolCall
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.checkpoints import BinaryChange, default_store_dir, workspace_key
+from ollama_agent_ls.workspace.hunks import HunkStates
 
 if TYPE_CHECKING:
     from ollama_agent_ls.agent.text_formats import Format
@@ -86,6 +88,8 @@ class RunRecord:
     binary_changes: list[BinaryChange] = field(default_factory=list)
     undone: bool = False
     finished_at: float = field(default_factory=time.time)
+    hunks: dict[Path, HunkStates] = field(default_factory=dict)
+    """Per changed file, the hunks kept or reverted one at a time since (runChanges)."""
 
     @property
     def has_changes(self) -> bool:
@@ -116,6 +120,7 @@ class RunRecord:
                 }
                 for b in self.binary_changes
             ],
+            "hunks": {str(path): state.to_json() for path, state in self.hunks.items()},
         }
 
     @classmethod
@@ -143,6 +148,10 @@ class RunRecord:
                 )
                 for b in data.get("binaryChanges") or []
             ],
+            hunks={
+                Path(path): HunkStates.from_json(state)
+                for path, state in (data.get("hunks") or {}).items()
+            },
         )
 
 
@@ -282,13 +291,15 @@ class SessionStore:
         sessions = self.list()
         return sessions[0] if sessions else None
 
-    def find_run(self, run_id: str | None) -> tuple[Session, RunRecord] | None:
+    def find_run(
+        self, run_id: str | None, *, with_changes: bool = True
+    ) -> tuple[Session, RunRecord] | None:
         """The stored run ``run_id`` (the most recent of that id), or with None the most recent
-        run that changed files and is not undone; None when there is none."""
+        run that is not undone and (``with_changes``) changed files; None when there is none."""
         best: tuple[Session, RunRecord] | None = None
         for session in self.list():
             for record in session.runs:
-                if run_id is None and (record.undone or not record.has_changes):
+                if run_id is None and (record.undone or (with_changes and not record.has_changes)):
                     continue
                 if run_id is not None and record.run_id != run_id:
                     continue
@@ -298,10 +309,14 @@ class SessionStore:
 
     def mark_undone(self, session_id: str, run_id: str) -> None:
         """Record that run ``run_id`` of ``session_id`` was undone (a second undo says so)."""
+        self.update_run(session_id, run_id, lambda record: setattr(record, "undone", True))
+
+    def update_run(self, session_id: str, run_id: str, update: Callable[[RunRecord], None]) -> None:
+        """Change the stored record of run ``run_id`` of ``session_id`` with ``update``."""
         session = self.load(session_id)
         for record in session.runs:
             if record.run_id == run_id:
-                record.undone = True
+                update(record)
         self.save(session)
 
     def prune(self) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
 
 from ollama_agent_ls.workspace.changes import FileChange
 from ollama_agent_ls.workspace.text_edits import split_lines
@@ -42,8 +44,6 @@ def file_hunks(change: FileChange) -> list[Hunk]:
     before, after = split_lines(change.before or ""), split_lines(change.after or "")
     if change.kind != "modify":
         return [Hunk("h1", (0, len(before)), (0, len(after)), "".join(before), "".join(after))]
-    matcher = difflib.SequenceMatcher(None, before, after, autojunk=False)
-    regions = [op for op in matcher.get_opcodes() if op[0] != "equal"]
     return [
         Hunk(
             f"h{n}",
@@ -52,8 +52,61 @@ def file_hunks(change: FileChange) -> list[Hunk]:
             "".join(before[i1:i2]),
             "".join(after[j1:j2]),
         )
-        for n, (_, i1, i2, j1, j2) in enumerate(regions, start=1)
+        for n, (i1, i2, j1, j2) in enumerate(_changed_regions(before, after), start=1)
     ]
+
+
+_EXACT_CELLS = 40_000
+"""Largest (changed lines before) x (changed lines after) diffed exactly (a longest common
+subsequence, ~20 ms); bigger middles take difflib's faster, greedier matching."""
+
+
+def _changed_regions(before: list[str], after: list[str]) -> list[tuple[int, int, int, int]]:
+    """``[i1, i2) -> [j1, j2)`` line regions that differ, in order.
+
+    difflib matches the longest run of equal lines first, so two functions whose signs the run
+    swapped (one's old line is the other's new one) come out as one hunk over both; a longest
+    common subsequence keeps them two, as git shows them.
+    """
+    head = 0
+    while head < min(len(before), len(after)) and before[head] == after[head]:
+        head += 1
+    tail = 0
+    while (
+        tail < min(len(before), len(after)) - head
+        and before[len(before) - 1 - tail] == after[len(after) - 1 - tail]
+    ):
+        tail += 1
+    a, b = before[head : len(before) - tail], after[head : len(after) - tail]
+    if len(a) * len(b) > _EXACT_CELLS:
+        matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+        return [
+            (head + i1, head + i2, head + j1, head + j2)
+            for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+            if tag != "equal"
+        ]
+    # lcs[i][j]: length of the longest common subsequence of a[i:] and b[j:].
+    lcs = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) - 1, -1, -1):
+        row, below = lcs[i], lcs[i + 1]
+        for j in range(len(b) - 1, -1, -1):
+            row[j] = below[j + 1] + 1 if a[i] == b[j] else max(below[j], row[j + 1])
+    regions: list[tuple[int, int, int, int]] = []
+    i = j = 0
+    while i < len(a) or j < len(b):
+        if i < len(a) and j < len(b) and a[i] == b[j]:
+            i, j = i + 1, j + 1
+            continue
+        i1, j1 = i, j
+        while i < len(a) or j < len(b):
+            if i < len(a) and j < len(b) and a[i] == b[j] and lcs[i][j] == lcs[i + 1][j + 1] + 1:
+                break
+            if j >= len(b) or (i < len(a) and lcs[i + 1][j] >= lcs[i][j + 1]):
+                i += 1
+            else:
+                j += 1
+        regions.append((head + i1, head + i, head + j1, head + j))
+    return regions
 
 
 def find_hunk(change: FileChange, hunk_id: str) -> Hunk:
@@ -160,3 +213,53 @@ def _merged(change: FileChange, take_new: Callable[[Hunk], bool]) -> list[str]:
         lines += after[hunk.new[0] : hunk.new[1]] if take_new(hunk) else before[i1:i2]
         at = i2
     return lines + before[at:]
+
+
+HunkStatus = Literal["pending", "kept", "reverted"]
+
+
+@dataclass
+class HunkStates:
+    """Which hunks of one file's change were kept and which reverted (the rest are pending)."""
+
+    kept: set[str] = field(default_factory=set)
+    reverted: set[str] = field(default_factory=set)
+
+    def status(self, hunk_id: str) -> HunkStatus:
+        """pending, kept or reverted."""
+        if hunk_id in self.kept:
+            return "kept"
+        return "reverted" if hunk_id in self.reverted else "pending"
+
+    def keep(self, hunk_id: str) -> None:
+        """Mark ``hunk_id`` kept: a later undo leaves it alone."""
+        if hunk_id in self.reverted:
+            raise HunkError(f"{hunk_id} is reverted already, so there is nothing left to keep.")
+        self.kept.add(hunk_id)
+
+    def revert(self, hunk_id: str) -> None:
+        """Mark ``hunk_id`` reverted (a kept hunk may still be reverted: the user changed mind)."""
+        self.kept.discard(hunk_id)
+        self.reverted.add(hunk_id)
+
+    def to_json(self) -> dict[str, list[str]]:
+        """The states as stored."""
+        return {"kept": sorted(self.kept), "reverted": sorted(self.reverted)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> HunkStates:
+        """The states ``to_json`` stored."""
+        return cls(set(data.get("kept") or ()), set(data.get("reverted") or ()))
+
+
+def effective_changes(
+    changes: list[FileChange], states: dict[Path, HunkStates]
+) -> list[FileChange]:
+    """``changes`` as an undo should revert them, given each file's kept and reverted hunks."""
+    result: list[FileChange] = []
+    for change in changes:
+        state = states.get(change.path)
+        left = effective_change(change, state.kept, state.reverted) if state else change
+        if left is not None:
+            result.append(left)
+    return result
