@@ -13,7 +13,7 @@ from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult
 from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.errors import UsageError
-from ollama_agent_ls.mcp_tools.wiring import agent_for, close_hub, mcp_providers
+from ollama_agent_ls.mcp_tools.wiring import close_hub, mcp_providers
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
@@ -77,7 +77,7 @@ def build_disk_run(
         root=root, documents=documents, sink=sink, settings=settings, approver=approver
     )
     executor = ToolExecutor(ctx, extra_tools, mcp_providers(command_owner(), settings))
-    return DiskRun(agent_for(client, settings, executor, on_event), ctx, staging)
+    return DiskRun(Agent(client, settings, executor, on_event), ctx, staging)
 
 
 def selection_task(

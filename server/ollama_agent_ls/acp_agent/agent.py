@@ -63,7 +63,7 @@ from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.backend import ChatBackend
-from ollama_agent_ls.mcp_tools.wiring import acp_servers, agent_for, mcp_providers
+from ollama_agent_ls.mcp_tools.wiring import acp_servers, mcp_providers
 from ollama_agent_ls.ollama.errors import OllamaError
 from ollama_agent_ls.ollama.models import ToolCall
 from ollama_agent_ls.sessions.store import (
@@ -559,7 +559,7 @@ class OllamaAcpAgent:
         servers, notes = acp_servers(session.mcp_servers, settings)
         providers = mcp_providers(self, settings, servers, notes)
         executor = _ClientToolExecutor(ctx, documents, mapper, providers)
-        agent = agent_for(self.backend, settings, executor, mapper.on_event)
+        agent = Agent(self.backend, settings, executor, mapper.on_event)
         mapper.num_ctx = lambda: agent.metrics.num_ctx
         return _Prompt(agent, ctx, mapper)
 

@@ -290,6 +290,9 @@ class Agent:
         )
 
     async def _prepare(self) -> tuple[list[dict[str, Any]], ModelInfo, int]:
+        # Tool providers (MCP servers) first: the session's tool schemas are taken once, below.
+        for warning in await self.executor.prepare():
+            self._emit("warning", warning)
         model = self.settings.model
         info = await self.client.show(model)
         if self.client.kind == "ollama":

@@ -1,22 +1,17 @@
-"""What the faces call: the MCP tool provider for a run's executor, an agent that starts it
-before the session's first request, ACP's session/new servers, and stopping them."""
+"""What the faces call: the MCP tool provider for a run's executor (the agent asks it for its
+tools before the session's first request), ACP's session/new servers, and stopping them."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from ollama_agent_ls.agent.events import EventCallback
-from ollama_agent_ls.agent.loop import Agent
-from ollama_agent_ls.agent.text_formats import FormatMemory
-from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.mcp_tools.hub import close_hub, hub_for
 from ollama_agent_ls.mcp_tools.provider import McpToolProvider, enabled
-from ollama_agent_ls.ollama.models import ModelInfo
 from ollama_agent_ls.settings import McpServerSettings, Settings
-from ollama_agent_ls.tools.executor import ToolExecutor, ToolProvider
+from ollama_agent_ls.tools.executor import ToolProvider
 
-__all__ = ["acp_servers", "agent_for", "close_hub", "mcp_providers"]
+__all__ = ["acp_servers", "close_hub", "mcp_providers"]
 
 
 def mcp_providers(
@@ -31,28 +26,6 @@ def mcp_providers(
     if not enabled(servers) and not notes:
         return []
     return [McpToolProvider(hub_for(owner), servers, notes)]
-
-
-class _ToolsFirstAgent(Agent):
-    """An Agent whose executor's providers are asked before the session's tool schemas are
-    taken, with their warnings in the transcript."""
-
-    async def _prepare(self) -> tuple[list[dict[str, Any]], ModelInfo, int]:
-        for warning in await self.executor.prepare():
-            self._emit("warning", warning)
-        return await super()._prepare()
-
-
-def agent_for(
-    client: ChatBackend,
-    settings: Settings,
-    executor: ToolExecutor,
-    on_event: EventCallback | None = None,
-    format_memory: FormatMemory | None = None,
-) -> Agent:
-    """An Agent for ``executor``; one that starts its providers first when it has any."""
-    kind = _ToolsFirstAgent if executor.providers else Agent
-    return kind(client, settings, executor, on_event, format_memory)
 
 
 def acp_servers(
