@@ -28,6 +28,11 @@ export function registerCommands(host: AgentHost): vscode.Disposable[] {
         [commandIds.showTranscript]: () => host.showTranscript(),
         [commandIds.checkSetup]: () => checkSetup(host),
         [commandIds.restartServer]: () => host.restart(),
+        [commandIds.keepHunk]: (arg) => host.changes.keepHunk(arg),
+        [commandIds.undoHunk]: (arg) => host.changes.undoHunk(arg),
+        [commandIds.keepFile]: (arg) => host.changes.keepFile(arg),
+        [commandIds.undoFile]: (arg) => host.changes.undoFile(arg),
+        [commandIds.reviewChanges]: (arg) => host.changes.reviewChanges(arg),
     };
     return Object.entries(handlers).map(([id, handler]) =>
         vscode.commands.registerCommand(id, async (...args: unknown[]) => {

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import * as vscode from "vscode";
 import * as lc from "vscode-languageclient/node";
+import { beforeScheme, ChangesController } from "./changes/controller";
 import { section, serverCommandSetting, serverSettings, configuredModel } from "./config";
 import * as ext from "./lsp_ext";
 import { commandIds } from "./ids";
@@ -20,6 +21,8 @@ import { TranscriptFormatter } from "./transcript";
 
 /** What the palette commands need from the context; a fake implements it in unit tests. */
 export interface AgentHost extends Pick<ChatHost, "executeServerCommand" | "runAgent" | "log"> {
+    /** The agent's changes shown in the editor, with their Keep / Undo / Review commands. */
+    readonly changes: Pick<ChangesController, "keepHunk" | "undoHunk" | "keepFile" | "undoFile" | "reviewChanges">;
     showTranscript(): void;
     restart(): Promise<void>;
     /** Show the chat panel (the run goes on there); `preserveFocus` keeps the editor focused. */
@@ -71,6 +74,7 @@ export class Ctx implements AgentHost, vscode.Disposable {
     readonly runs = new RunLog();
     /** The conversation panel. */
     readonly chat: ChatController;
+    readonly changes: ChangesController;
     private interpreterWatch: vscode.Disposable | undefined;
 
     constructor(private readonly extension: vscode.ExtensionContext) {
@@ -78,6 +82,15 @@ export class Ctx implements AgentHost, vscode.Disposable {
         this.transcriptChannel = vscode.window.createOutputChannel("Ollama Agent Transcript");
         this.status = new StatusBar(configuredModel);
         this.chat = new ChatController(extension.extensionUri, this, configuredModel);
+        this.changes = new ChangesController(
+            {
+                runChanges: (runId) => this.executeServerCommand(ext.serverCommands.runChanges, { runId }),
+                keepHunk: (params) => this.executeServerCommand(ext.serverCommands.keepHunk, params),
+                revertHunk: (params) => this.executeServerCommand(ext.serverCommands.revertHunk, params),
+                log: this.log,
+            },
+            (runId) => this.runs.get(runId)?.label,
+        );
         this.disposables.push(
             this.log,
             this.transcriptChannel,
@@ -85,6 +98,9 @@ export class Ctx implements AgentHost, vscode.Disposable {
             this.transcriptEmitter,
             this.finishedEmitter,
             this.chat,
+            this.changes,
+            vscode.languages.registerCodeLensProvider([{ scheme: "file" }, { scheme: "untitled" }], this.changes),
+            vscode.workspace.registerTextDocumentContentProvider(beforeScheme, this.changes),
             vscode.window.registerWebviewViewProvider(chatViewId, this.chat, {
                 webviewOptions: { retainContextWhenHidden: true },
             }),
@@ -206,6 +222,10 @@ export class Ctx implements AgentHost, vscode.Disposable {
         await vscode.commands.executeCommand(commandIds.undoRun, runId);
     }
 
+    async reviewChanges(runId: string): Promise<void> {
+        await vscode.commands.executeCommand(commandIds.reviewChanges, { runId });
+    }
+
     dispose(): void {
         this.interpreterWatch?.dispose();
         void this.stop();
@@ -225,12 +245,14 @@ export class Ctx implements AgentHost, vscode.Disposable {
             this.runs.record(result.runId, {
                 changedFiles: Array.isArray(result.changedFiles) ? result.changedFiles : undefined,
             });
+            void this.changes.onRunResult(result);
         }
         if (this.chat.visible) {
             return; // the panel shows the result, with Undo
         }
         presentRunResult(result, {
             undo: (runId) => this.undo(runId),
+            reviewChanges: (runId) => this.reviewChanges(runId),
             showTranscript: () => this.showTranscript(),
         });
     }

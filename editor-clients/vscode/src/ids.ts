@@ -11,4 +11,9 @@ export const commandIds = {
     showTranscript: "ollama-agent.showTranscript",
     checkSetup: "ollama-agent.checkSetup",
     restartServer: "ollama-agent.restartServer",
+    keepHunk: "ollama-agent.keepHunk",
+    undoHunk: "ollama-agent.undoHunk",
+    keepFile: "ollama-agent.keepFile",
+    undoFile: "ollama-agent.undoFile",
+    reviewChanges: "ollama-agent.reviewChanges",
 } as const;

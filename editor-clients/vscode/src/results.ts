@@ -4,10 +4,12 @@ import type { RunResult } from "./lsp_ext";
 
 export interface ResultActions {
     undo(runId: string): Promise<void>;
+    reviewChanges(runId: string): Promise<void>;
     showTranscript(): void;
 }
 
 const undoLabel = "Undo";
+const reviewLabel = "Review Changes";
 const transcriptLabel = "Show Transcript";
 
 function filesNote(result: RunResult): string {
@@ -48,7 +50,7 @@ export function presentRunResult(result: RunResult, actions: ResultActions): voi
     const { severity, message } = describeResult(result);
     const buttons: string[] = [];
     if (result.runId && Array.isArray(result.changedFiles) && result.changedFiles.length) {
-        buttons.push(undoLabel);
+        buttons.push(reviewLabel, undoLabel);
     }
     buttons.push(transcriptLabel);
     const show =
@@ -60,6 +62,8 @@ export function presentRunResult(result: RunResult, actions: ResultActions): voi
     void Promise.resolve(show(message, ...buttons)).then(async (choice) => {
         if (choice === undoLabel) {
             await actions.undo(result.runId);
+        } else if (choice === reviewLabel) {
+            await actions.reviewChanges(result.runId);
         } else if (choice === transcriptLabel) {
             actions.showTranscript();
         }

@@ -38,6 +38,8 @@ export interface ChatHost {
     selectModel(): Promise<unknown>;
     /** Undo one run, telling the person what happened. */
     undo(runId: string): Promise<void>;
+    /** The diff of a file the run changed: before the run against now. */
+    reviewChanges(runId: string): Promise<void>;
     readonly log: vscode.LogOutputChannel;
 }
 
@@ -250,6 +252,9 @@ export class ChatController implements vscode.WebviewViewProvider, vscode.TextDo
                 return;
             case "undo":
                 await this.host.undo(message.runId);
+                return;
+            case "review":
+                await this.host.reviewChanges(message.runId);
                 return;
         }
     }

@@ -499,7 +499,8 @@ export type WebviewMessage =
     | { type: "approve"; id: string; decision: Decision }
     | { type: "openDiff"; run: number; item: number }
     | { type: "openFile"; path: string }
-    | { type: "undo"; runId: string };
+    | { type: "undo"; runId: string }
+    | { type: "review"; runId: string };
 
 const decisions: ReadonlySet<string> = new Set(["allow", "allowSession", "deny", "allowOutsideSandbox"]);
 
@@ -532,7 +533,8 @@ export function parseWebviewMessage(value: unknown): WebviewMessage | undefined 
         case "openFile":
             return str("path") ? { type: "openFile", path: m.path as string } : undefined;
         case "undo":
-            return str("runId") ? { type: "undo", runId: m.runId as string } : undefined;
+        case "review":
+            return str("runId") ? { type: m.type, runId: m.runId as string } : undefined;
         default:
             return undefined;
     }

@@ -273,7 +273,10 @@ function runEnd(run: RunView): HTMLElement | undefined {
         box.append(list);
         if (run.runId) {
             const id = run.runId;
-            box.append(button("Undo this run", () => vscode.postMessage({ type: "undo", runId: id }), "secondary"));
+            box.append(
+                button("Review changes", () => vscode.postMessage({ type: "review", runId: id }), "secondary"),
+                button("Undo this run", () => vscode.postMessage({ type: "undo", runId: id }), "secondary"),
+            );
         }
     }
     return box;

@@ -15,6 +15,7 @@ function fakeHost(replies: Record<string, unknown> = {}) {
         runAgent: vi.fn(async () => ({ runId: "r2", status: "completed", summary: "ok", changedFiles: [], turns: 1 })),
         selectModel: vi.fn(async () => undefined),
         undo: vi.fn(async () => undefined),
+        reviewChanges: vi.fn(async () => undefined),
         log: fakeOutputChannel("Ollama Agent"),
     };
 }
@@ -87,18 +88,20 @@ describe("the input box", () => {
         });
     });
 
-    test("Cancel, the model, past sessions and Undo reach the server", async () => {
+    test("Cancel, the model, past sessions, Undo and Review changes reach the server", async () => {
         const session = { sessionId: "s9", title: "old", model: "m", messages: [{ role: "user", text: "old task" }], runs: [{ runId: "r9", instruction: "old task" }] };
         const { host, chat, view } = panel({ [serverCommands.getSession]: session, [serverCommands.listSessions]: [{ sessionId: "s9", title: "old", model: "m", updatedAt: "", runs: 1 }] });
         view.send({ type: "cancel" });
         view.send({ type: "pickModel" });
         view.send({ type: "undo", runId: "r9" });
+        view.send({ type: "review", runId: "r9" });
         view.send({ type: "listSessions" });
         view.send({ type: "openSession", sessionId: "s9" });
         await vi.waitFor(() => expect(chat.state.sessionId).toBe("s9"));
         expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.cancel, {});
         expect(host.selectModel).toHaveBeenCalledOnce();
         expect(host.undo).toHaveBeenCalledWith("r9");
+        expect(host.reviewChanges).toHaveBeenCalledWith("r9");
         expect(host.executeServerCommand).toHaveBeenCalledWith(serverCommands.getSession, { sessionId: "s9" });
         expect(chat.state.sessions).toHaveLength(1);
         expect(chat.state.runs[0]!.instruction).toBe("old task");

@@ -295,6 +295,7 @@ describe("runs", () => {
         await expect(middleware(serverCommands.implementTodo, [{ uri: "file:///a.py", line: 3 }], next)).resolves.toBe(result);
         expect(window.showInformationMessage).toHaveBeenCalledWith(
             "Ollama agent: Implemented the TODO. (1 file changed)",
+            "Review Changes",
             "Undo",
             "Show Transcript",
         );
@@ -325,6 +326,7 @@ describe("runs", () => {
         await vi.waitFor(() =>
             expect(window.showInformationMessage).toHaveBeenCalledWith(
                 "Ollama agent: Implemented the TODO. (1 file changed)",
+                "Review Changes",
                 "Undo",
                 "Show Transcript",
             ),
@@ -371,6 +373,34 @@ describe("runs", () => {
         });
         // Through Undo Last Run with this run's id, so the message names it.
         await vi.waitFor(() => expect(vscode.commands.executeCommand).toHaveBeenCalledWith(commandIds.undoRun, "r5"));
+    });
+
+    test("Review Changes on a run's result message opens that run's diff", async () => {
+        const { ctx, client } = await startedCtx();
+        client.sendRequest.mockResolvedValueOnce({ runId: "r6", status: "completed", summary: "ok", changedFiles: ["file:///a.py"], turns: 1 });
+        window.showInformationMessage!.mockResolvedValueOnce("Review Changes");
+        await ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1 });
+        await vi.waitFor(() =>
+            expect(vscode.commands.executeCommand).toHaveBeenCalledWith(commandIds.reviewChanges, { runId: "r6" }),
+        );
+    });
+
+    test("a finished live run's changes are asked for and shown as lenses; a reviewed run's are not", async () => {
+        const { ctx, client } = await startedCtx();
+        const hunk = { id: "h1", range: { start: { line: 1, character: 0 }, end: { line: 2, character: 0 } }, oldText: "b\n", newText: "beta\n", state: "pending" };
+        const wire = { command: "ollamaAgent.runChanges", arguments: [{ runId: "r4" }] };
+        client.sendRequest.mockImplementation(async (_type: unknown, params: { command: string }) =>
+            params.command === "ollamaAgent.runChanges" ? [{ uri: "file:///a.py", hunks: [hunk] }] : { runId: "r4", status: "completed", summary: "ok", changedFiles: ["file:///a.py"], turns: 1 },
+        );
+        await ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1 });
+        await vi.waitFor(() => expect(ctx.changes.tracked.map((r) => r.runId)).toEqual(["r4"]));
+        expect(client.sendRequest).toHaveBeenCalledWith(expect.objectContaining({ method: "workspace/executeCommand" }), wire);
+        const doc = { uri: vscode.Uri.parse("file:///a.py"), lineCount: 3 } as vscode.TextDocument;
+        expect(ctx.changes.provideCodeLenses(doc).map((l) => l.command?.title)).toContain("Undo");
+        client.sendRequest.mockClear();
+        client.sendRequest.mockResolvedValueOnce({ runId: "r5", status: "completed", summary: "ok", changedFiles: ["file:///a.py"], turns: 1, review: "applied" });
+        await ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1 });
+        expect(client.sendRequest).toHaveBeenCalledTimes(1);
     });
 
     test("a failed run is an error message with the server's reason", async () => {

@@ -163,6 +163,8 @@ describe("messages from the page", () => {
         expect(parseWebviewMessage({ type: "approve", id: "a1", decision: "yes" })).toBeUndefined();
         expect(parseWebviewMessage({ type: "openDiff", run: 0, item: "1" })).toBeUndefined();
         expect(parseWebviewMessage({ type: "exec", command: "rm" })).toBeUndefined();
+        expect(parseWebviewMessage({ type: "review", runId: "r1" })).toEqual({ type: "review", runId: "r1" });
+        expect(parseWebviewMessage({ type: "review", runId: 3 })).toBeUndefined();
         expect(parseWebviewMessage(null)).toBeUndefined();
     });
 });

@@ -101,6 +101,9 @@ export class FakeSettings {
 
 export const settings = new FakeSettings();
 export const handlers = new Map<string, (...args: unknown[]) => unknown>();
+/** Fire to play an edit of a document, or a change of the visible editors. */
+export const documentChanged = new FakeEvent<unknown>();
+export const visibleEditorsChanged = new FakeEvent<unknown>();
 
 export function createMock() {
     const vscode = createVSCodeMock(vi) as unknown as Record<string, any>;
@@ -122,6 +125,10 @@ export function createMock() {
     vscode.window.registerWebviewViewProvider = vi.fn(disposable);
     vscode.window.setStatusBarMessage = vi.fn(disposable);
     vscode.workspace.registerTextDocumentContentProvider = vi.fn(disposable);
+    vscode.languages.registerCodeLensProvider = vi.fn(disposable);
+    vscode.window.createTextEditorDecorationType = vi.fn((options: unknown) => ({ options, key: "deco", dispose: vi.fn() }));
+    vscode.workspace.onDidChangeTextDocument = documentChanged.event;
+    vscode.window.onDidChangeVisibleTextEditors = visibleEditorsChanged.event;
     return vscode;
 }
 
