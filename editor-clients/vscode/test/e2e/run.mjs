@@ -117,6 +117,10 @@ function writeWorkspace(tmp, python, ollamaUrl) {
     fs.writeFileSync(path.join(ws, "review.py"), "x = 1\n");
     fs.writeFileSync(path.join(ws, "chat.py"), "total = 0\nprint(total)\n");
     fs.writeFileSync(
+        path.join(ws, "hunks.py"),
+        '"""Shapes."""\n\ndef area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n\n\ndef label(name):\n    return name\n',
+    );
+    fs.writeFileSync(
         path.join(ws, "todo.py"),
         "def add(a, b):\n    # TODO: return the sum of a and b\n    pass\n",
     );
@@ -331,6 +335,36 @@ async function main() {
                 say("an approval card is in the panel; clicking Allow once");
                 await card.locator('button[data-decision="allow"]').click();
             }
+        }
+        if (runs("keep and undo hunks")) {
+            // The suite says when the run's two changes are marked and the person's own edit is in.
+            const deadline = Date.now() + timeoutMs;
+            while (!logs.browser.some((l) => l.includes("hunks: marked, ready for Keep and Undo"))) {
+                if (Date.now() > deadline) throw new Error("the suite never said the hunks are marked");
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            const lens = (title) => page.locator(".monaco-editor .codelens-decoration a").filter({ hasText: new RegExp(`^${title}$`) });
+            await page.locator(".monaco-editor .view-line", { hasText: "perimeter in metres" }).first().waitFor({ state: "visible", timeout: 30_000 });
+            const both = Date.now() + 30_000;
+            while ((await lens("Keep").count()) !== 2 || (await lens("Undo").count()) !== 2) {
+                if (Date.now() > both) throw new Error(`expected two Keep and two Undo lenses, saw ${await lens("Keep").count()} and ${await lens("Undo").count()}`);
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            fs.mkdirSync(screenshots, { recursive: true });
+            await page.screenshot({ path: path.join(screenshots, "hunks-lenses.png") });
+            say(`screenshot ${path.join(screenshots, "hunks-lenses.png")}`);
+            // Keep above the first change (the upper lens), then Undo above the only one left.
+            const keeps = await lens("Keep").all();
+            const tops = await Promise.all(keeps.map(async (k) => (await k.boundingBox())?.y ?? 0));
+            say("clicking Keep above the first change");
+            await keeps[tops.indexOf(Math.min(...tops))].click();
+            const one = Date.now() + 30_000;
+            while ((await lens("Keep").count()) !== 1) {
+                if (Date.now() > one) throw new Error("the kept change's lenses did not go");
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            say("clicking Undo above the second change");
+            await lens("Undo").first().click();
         }
     })().catch((error) => say(`the scripted user failed: ${error}`));
     void user;

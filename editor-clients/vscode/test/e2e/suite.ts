@@ -254,6 +254,114 @@ async function approvalInline(api: OllamaAgentApi): Promise<void> {
     log("approval inline OK");
 }
 
+/** hunks.py as run.mjs writes it: the agent renames area's parameters and makes label title-case. */
+const hunksBefore = '"""Shapes."""\n\ndef area(w, h):\n    return w * h\n\n\ndef perimeter(w, h):\n    return 2 * (w + h)\n\n\ndef label(name):\n    return name\n';
+const userNote = "# perimeter in metres\n";
+
+/** The Keep / Undo lenses VS Code gets from the extension for `doc`, as "line:title". */
+async function lensRows(doc: vscode.TextDocument): Promise<string[]> {
+    const lenses =
+        (await vscode.commands.executeCommand<vscode.CodeLens[]>("vscode.executeCodeLensProvider", doc.uri)) ?? [];
+    return lenses
+        .filter((l) => l.command && /^(Keep|Undo|Ollama agent|Review)/.test(l.command.title))
+        .map((l) => `${l.range.start.line}:${l.command!.title}`);
+}
+
+async function keepAndUndoHunks(api: OllamaAgentApi): Promise<void> {
+    const changes = api.ctx.changes;
+    await fake("/_fake/reset", {});
+    await fake("/_fake/enqueue", [
+        reply({
+            type: "chunk",
+            tool_calls: [
+                {
+                    name: "edit_file",
+                    arguments: {
+                        path: "hunks.py",
+                        old_string: "def area(w, h):\n    return w * h\n",
+                        new_string: "def area(width, height):\n    return width * height\n",
+                    },
+                },
+                {
+                    name: "edit_file",
+                    arguments: { path: "hunks.py", old_string: "    return name\n", new_string: "    return name.title()\n" },
+                },
+            ],
+        }),
+        reply({ type: "chunk", content: "Renamed area's parameters and title-cased the label." }),
+    ]);
+    const editor = await openInEditor("hunks.py");
+    const doc = editor.document;
+    assert.equal(doc.getText(), hunksBefore);
+    editor.selection = new vscode.Selection(2, 0, 3, 0);
+    log("hunks: a live run that changes two regions of hunks.py");
+    const result = (await vscode.commands.executeCommand("ollama-agent.runSelection", {
+        instruction: "Use clear names",
+    })) as RunResult | undefined;
+    assert.ok(result, "the run returned a result");
+    assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+    await waitFor("both changes to be marked", () => changes.view(doc).decorations.length === 2, 20_000);
+    assert.deepEqual(
+        changes.view(doc).decorations.map((d) => [d.kind, d.startLine, d.endLine]),
+        [
+            ["changed", 2, 3],
+            ["changed", 11, 11],
+        ],
+    );
+
+    // The person adds a line between the two changes: the second one moves down, and the marks follow.
+    await vscode.window.showTextDocument(doc);
+    assert.ok(await editor.edit((b) => b.insert(new vscode.Position(5, 0), userNote)), "the user's edit applied");
+    await waitFor("the marks to follow the edit", () => changes.view(doc).decorations.at(-1)?.startLine === 12, 20_000);
+    let rows: string[] = [];
+    await waitFor(
+        "the lenses to follow the edit",
+        async () => (rows = await lensRows(doc)).includes("12:Undo"),
+        20_000,
+    ).catch(() => undefined);
+    assert.deepEqual(rows, [
+        "0:Ollama agent: 2 changes",
+        "0:Keep all",
+        "0:Undo all",
+        "0:Review changes",
+        "2:Keep",
+        "2:Undo",
+        "12:Keep",
+        "12:Undo",
+    ]);
+
+    // Review changes: the file before the run (with the person's line, which is not the agent's) against now.
+    await vscode.commands.executeCommand("ollama-agent.reviewChanges", { uri: doc.uri.toString() });
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab;
+    assert.ok(tab?.input instanceof vscode.TabInputTextDiff, `a diff editor is open: ${tab?.label}`);
+    assert.equal(tab.input.modified.toString(), doc.uri.toString());
+    const left = await vscode.workspace.openTextDocument(tab.input.original);
+    const expectedBefore = hunksBefore.replace("\n\ndef perimeter", `\n${userNote}\ndef perimeter`);
+    assert.equal(left.getText(), expectedBefore, "the left side is the file before the run");
+    assert.match(tab.label, /hunks\.py: before the agent ↔ now/);
+    await vscode.commands.executeCommand("workbench.action.closeActiveEditor");
+    const shown = await vscode.window.showTextDocument(doc);
+    shown.selection = new vscode.Selection(0, 0, 0, 0); // the run's selection would hide the marks in the screenshot
+
+    // The runner takes a screenshot, then clicks Keep above the first change and Undo above the second.
+    log("hunks: marked, ready for Keep and Undo");
+    await waitFor("Keep and Undo clicked in the editor", () => changes.view(doc).lenses.length === 0, 90_000);
+    const expected = hunksBefore
+        .replace("def area(w, h):\n    return w * h\n", "def area(width, height):\n    return width * height\n")
+        .replace("\n\ndef perimeter", `\n${userNote}\ndef perimeter`);
+    assert.equal(doc.getText(), expected, "the kept change stays, the undone one is back, the user's line survives");
+    assert.deepEqual(await lensRows(doc), [], "no lens is left");
+    assert.deepEqual(changes.view(doc).decorations, [], "no mark is left");
+    const answer = (await api.ctx.executeServerCommand(serverCommands.runChanges, { runId: result.runId })) as {
+        hunks: { id: string; state: string }[];
+    }[];
+    assert.deepEqual(
+        answer.flatMap((f) => f.hunks.map((h) => `${h.id}:${h.state}`)),
+        ["h1:kept", "h2:reverted"],
+    );
+    log("keep and undo hunks OK");
+}
+
 export async function run(): Promise<void> {
     const extension = vscode.extensions.getExtension<OllamaAgentApi>("ollama-agent-ls.ollama-agent");
     assert.ok(extension, "the extension under test is loaded");
@@ -270,6 +378,7 @@ export async function run(): Promise<void> {
         ["cancel from the status bar", () => cancelFromStatusBar(api)],
         ["chat panel", () => chatPanel(api)],
         ["approval in the panel", () => approvalInline(api)],
+        ["keep and undo hunks", () => keepAndUndoHunks(api)],
     ];
     const failures: string[] = [];
     for (const [name, test] of tests) {
