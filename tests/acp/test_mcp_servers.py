@@ -39,7 +39,8 @@ async def test_session_new_mcp_servers_are_offered_and_ask_first(
     names = [t["function"]["name"] for t in fake_ollama.chat_requests[0].body["tools"]]
     assert "echo__echo" in names
     [asked] = client.asked
-    assert asked.tool_call.title.startswith('Run: echo__echo {"text": "from acp"}')
+    assert asked.tool_call.title.startswith('Call MCP tool: echo__echo {"text": "from acp"}')
+    assert asked.tool_call.kind == "other"  # an MCP call, not a shell command
     assert calls.read_text() == "echo from acp\n"
     result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
     assert result == "echo: from acp"

@@ -80,6 +80,7 @@ async def test_the_question_carries_the_run_the_session_and_the_command(
         "destructive": False,
         "reason": first["reason"],
         "timeoutSeconds": 5,
+        "kind": "command",
     }
     assert first["reason"].startswith("the agent asks before every command")
     # "allow" is for this one call: the same command in the same run asks again.

@@ -476,3 +476,14 @@ async def test_terminal_approver_reads_a_real_terminal_and_a_cancelled_question_
     finally:
         os.close(master)
         os.close(slave)
+
+
+async def test_an_mcp_tool_call_is_asked_as_a_tool_not_a_command() -> None:
+    out = io.StringIO()
+    request = ApprovalRequest(
+        'echo__echo {"text": "hi"}', Path("/work/proj"), "MCP tool 'echo'", kind="tool"
+    )
+    answer = await TerminalApprover(input=io.StringIO("y\n"), output=out).ask(request)
+    assert answer is Approval.ALLOW
+    prompt = out.getvalue()
+    assert "Call this MCP tool?" in prompt and "Run this command" not in prompt

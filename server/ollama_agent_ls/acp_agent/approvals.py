@@ -83,12 +83,14 @@ class PermissionApprover:
             title = f"Run outside the sandbox: {request.command}"
         elif request.destructive:
             title = f"Run (destructive): {request.command}"
+        elif request.kind == "tool":
+            title = f"Call MCP tool: {request.command}"
         else:
             title = f"Run: {request.command}"
         tool_call = ToolCallUpdate(
             tool_call_id=self._tool_call_id(),
             title=title,
-            kind="execute",
+            kind="other" if request.kind == "tool" else "execute",
             status="pending",
             content=[tool_content(text_block(f"in {request.cwd}\n({request.reason})"))],
             raw_input={

@@ -142,6 +142,11 @@ class TerminalApprover:
                     f"  [DESTRUCTIVE - {what}]\n"
                     "[y]es / [N]o (a destructive command asks every time): "
                 )
+            elif request.kind == "tool":
+                prompt = (
+                    f"\nCall this MCP tool?\n  {request.command}\n"
+                    f"  [{request.reason}]\n[y]es / [a]llow for this session / [N]o: "
+                )
             else:
                 prompt = (
                     f"\nRun this command in {request.cwd}?\n  $ {request.command}\n"

@@ -71,6 +71,7 @@ class EditorApprover:
             "destructive": request.destructive,
             "reason": request.reason,
             "timeoutSeconds": self.timeout,
+            "kind": request.kind,
         }
         if request.outside_sandbox:
             params["outsideSandbox"] = True
@@ -92,12 +93,15 @@ class EditorApprover:
             )
         else:
             warning = " DESTRUCTIVE." if request.destructive else ""
+            if request.kind == "tool":
+                asked = f"Ollama agent wants to call an MCP tool:\n{request.command}\n"
+            else:
+                asked = (
+                    f"Ollama agent wants to run:{warning}\n{request.command}\nin {request.cwd}\n"
+                )
             params = types.ShowMessageRequestParams(
                 type=types.MessageType.Warning if request.destructive else types.MessageType.Info,
-                message=(
-                    f"Ollama agent wants to run:{warning}\n{request.command}\nin {request.cwd}\n"
-                    f"({request.reason})"
-                ),
+                message=f"{asked}({request.reason})",
                 actions=[
                     types.MessageActionItem(title=ALLOW),
                     types.MessageActionItem(title=ALLOW_SESSION),

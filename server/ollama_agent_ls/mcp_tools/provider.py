@@ -186,6 +186,7 @@ async def approve(
         ctx.root,
         f"MCP tool '{item.tool}' of server '{server}': it runs outside the sandbox and undo does "
         f"not cover what it does (mcpServers.{server}.autoApprove lists tools that do not ask)",
+        kind="tool",
     )
     wait = ctx.settings.approval_timeout
     try:

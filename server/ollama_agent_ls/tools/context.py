@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.workspace.changes import ChangeRejected, ChangeSink, FileChange
@@ -39,6 +39,9 @@ class ApprovalRequest:
     destructive: bool = False
     outside_sandbox: bool = False
     """The sandbox blocked the command: the person may let this one run outside it, once."""
+    kind: Literal["command", "tool"] = "command"
+    """A shell command, or an MCP tool call (``command`` then shows the tool and its arguments):
+    the prompts name which."""
 
 
 class Approver(Protocol):
