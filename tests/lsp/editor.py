@@ -5,8 +5,9 @@ The ``Editor`` client keeps a model of its open documents (text + version), appl
 incremental ``didChange`` notifications, in the negotiated position encoding:
 
 - VS Code rejects a TextDocumentEdit whose version is not the open document's (applied=false),
-  and shows change annotations that need confirmation in its refactor preview (``review_accepts``
-  stands for the user's choice there).
+  and shows an edit with a change annotation that needs confirmation in its Refactor Preview,
+  where exactly those edits start unticked; ``review_accepts`` is the person's Apply or Discard
+  there, ``review_untick`` the files they untick first (nothing ticked: applied=false).
 - Neovim silently skips a TextDocumentEdit older than its buffer and still answers applied=true,
   ignores change annotations, and debounces didChange (sent shortly after the answer).
 
@@ -169,7 +170,9 @@ class Editor(LanguageClient):
         """Titles to answer showMessageRequest with, in order; None dismisses, NEVER ignores."""
         self.default_answer: Any = NEVER
         self.review_accepts = True
-        """VS Code's refactor preview: does the user apply edits that need confirmation?"""
+        """VS Code's Refactor Preview: does the person press Apply (or Discard)?"""
+        self.review_untick: set[str] = set()
+        """VS Code's Refactor Preview: URIs whose changes the person unticks before Apply."""
         self.before_apply: BeforeApply | None = None
         """Runs before an edit is applied (a user typing at that very moment)."""
         self.save_requests: list[list[str]] = []
@@ -297,10 +300,12 @@ class Editor(LanguageClient):
         edit = params.edit
         record = EditRecord(params, applied=True)
         self.edits.append(record)
-        if self.is_vscode and _needs_confirmation(edit) and not self.review_accepts:
-            record.applied = False
-            return types.ApplyWorkspaceEditResult(applied=False)
         operations: list[Any] = list(edit.document_changes or [])
+        if self.is_vscode and _needs_confirmation(edit):
+            operations = self._refactor_preview(edit, operations)
+            if not operations:
+                record.applied = False
+                return types.ApplyWorkspaceEditResult(applied=False)
         if self.is_vscode:
             for op in operations:
                 if isinstance(op, types.TextDocumentEdit):
@@ -335,6 +340,29 @@ class Editor(LanguageClient):
         for uri, text_edits in (edit.changes or {}).items():
             self._change(self._document_for_edit(uri), list(text_edits))
         return types.ApplyWorkspaceEditResult(applied=True)
+
+    def _refactor_preview(self, edit: types.WorkspaceEdit, operations: list[Any]) -> list[Any]:
+        """What VS Code's Refactor Preview applies: nothing on Discard, else the ticked edits
+        (those needing confirmation start unticked, and the person unticks ``review_untick``)."""
+        if not self.review_accepts:
+            return []
+        annotations = edit.change_annotations or {}
+
+        def ticked(uri: str, annotation_id: str | None) -> bool:
+            annotation = annotations.get(annotation_id) if annotation_id else None
+            needs = annotation is not None and bool(annotation.needs_confirmation)
+            return not needs and uri not in self.review_untick
+
+        kept: list[Any] = []
+        for op in operations:
+            if isinstance(op, types.TextDocumentEdit):
+                uri = op.text_document.uri
+                edits = [e for e in op.edits if ticked(uri, getattr(e, "annotation_id", None))]
+                if edits:
+                    kept.append(types.TextDocumentEdit(text_document=op.text_document, edits=edits))
+            elif ticked(op.uri, op.annotation_id):
+                kept.append(op)
+        return kept
 
     def _document_for_edit(self, uri: str) -> OpenDocument:
         # Both editors load an unopened file into a buffer to edit it, which opens it for LSP.

@@ -60,17 +60,25 @@ async def test_review_accepted_applies_one_edit_at_the_end(
 
     assert edits_mid_run == 0
     assert result["status"] == "completed"
+    assert result["review"] == "applied"
     assert result["changedFiles"] == [uri]
+    assert "Review: applied all the proposed changes." in str(result["summary"])
     assert client.text(uri) == FIXED
+    [finished] = client.transcript_of(str(result["runId"]), "finished")
+    assert finished["review"] == "applied" and finished["text"] == result["summary"]
     [record] = client.edits
     annotations = record.params.edit.change_annotations
     if client.is_vscode:
-        # VS Code shows its refactor preview for edits that need confirmation.
+        # VS Code's Refactor Preview opens for an edit needing confirmation and starts exactly
+        # those unticked: the agent's edits do not need it, so pressing Apply applies them all.
         assert annotations
-        assert all(a.needs_confirmation for a in annotations.values())
+        [asks] = [a for a in annotations.values() if a.needs_confirmation]
+        assert asks.label == "Ollama agent: app.py:1-2: fix"
         [op] = record.params.edit.document_changes or []
         assert isinstance(op, types.TextDocumentEdit)
         assert all(isinstance(e, types.AnnotatedTextEdit) for e in op.edits)
+        real = [e for e in op.edits if e.new_text or e.range.start != e.range.end]
+        assert real and not any(annotations[e.annotation_id].needs_confirmation for e in real)
         assert client.message_requests == []
     else:
         # Neovim has no change annotations: the server asks Apply/Discard itself.
@@ -90,8 +98,12 @@ async def test_review_rejected_changes_nothing(
     result, _ = await _review_run(client, fake_ollama, uri)
 
     assert result["status"] == "completed"
+    assert result["review"] == "discarded"
     assert result["changedFiles"] == []
+    assert "Review: discarded" in str(result["summary"])
     assert "nothing changed" in str(result["summary"])
+    [finished] = client.transcript_of(str(result["runId"]), "finished")
+    assert finished["review"] == "discarded" and finished["changedFiles"] == []
     assert client.text(uri) == APP
     assert (workspace / "app.py").read_text() == APP
     if client.is_vscode:
@@ -99,6 +111,62 @@ async def test_review_rejected_changes_nothing(
         assert record.applied is False
     else:
         assert client.edits == []
+
+
+async def test_unticking_a_file_in_the_preview_applies_the_rest(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    (workspace / "notes.txt").write_text("one\n")
+    fake_ollama.enqueue(
+        Reply.calls(
+            EDIT, call("edit_file", {"path": "notes.txt", "old_string": "one", "new_string": "1"})
+        ),
+        Reply.say("Changed both."),
+    )
+    client = await start_editor({"applyMode": "review"})
+    if not client.is_vscode:
+        pytest.skip("Neovim has no preview to untick in: the server asks Apply or Discard")
+    uri, notes = client.open("app.py"), client.open("notes.txt")
+    client.review_untick = {notes}
+
+    result = await client.command(RUN_SELECTION, selection(uri, 0, 1, "fix"))
+
+    assert result["review"] == "partial"
+    assert result["changedFiles"] == [uri]
+    assert client.text(uri) == FIXED and client.text(notes) == "one\n"
+    assert "Review: partial; applied app.py, left out (all or part of) notes.txt." in str(
+        result["summary"]
+    )
+    [finished] = client.transcript_of(str(result["runId"]), "finished")
+    assert finished["review"] == "partial" and finished["changedFiles"] == ["app.py"]
+    # Undo takes back what was applied, nothing else.
+    undo = await client.command(UNDO_RUN, {})
+    assert undo["reverted"] == [uri] and client.text(uri) == APP
+
+
+async def test_undo_without_a_run_id_says_the_latest_run_changed_nothing(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    (workspace / "app.py").write_text(APP)
+    fake_ollama.enqueue(Reply.calls(EDIT), Reply.say("Fixed."), Reply.say("It adds now."))
+    client = await start_editor()
+    uri = client.open("app.py")
+    first = await client.command(RUN_SELECTION, selection(uri, 0, 1, "fix"))
+    second = await client.command(RUN_SELECTION, selection(uri, 0, 1, "explain add"))
+    assert first["changedFiles"] == [uri] and second["changedFiles"] == []
+
+    with pytest.raises(JsonRpcInvalidParams) as refused:
+        await client.command(UNDO_RUN, {})
+
+    message = str(refused.value)
+    assert f'The latest run, {second["runId"]} ("app.py:1-2: explain add"), changed nothing' in (
+        message
+    )
+    assert "pass its runId" in message
+    assert client.text(uri) == FIXED  # the earlier run was not undone behind the user's back
+    undo = await client.command(UNDO_RUN, {"runId": first["runId"]})
+    assert undo["reverted"] == [uri] and client.text(uri) == APP
 
 
 async def test_review_cancelled_drops_the_staged_edits(

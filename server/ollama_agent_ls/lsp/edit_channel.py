@@ -43,6 +43,8 @@ CONFIRM_TIMEOUT = 2.0
 
 ANNOTATION = "ollama-agent"
 """The change annotation every edit of a review carries: its label groups them in the preview."""
+ASK = "ollama-agent-review"
+"""The annotation of the one empty edit that makes the editor show its preview (see _ask)."""
 
 Status = Literal["applied", "refused", "timeout", "failed"]
 Landing = Literal["landed", "skipped", "changed"]
@@ -180,7 +182,7 @@ class EditChannel:
         annotation = None
         if preview is not None:
             annotation = types.ChangeAnnotation(
-                label=label, needs_confirmation=True, description=preview
+                label=label, needs_confirmation=False, description=preview
             )
         edit = build_workspace_edit(
             [(o.change, o.uri, o.version) for o in outgoing],
@@ -188,6 +190,8 @@ class EditChannel:
             server.position_encoding,
             annotation,
         )
+        if preview is not None:
+            _ask(edit)
         params = types.ApplyWorkspaceEditParams(edit=edit, label=label)
         try:
             response = await asyncio.wait_for(
@@ -236,6 +240,49 @@ class EditChannel:
         if text == change.before or (change.kind == "create" and not text):
             return "skipped"
         return "changed"
+
+
+def _ask(edit: types.WorkspaceEdit) -> None:
+    """Add one empty edit that needs confirmation, so the editor opens its preview.
+
+    VS Code shows its Refactor Preview when any edit needs confirmation, and starts exactly those
+    edits unticked; pressing Apply straight away then applied nothing. With the real edits not
+    needing confirmation (ticked) and this empty one needing it, the preview opens with every
+    change ticked: Apply applies them all, unticking leaves some out, Discard rejects them, and
+    whether the empty edit is applied changes nothing.
+    """
+    annotations = dict(edit.change_annotations or {})
+    first = next(iter(annotations.values()), None)
+    annotations[ASK] = types.ChangeAnnotation(
+        label=first.label if first is not None else "Ollama agent",
+        needs_confirmation=True,
+        description="Opens this preview; applying it or not changes nothing.",
+    )
+    for op in edit.document_changes or []:
+        if isinstance(op, types.TextDocumentEdit) and op.edits:
+            at = op.edits[0].range.start
+            op.edits = [_empty_edit(at), *op.edits]
+            edit.change_annotations = annotations
+            return
+    ops = list(edit.document_changes or [])
+    for index, op in enumerate(ops):
+        if isinstance(op, types.DeleteFile):
+            # Only deletions: the empty edit goes to the first file before it is deleted.
+            empty = types.TextDocumentEdit(
+                text_document=types.OptionalVersionedTextDocumentIdentifier(
+                    uri=op.uri, version=None
+                ),
+                edits=[_empty_edit(types.Position(line=0, character=0))],
+            )
+            edit.document_changes = [*ops[:index], empty, *ops[index:]]
+            edit.change_annotations = annotations
+            return
+
+
+def _empty_edit(at: types.Position) -> types.AnnotatedTextEdit:
+    return types.AnnotatedTextEdit(
+        range=types.Range(start=at, end=at), new_text="", annotation_id=ASK
+    )
 
 
 def _exists(path: Path) -> bool:

@@ -74,7 +74,7 @@ async def start_run(
 def _run_json(
     ls: AgentServer, run_id: str, result: Any, session_id: str | None = None
 ) -> dict[str, Any]:
-    return {
+    answer: dict[str, Any] = {
         "runId": run_id,
         "sessionId": session_id,
         "status": result.status.value,
@@ -87,6 +87,10 @@ def _run_json(
         "turns": result.turns,
         "metrics": result.metrics.to_json(),
     }
+    review = ls.runs.review_of(run_id)
+    if review is not None:
+        answer["review"] = review  # review mode: how the person's review ended
+    return answer
 
 
 def _task_for(

@@ -13,7 +13,7 @@ from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException, JsonRpcInternalError, JsonRpcInvalidParams
@@ -57,6 +57,10 @@ SESSION_ALLOWANCES = 200
 PROGRESS_INTERVAL = 0.25
 ANSWER_WAIT = 5.0
 """Seconds a run started with wait:false waits for its command's answer to be written."""
+
+Review = Literal["applied", "partial", "discarded"]
+"""How a review-mode run's review ended: everything proposed reached the editor, some of it,
+or none (the person discarded or unticked everything)."""
 
 RunWork = Callable[[], Awaitable[dict[str, Any]]]
 """A run's whole work, from start to the result JSON its command answers with."""
@@ -112,6 +116,10 @@ class Run:
     undone: bool = False
     hunks: dict[Path, HunkStates] = field(default_factory=dict)
     """Per changed file, the hunks kept or reverted one at a time (keepHunk, revertHunk)."""
+    review: Review | None = None
+    """How the review ended (review mode, when something was shown for review)."""
+    held_finished: AgentEvent | None = None
+    """The agent's finished event, held in review mode until the review's answer is known."""
     _last_progress: float = 0.0
 
     def cancel(self) -> None:
@@ -246,6 +254,7 @@ class RunManager:
             run.result = result
             return result
         finally:
+            self._send_held_finished(run)
             for path, owner in list(self.server.editor.locks.items()):
                 if owner == run.id:
                     del self.server.editor.locks[path]
@@ -353,6 +362,10 @@ class RunManager:
 
     def _on_event(self, run: Run, event: AgentEvent) -> None:
         kind = event.kind
+        if kind == "finished" and run.staging is not None:
+            # The review comes after the agent's end: the finished event says how it went.
+            run.held_finished = event
+            return
         if kind in TRANSCRIPT_KINDS:
             run.transcript.add(event)
         if kind in ("progress", "toolCall") and run.progress_token is not None:
@@ -369,6 +382,28 @@ class RunManager:
                     run.progress_token,
                     types.WorkDoneProgressReport(message=" · ".join(parts), cancellable=True),
                 )
+
+    def _send_held_finished(self, run: Run) -> None:
+        """The finished event of a review-mode run, with the review's outcome and what landed."""
+        event, run.held_finished = run.held_finished, None
+        if event is None:
+            return
+        result = run.result
+        data = dict(event.data)
+        text = event.text
+        if result is not None:
+            text = result.summary
+            data["changedFiles"] = result.changed_files
+        if run.review is not None:
+            data["review"] = run.review
+        run.transcript.add(AgentEvent("finished", text, data))
+
+    def review_of(self, run_id: str) -> Review | None:
+        """How the review of run ``run_id`` ended (None: not a review, or nothing was shown)."""
+        for run in (*self.active.values(), *reversed(self.history)):
+            if run.id == run_id:
+                return run.review
+        return None
 
     async def _begin_progress(self, run: Run) -> None:
         caps = self.server.client_capabilities
@@ -420,7 +455,7 @@ class RunManager:
             run.changes = by_commands
             result.changes = by_commands
             return result
-        applied, note = await self._apply_review(run, staged)
+        applied, note, run.review = await self._apply_review(run, staged)
         run.changes = by_commands + applied
         result.changes = run.changes
         if note:
@@ -429,7 +464,10 @@ class RunManager:
 
     async def _apply_review(
         self, run: Run, staged: list[FileChange]
-    ) -> tuple[list[FileChange], str]:
+    ) -> tuple[list[FileChange], str, Review | None]:
+        """Show the staged changes for review and apply what the person accepts: (the changes
+        that reached the editor, a note for the summary, how the review ended; None when
+        nothing could be shown)."""
         editor = self.server.editor
         docs = EditorDocuments(editor)
         ready: list[Outgoing] = []
@@ -453,20 +491,49 @@ class RunManager:
                 AgentEvent("warning", f"{note} The proposed diff:\n{unified_diff(conflicts)}")
             )
         if not ready:
-            return [], note
+            return [], note, None
         preview = None
         if self.server.edit_support().change_annotations:
-            preview = "Changes proposed by the agent; uncheck what you do not want."
+            preview = "Changes proposed by the agent; untick what you do not want."
         elif not await self._confirm_review(run, [o.change for o in ready]):
-            return [], (note + " The review was declined: nothing changed.").strip()
+            return (
+                [],
+                f"{note} Review: discarded; the changes were declined, nothing changed.".strip(),
+                "discarded",
+            )
         outcome = await EditChannel(editor).send(
             ready, f"Ollama agent: {run.label}", preview=preview
         )
         if outcome.status in ("failed", "timeout"):
-            return [], f"{note} The editor failed to apply the changes: {outcome.reason}".strip()
+            failed = f"The editor failed to apply the changes ({outcome.reason}): nothing changed."
+            return [], f"{note} {failed}".strip(), None
         if not outcome.applied:
-            return [], (note + " The changes were rejected in review: nothing changed.").strip()
-        return [o.change for o in ready], note
+            why = f" ({outcome.reason})" if outcome.reason else ""
+            discarded = f"Review: discarded{why}; the changes were rejected, nothing changed."
+            return [], f"{note} {discarded}".strip(), "discarded"
+        # What reached the editor, file by file: all of a file, none of it, or part of it.
+        reached: list[FileChange] = []
+        left_out: list[str] = []
+        for o in ready:
+            landing = outcome.landing(o.change)
+            if landing == "landed":
+                reached.append(o.change)
+                continue
+            left_out.append(o.change.rel)
+            if landing == "changed":
+                now = _current_text(docs, o.change.path)
+                if now != o.change.before:
+                    reached.append(FileChange(o.change.path, o.change.rel, o.change.before, now))
+        if not left_out:
+            return reached, f"{note} Review: applied all the proposed changes.".strip(), "applied"
+        if not reached:
+            nothing = "Review: discarded; none of the proposed changes was applied."
+            return [], f"{note} {nothing}".strip(), "discarded"
+        partial = (
+            f"Review: partial; applied {', '.join(c.rel for c in reached)}, left out (all or "
+            f"part of) {', '.join(left_out)}."
+        )
+        return reached, f"{note} {partial}".strip(), "partial"
 
     async def _confirm_review(self, run: Run, changes: list[FileChange]) -> bool:
         caps = self.server.client_capabilities
@@ -529,22 +596,26 @@ class RunManager:
                 run.cancel()
 
     def find_finished(self, run_id: str | None) -> Run | None:
-        """A finished run by id, or the latest one with changes."""
+        """A finished run by id, or (None) the latest one not undone yet, changes or not."""
         for run in reversed(self.history):
-            if run_id is None and (run.changes or run.binary_changes):
-                return run
-            if run.id == run_id:
+            if run.id == run_id or (run_id is None and not run.undone):
                 return run
         return None
 
     async def undo_run(self, run_id: str | None) -> dict[str, Any]:
         """undoRun: a finished run this server holds, else one the workspace's session store
-        keeps (an earlier server's); ``None``: the latest run with changes."""
+        keeps (an earlier server's); ``None``: the latest run not undone yet, which must have
+        changed something (an earlier run is undone only by its runId)."""
         run = self.find_finished(run_id)
         if run is not None:
+            if run_id is None and not (run.changes or run.binary_changes):
+                raise _changed_nothing(run.id, run.label)
             return await self.undo(run)
-        stored = self._find_stored(run_id)
+        stored = self._find_stored(run_id, with_changes=run_id is not None)
         if stored is not None:
+            record = stored[2]
+            if run_id is None and not record.has_changes:
+                raise _changed_nothing(record.run_id, record.instruction[:60])
             return await self._undo_stored(*stored)
         if run_id:
             raise JsonRpcInvalidParams(
@@ -639,12 +710,14 @@ class RunManager:
         except (SessionError, OSError) as exc:
             log.warning("%s changed, but its session could not record it: %s", run_id, exc)
 
-    def _find_stored(self, run_id: str | None) -> tuple[SessionStore, Session, RunRecord] | None:
+    def _find_stored(
+        self, run_id: str | None, *, with_changes: bool = True
+    ) -> tuple[SessionStore, Session, RunRecord] | None:
         """The run in the session stores of the workspace folders (the most recent one)."""
         best: tuple[SessionStore, Session, RunRecord] | None = None
         for root in self.server.workspace_roots() or [self.server.root]:
             store = self.session_store(root, self.server.settings)
-            found = store.find_run(run_id)
+            found = store.find_run(run_id, with_changes=with_changes)
             if found is not None and (best is None or found[1].finished_at > best[2].finished_at):
                 best = (store, *found)
         return best
@@ -819,8 +892,24 @@ class RunManager:
         )
 
 
+def _current_text(docs: DocumentSource, path: Path) -> str | None:
+    """The file's text as the editor holds it now (None: it does not exist)."""
+    try:
+        return docs.read(path).text if docs.exists(path) else None
+    except DocumentError:
+        return None
+
+
 def _nothing() -> None:
     """Nothing to store: a running run's record is written when it ends."""
+
+
+def _changed_nothing(run_id: str, label: str) -> JsonRpcInvalidParams:
+    return JsonRpcInvalidParams(
+        f'The latest run, {run_id} ("{label}"), changed nothing, so there is nothing to undo; '
+        "to undo an earlier run, pass its runId (run results and ollamaAgent.getSession list "
+        "them)."
+    )
 
 
 def _undone_already(run_id: str) -> JsonRpcInvalidParams:
