@@ -101,6 +101,8 @@ export interface RunResult {
     turns: number;
     metrics?: RunMetrics;
     sessionId?: string;
+    /** Review mode: everything shown was applied, some of it, or none (Discard, or all unticked). */
+    review?: "applied" | "partial" | "discarded";
     /** implementTodo; runSpec and verifySpec add their own fields. */
     [key: string]: unknown;
 }

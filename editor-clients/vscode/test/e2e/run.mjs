@@ -255,7 +255,7 @@ async function main() {
     const only = process.env.OLLAMA_AGENT_E2E_ONLY;
     const selectionTestRuns = !only || "run on selection".includes(only);
     let statusBarSeen = false;
-    // The user, in the order the suite's tests run: types the Run on Selection instruction, ticks and applies
+    // The user, in the order the suite's tests run: types the Run on Selection instruction, applies
     // the Refactor Preview, then clicks the spinning status bar item to cancel a hanging run.
     const runs = (name) => !only || name.includes(only);
     const user = (async () => {
@@ -283,9 +283,8 @@ async function main() {
         if (runs("review mode")) {
             const apply = page.locator(".bulk-edit-panel .monaco-button", { hasText: /^Apply$/ });
             await apply.first().waitFor({ state: "visible", timeout: timeoutMs });
-            say("Refactor Preview is open; ticking the change and pressing Apply");
-            // Needs-confirmation changes start unchecked: tick the file (which ticks its changes), as a user would.
-            await page.locator(".bulk-edit-panel input.edit-checkbox").first().check();
+            // Every proposed change comes ticked: Apply straight away applies them all (issue 16).
+            say("Refactor Preview is open; pressing Apply");
             await apply.first().click();
             await apply.first().waitFor({ state: "hidden", timeout: 30_000 });
         }

@@ -145,6 +145,8 @@ async function reviewMode(): Promise<void> {
         })) as RunResult | undefined;
         assert.ok(result, "the review-mode run returned a result");
         assert.equal(result.status, "completed", `run result: ${JSON.stringify(result)}`);
+        // The runner pressed Apply without ticking anything: everything shown was applied.
+        assert.equal(result.review, "applied", `run result: ${JSON.stringify(result)}`);
         await waitFor("the reviewed edit", () => editor.document.getText().includes("x = 42"));
         log("review mode OK");
     } finally {
