@@ -16,7 +16,12 @@ from ollama_agent_ls.mcp_tools.hub import McpHub, Started
 from ollama_agent_ls.mcp_tools.names import unique_names
 from ollama_agent_ls.mcp_tools.schema import result_text, tool_definition
 from ollama_agent_ls.settings import CommandApproval, McpServerSettings
-from ollama_agent_ls.tools.context import Approval, ApprovalRequest, ToolContext, ToolError
+from ollama_agent_ls.tools.context import (
+    ApprovalRequest,
+    ToolContext,
+    ToolError,
+    ask_approval,
+)
 from ollama_agent_ls.tools.executor import ProvidedTools, SchemaTool
 from ollama_agent_ls.tools.schemas import CORE_TOOLS, TOOL_DEFINITIONS
 
@@ -188,18 +193,12 @@ async def approve(
         f"not cover what it does (mcpServers.{server}.autoApprove lists tools that do not ask)",
         kind="tool",
     )
-    wait = ctx.settings.approval_timeout
-    try:
-        answer = await asyncio.wait_for(ctx.approver.ask(request), wait)
-    except asyncio.TimeoutError:
-        raise ToolError(
-            f"Nobody answered the approval request for {item.name} within {wait:g} s, so it was "
-            "not called. Do not retry it; continue without it."
-        ) from None
-    if answer == Approval.DENY:
-        raise ToolError(
-            f"The user denied calling {item.name}. Do not retry the same call; continue without "
-            "it or ask the user what to do instead."
-        )
-    if answer == Approval.ALLOW_FOR_SESSION:
-        ctx.allowed_for_session.add(key)
+    await ask_approval(
+        ctx,
+        request,
+        key,
+        unanswered=f"Nobody answered the approval request for {item.name} within {{wait}} s, so "
+        "it was not called. Do not retry it; continue without it.",
+        denied=f"The user denied calling {item.name}. Do not retry the same call; continue "
+        "without it or ask the user what to do instead.",
+    )

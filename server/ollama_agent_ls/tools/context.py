@@ -129,3 +129,20 @@ class ToolContext:
     def changed_paths(self) -> list[str]:
         """Relative paths changed in this run, first change first, without repeats."""
         return list(dict.fromkeys(change.rel for change in self.changes))
+
+
+async def ask_approval(
+    ctx: ToolContext, request: ApprovalRequest, allowed_key: str, unanswered: str, denied: str
+) -> None:
+    """Ask ``ctx.approver`` about ``request``; unless the person allows it, ToolError with
+    ``unanswered`` (``{wait}`` is the timeout in seconds) or ``denied``, told to the model.
+    "Allow for this session" keeps ``allowed_key`` in the session's set."""
+    wait = ctx.settings.approval_timeout
+    try:
+        answer = await asyncio.wait_for(ctx.approver.ask(request), wait)
+    except asyncio.TimeoutError:
+        raise ToolError(unanswered.format(wait=f"{wait:g}")) from None
+    if answer == Approval.DENY:
+        raise ToolError(denied)
+    if answer == Approval.ALLOW_FOR_SESSION:
+        ctx.allowed_for_session.add(allowed_key)

@@ -17,7 +17,13 @@ from dataclasses import dataclass, field
 
 from ollama_agent_ls.settings import CommandApproval, SandboxMode, Settings
 from ollama_agent_ls.tools.command_policy import Decision, decide, normalise_command
-from ollama_agent_ls.tools.context import Approval, ApprovalRequest, ToolContext, ToolError
+from ollama_agent_ls.tools.context import (
+    Approval,
+    ApprovalRequest,
+    ToolContext,
+    ToolError,
+    ask_approval,
+)
 from ollama_agent_ls.tools.sandbox import (
     SandboxedCommand,
     SandboxUnavailable,
@@ -250,22 +256,15 @@ def _exit_line(code: int | None) -> str:
 
 async def _approve(ctx: ToolContext, command: str, reason: str, destructive: bool) -> None:
     """Ask the approver; raise ToolError unless the person allows the command."""
-    request = ApprovalRequest(command, ctx.root, reason, destructive)
-    wait = ctx.settings.approval_timeout
-    try:
-        answer = await asyncio.wait_for(ctx.approver.ask(request), wait)
-    except asyncio.TimeoutError:
-        raise ToolError(
-            f"Nobody answered the approval request for `{command}` within {wait:g} s, so it "
-            "did not run. Do not retry it; continue without it or ask the user to run it."
-        ) from None
-    if answer == Approval.DENY:
-        raise ToolError(
-            f"The user denied running `{command}`. Do not retry the same command; continue "
-            "without it, use another approach, or ask the user what to do instead."
-        )
-    if answer == Approval.ALLOW_FOR_SESSION:
-        ctx.allowed_for_session.add(normalise_command(command))
+    await ask_approval(
+        ctx,
+        ApprovalRequest(command, ctx.root, reason, destructive),
+        normalise_command(command),
+        unanswered=f"Nobody answered the approval request for `{command}` within {{wait}} s, so "
+        "it did not run. Do not retry it; continue without it or ask the user to run it.",
+        denied=f"The user denied running `{command}`. Do not retry the same command; continue "
+        "without it, use another approach, or ask the user what to do instead.",
+    )
 
 
 @dataclass(frozen=True)
