@@ -9,7 +9,6 @@ import difflib
 import io
 import re
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -70,12 +69,6 @@ class Recorder:
 def workspace(tmp_path: Path) -> Path:
     (tmp_path / "app.py").write_text(APP)
     return tmp_path
-
-
-@pytest.fixture
-async def client(fake_ollama: FakeOllama) -> AsyncIterator[OllamaClient]:
-    async with OllamaClient(Settings(ollama_url=fake_ollama.url)) as c:
-        yield c
 
 
 def make_run(client: OllamaClient, fake: FakeOllama, root: Path, rec: Recorder) -> DiskRun:

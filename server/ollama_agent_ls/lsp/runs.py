@@ -28,6 +28,7 @@ from ollama_agent_ls.lsp.edit_channel import APPLY_TIMEOUT, EditChannel, Outgoin
 from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name
 from ollama_agent_ls.lsp.lsp_ext import RUN_FINISHED, TRANSCRIPT
 from ollama_agent_ls.lsp.transcript import TranscriptStream
+from ollama_agent_ls.mcp_tools.wiring import mcp_providers
 from ollama_agent_ls.sessions.store import (
     RunRecord,
     Session,
@@ -206,7 +207,8 @@ class RunManager:
         transcript = TranscriptStream(
             run_id, self._send_transcript, 1 / settings.transcript_updates_per_second
         )
-        executor = ToolExecutor(ctx, extra_tools)
+        # MCP servers start at the first run that needs them; lifecycle.shutdown stops them.
+        executor = ToolExecutor(ctx, extra_tools, mcp_providers(server, settings))
         agent = Agent(
             server.ollama_client(settings), settings, executor, format_memory=self.formats
         )
