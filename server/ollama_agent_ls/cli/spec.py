@@ -159,21 +159,7 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
 
 def spec_result_json(result: SpecRunResult) -> dict[str, Any]:
     """``spec --json``: the language server's runSpec result, with relative paths."""
-    run = result.run
-    return {
-        "status": run.status.value if run else "failed",
-        "summary": run.summary if run else result.reason,
-        "changedFiles": result.changed_files,
-        "turns": run.turns if run else 0,
-        "metrics": run.metrics.to_json() if run else {},
-        "specStatus": result.status,
-        "reason": result.reason,
-        "ticked": sorted(result.ticked),
-        "verify": [
-            {"command": v.command, "passed": v.passed, "exitCode": v.exit_code}
-            for v in result.verify
-        ],
-    }
+    return result.result_json(result.run, result.changed_files)
 
 
 def _report(

@@ -119,21 +119,8 @@ def _open_paths(ls: AgentServer, root: Path, skip: Path) -> list[Path]:
 
 def _spec_json(ls: AgentServer, run: Run, spec_result: SpecRunResult) -> dict[str, Any]:
     result = run.result
-    return {
-        "runId": run.id,
-        "status": result.status.value if result else "failed",
-        "summary": result.summary if result else spec_result.reason,
-        "changedFiles": [ls.editor.uri_for(c.path) for c in (result.changes if result else [])],
-        "turns": result.turns if result else 0,
-        "metrics": result.metrics.to_json() if result else {},
-        "specStatus": spec_result.status,
-        "reason": spec_result.reason,
-        "ticked": sorted(spec_result.ticked),
-        "verify": [
-            {"command": v.command, "passed": v.passed, "exitCode": v.exit_code}
-            for v in spec_result.verify
-        ],
-    }
+    changed = [ls.editor.uri_for(c.path) for c in (result.changes if result else [])]
+    return {"runId": run.id, **spec_result.result_json(result, changed)}
 
 
 async def run_spec_in_editor(ls: AgentServer, a: RunSpecArgs) -> dict[str, Any]:

@@ -89,21 +89,22 @@ class SpecRunResult:
     spec_rel: str = ""
     """The spec's path relative to the workspace."""
 
-    def to_json(self) -> dict[str, Any]:
-        """camelCase JSON for an LSP command result."""
+    def result_json(self, run: RunResult | None, changed_files: list[str]) -> dict[str, Any]:
+        """The shape runSpec answers with and ``spec --json`` prints: ``run``'s fields (a
+        refused spec has none), then the spec's; each face names the changed files its way."""
         return {
-            "status": self.status,
+            "status": run.status.value if run else "failed",
+            "summary": run.summary if run else self.reason,
+            "changedFiles": changed_files,
+            "turns": run.turns if run else 0,
+            "metrics": run.metrics.to_json() if run else {},
+            "specStatus": self.status,
             "reason": self.reason,
-            "spec": str(self.spec_path),
-            "cancelled": self.cancelled,
-            "rounds": self.rounds,
             "ticked": sorted(self.ticked),
-            "changedFiles": self.changed_files,
             "verify": [
                 {"command": v.command, "passed": v.passed, "exitCode": v.exit_code}
                 for v in self.verify
             ],
-            "summary": self.run.summary if self.run is not None else "",
         }
 
 
