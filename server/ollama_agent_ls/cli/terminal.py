@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import time
 from typing import Any, TextIO
 
 from ollama_agent_ls.agent.events import AgentEvent
+from ollama_agent_ls.tools.shell import signal_name
 
 DIM, RED, YELLOW, GREEN, CYAN, RESET = (
     "\x1b[2m",
@@ -50,11 +50,7 @@ def _exit_text(data: dict[str, Any]) -> str:
     if code is None:
         return f"exit code unknown · {took}"
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"killed by {name} · {took}"
+        return f"killed by {signal_name(code)} · {took}"
     return f"exit {code} · {took}"
 
 

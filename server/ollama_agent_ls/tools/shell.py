@@ -242,15 +242,19 @@ def _timeout_note(seconds: float, limit: float) -> str:
     )
 
 
+def signal_name(code: int) -> str:
+    """The signal a negative exit code (a process killed by it) names: SIGKILL, or signal N."""
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return f"signal {-code}"
+
+
 def _exit_line(code: int | None) -> str:
     if code is None:
         return "[exit code unknown]"
     if code < 0:
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        return f"[exit code {code} (killed by {name})]"
+        return f"[exit code {code} (killed by {signal_name(code)})]"
     return f"[exit code {code}]"
 
 
