@@ -13,7 +13,7 @@ from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
 from ollama_agent_ls.agent.result import RunResult
 from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.errors import UsageError
-from ollama_agent_ls.mcp_tools.wiring import close_hub, mcp_providers
+from ollama_agent_ls.mcp_tools.wiring import mcp_providers
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
@@ -43,7 +43,7 @@ class DiskRun:
 
 def command_owner() -> object:
     """What a CLI command's MCP servers belong to: its event loop, so they live as long as
-    the command (asyncio.run's end stops them even when nobody calls close_command_servers)."""
+    the command: asyncio.run's end stops them."""
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
@@ -51,11 +51,6 @@ def command_owner() -> object:
 
 
 _NO_LOOP = object()
-
-
-async def close_command_servers() -> None:
-    """Stop the MCP servers the current command started (at the end of run or spec)."""
-    await close_hub(command_owner())
 
 
 def build_disk_run(

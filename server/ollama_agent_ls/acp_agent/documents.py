@@ -34,11 +34,6 @@ class ClientDocuments:
         self._max_bytes = max_bytes
         self._fetched: dict[Path, str] = {}
 
-    @property
-    def through_client(self) -> bool:
-        """True when the client offered fs/read_text_file."""
-        return self._read_text is not None
-
     async def prefetch(self, paths: Iterable[Path]) -> None:
         """Fetch ``paths`` from the client, replacing what an earlier call fetched."""
         self._fetched = {}

@@ -180,7 +180,6 @@ class RunManager:
         root: Path,
         label: str,
         extra_tools: Iterable[ExtraTool] = (),
-        spec_sink: Callable[[Run], ChangeSink] | None = None,
         session: Session | None = None,
     ) -> Run:
         """Wire a run: documents from the editor, changes to the editor (or staged for review)."""
