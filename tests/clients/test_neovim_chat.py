@@ -143,7 +143,7 @@ def _protocol_table() -> dict[str, dict[str, str]]:
 
 
 def test_protocol_table_matches_the_server() -> None:
-    # The table as Neovim loads it (tests/unit/test_protocol_names.py reads the file's text).
+    # The table as Neovim loads it (tests/unit/lsp/test_protocol_names.py reads the file's text).
     from ollama_agent_ls.lsp import lsp_ext
 
     table = _protocol_table()

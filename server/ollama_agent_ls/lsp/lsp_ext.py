@@ -2,7 +2,7 @@
 commands, the notifications and requests it sends, and the client capabilities it reads.
 
 The VS Code extension mirrors them in src/lsp_ext.ts and the Neovim plugin in
-lua/ollama_agent/protocol.lua; tests/unit/test_protocol_names.py checks that the three agree.
+lua/ollama_agent/protocol.lua; tests/unit/lsp/test_protocol_names.py checks that the three agree.
 The commands' argument shapes are in lsp/command_args.py.
 """
 

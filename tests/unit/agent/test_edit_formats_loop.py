@@ -20,9 +20,9 @@ from ollama_agent_ls.headless import DiskRun, build_disk_run, run_task
 from ollama_agent_ls.ollama.client import OllamaClient
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.executor import ExtraTool
-from tests.agent.test_loop import Recorder
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeModel, FakeOllama
+from tests.unit.agent.test_loop import Recorder
 
 APP = "def add(a, b):\n    return a - b\n\n\ndef sub(a, b):\n    return a - b\n"
 FIXED = "def add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n"

@@ -9,7 +9,7 @@ from pathlib import Path
 from ollama_agent_ls.lsp import lsp_ext
 from ollama_agent_ls.lsp.server import create_server
 
-CLIENTS = Path(__file__).resolve().parents[2] / "editor-clients"
+CLIENTS = Path(__file__).resolve().parents[3] / "editor-clients"
 VSCODE = CLIENTS / "vscode" / "src" / "lsp_ext.ts"
 NEOVIM = CLIENTS / "neovim" / "lua" / "ollama_agent" / "protocol.lua"
 

@@ -28,7 +28,7 @@ from ollama_agent_ls.tools.schemas import CORE_TOOLS, TOOL_DEFINITIONS
 from ollama_agent_ls.workspace.documents import DiskDocuments
 from ollama_agent_ls.workspace.staging import StagingArea
 
-SERVER = str(Path(__file__).resolve().parents[1] / "mcp_servers" / "echo_server.py")
+SERVER = str(Path(__file__).resolve().parents[2] / "mcp_servers" / "echo_server.py")
 
 
 def echo(*extra: str, **fields: object) -> McpServerSettings:

@@ -36,7 +36,7 @@ from ollama_agent_ls.ollama.models import (
 from ollama_agent_ls.settings import Settings
 from tests.fake_ollama import FakeOllama, Reply, call
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 READ_FILE_TOOL: dict[str, Any] = {
     "type": "function",
     "function": {

@@ -8,7 +8,7 @@ import pytest
 
 from ollama_agent_ls.specs.model import SpecError, is_spec, load_spec, parse_spec
 
-EXAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "specs"
+EXAMPLES = Path(__file__).resolve().parents[3].parent / "shared" / "specs"
 
 
 def _examples() -> list[Path]:

@@ -26,9 +26,9 @@ from ollama_agent_ls.ollama.models import (
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
-from tests.agent.conftest import APP
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
+from tests.unit.agent.conftest import APP
 from tests.waiting import wait_until
 
 FIXED = "def add(a, b):\n    return a + b\n"

@@ -19,7 +19,7 @@ from ollama_agent_ls.cli.terminal import (
     TranscriptPrinter,
     duration_text,
 )
-from tests.unit.test_terminal_display import SGR, Tty, screen
+from tests.unit.cli.test_terminal_display import SGR, Tty, screen
 
 DIFF = (
     "--- a/app.py\n+++ b/app.py\n@@ -1,2 +1,2 @@\n def add(a, b):\n"

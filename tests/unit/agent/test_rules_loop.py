@@ -7,8 +7,8 @@ from __future__ import annotations
 import itertools
 
 from ollama_agent_ls.agent.result import RunStatus
-from tests.agent.test_loop import FIX, Recorder, make_run, run
 from tests.fake_ollama.replies import Reply, call
+from tests.unit.agent.test_loop import FIX, Recorder, make_run, run
 
 
 async def test_agents_md_is_in_the_system_prompt_and_never_changes(

@@ -59,7 +59,7 @@ from tests.fake_openai import (
     call,
 )
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 MODEL = DEFAULT_MODEL
 READ_FILE_TOOL: dict[str, Any] = {
     "type": "function",
