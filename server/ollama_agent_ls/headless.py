@@ -14,25 +14,36 @@ from ollama_agent_ls.agent.result import RunResult
 from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.errors import UsageError
 from ollama_agent_ls.mcp_tools.wiring import mcp_providers
+from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun, undo_plan
+from ollama_agent_ls.sessions.store import RunRecord, SessionStore
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
-from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
+from ollama_agent_ls.tools.executor import ExtraTool
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
-from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore
+from ollama_agent_ls.workspace.checkpoints import CheckpointStore
 from ollama_agent_ls.workspace.disk_sink import DiskSink, write_atomic
 from ollama_agent_ls.workspace.documents import DiskDocuments, DocumentError, DocumentSource
 from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
 from ollama_agent_ls.workspace.staging import StagingArea
-from ollama_agent_ls.workspace.undo import plan_undo
 
 
 @dataclass
 class DiskRun:
-    """The objects of one headless run; ``staging`` is set for dry runs."""
+    """The objects of one headless run of a session; ``staging`` is set for dry runs."""
 
-    agent: Agent
-    ctx: ToolContext
+    core: SessionCore
+    run: SessionRun
     staging: StagingArea | None
+
+    @property
+    def agent(self) -> Agent:
+        """The run's agent."""
+        return self.run.agent
+
+    @property
+    def ctx(self) -> ToolContext:
+        """The run's tool context."""
+        return self.run.ctx
 
     def net_changes(self) -> list[FileChange]:
         """What the run changed (for a dry run: what it would have changed)."""
@@ -62,17 +73,26 @@ def build_disk_run(
     *,
     dry_run: bool = False,
     extra_tools: Iterable[ExtraTool] = (),
+    core: SessionCore | None = None,
+    instruction: str = "",
 ) -> DiskRun:
-    """Wire an agent to the disk (or, for a dry run, to a staging area over the disk)."""
+    """Wire a run of ``core``'s session (a new one by default) to the disk, or for a dry run to
+    a staging area over the disk."""
+    if core is None:
+        core = SessionCore(SessionStore.for_settings(root, settings))
     disk = DiskDocuments(root, max_bytes=settings.read_max_bytes)
     staging = StagingArea(disk) if dry_run else None
     documents: DocumentSource = staging if staging is not None else disk
     sink: ChangeSink = staging if staging is not None else DiskSink(root)
-    ctx = ToolContext(
-        root=root, documents=documents, sink=sink, settings=settings, approver=approver
+    parts = RunParts(
+        documents,
+        sink,
+        approver,
+        on_event,
+        extra_tools,
+        mcp_providers(command_owner(), settings),
     )
-    executor = ToolExecutor(ctx, extra_tools, mcp_providers(command_owner(), settings))
-    return DiskRun(Agent(client, settings, executor, on_event), ctx, staging)
+    return DiskRun(core, core.assemble(client, settings, parts, instruction), staging)
 
 
 def selection_task(
@@ -103,8 +123,10 @@ def selection_task(
 
 
 async def run_task(run: DiskRun, task: AgentTask, *, follow_up: bool = False) -> RunResult:
-    """Run ``task`` (continuing the conversation with ``follow_up``); the result's changes are
-    the net changes (staged ones for a dry run)."""
+    """Run ``task`` (with ``follow_up``, continuing the session's stored conversation); the
+    result's changes are the net changes (staged ones for a dry run)."""
+    if follow_up and not run.agent.messages:
+        await run.core.continue_conversation(run.run)
     result = await run.agent.run(task, follow_up=follow_up)
     result.changes = run.net_changes()
     return result
@@ -119,38 +141,33 @@ class UndoReport:
     """(relative path, why): regions or files the user changed since, kept as they are."""
 
 
-async def undo_on_disk(
-    root: Path, changes: list[FileChange], binary: list[BinaryChange]
-) -> UndoReport:
-    """Revert a run's changes on disk, newest first, region by region where the agent's text is
-    still there; the user's later edits stay."""
+async def undo_on_disk(root: Path, record: RunRecord) -> UndoReport:
+    """Revert the stored run ``record`` on disk, newest change first, region by region where
+    the agent's text is still there; the user's later edits (and hunks kept or reverted one at
+    a time) stay."""
     report = UndoReport([], [])
-    disk = DiskDocuments(root)
-    for change in reversed(changes):
-        try:
-            current = disk.read(change.path).text if disk.exists(change.path) else None
-        except DocumentError as exc:
-            report.left_alone.append((change.rel, str(exc)))
-            continue
-        plan = plan_undo(change, current)
-        for start, end in plan.kept:
-            report.left_alone.append((change.rel, f"lines {start}-{end} changed since the run"))
-        if plan.reason and not plan.reverted:
-            report.left_alone.append((change.rel, plan.reason))
-        if not plan.reverted:
-            continue
-        if plan.text is None:
+    plan = undo_plan(record, DiskDocuments(root))
+    for kept in plan.left_alone:
+        why = (
+            kept.reason
+            if kept.lines is None
+            else f"lines {kept.lines[0]}-{kept.lines[1]} {kept.reason}"
+        )
+        report.left_alone.append((kept.change.rel, why))
+    for revert in plan.reverts:
+        change = revert.change
+        if change.after is None:
             change.path.unlink(missing_ok=True)
         else:
             change.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(change.path, plan.text.encode("utf-8"))
+            write_atomic(change.path, change.after.encode("utf-8"))
         report.reverted.append(change.rel)
-    store = CheckpointStore(root) if binary else None
-    for item in reversed(binary):
+    store = CheckpointStore(root) if record.binary_changes else None
+    for item in reversed(record.binary_changes):
         assert store is not None
-        why = await store.restore_binary(item)
-        if why is None:
+        refused = await store.restore_binary(item)
+        if refused is None:
             report.reverted.append(item.rel)
         else:
-            report.left_alone.append((item.rel, why))
+            report.left_alone.append((item.rel, refused))
     return report

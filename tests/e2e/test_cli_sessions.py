@@ -47,7 +47,7 @@ def test_continue_extends_the_conversation_as_it_was_sent(
     first = cli("run", "fix add", "-w", str(workspace), "--json", url=fake_ollama.url, state=state)
     assert first.returncode == 0, first.stderr
     first_result = json.loads(first.stdout)
-    assert first_result["sessionId"].startswith("s-") and first_result["runId"] == "run-1"
+    assert first_result["sessionId"].startswith("s-") and first_result["runId"].startswith("run-1-")
     last_of_first = fake_ollama.chat_requests[-1].body["messages"]
     second = cli(
         "run", "--continue", "what does add do now?", "-w", str(workspace), "--json",
@@ -56,7 +56,7 @@ def test_continue_extends_the_conversation_as_it_was_sent(
     assert second.returncode == 0, second.stderr
     second_result = json.loads(second.stdout)
     assert second_result["sessionId"] == first_result["sessionId"]
-    assert second_result["runId"] == "run-2"
+    assert second_result["runId"].startswith("run-2-")
     messages = fake_ollama.chat_requests[-1].body["messages"]
     # Byte for byte what was sent before, then the reply, then the follow-up.
     assert messages[: len(last_of_first)] == last_of_first

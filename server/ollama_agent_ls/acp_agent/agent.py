@@ -1,11 +1,10 @@
 """The ACP agent: sessions, prompts, cancel, modes and the model over the agent core.
 
-Each prompt is one run, assembled as the CLI assembles one (headless.build_disk_run): a
-ToolContext over the client's buffers (ClientDocuments) and the client's writes (ClientSink)
-when the client offers them, else the disk; a ToolExecutor; an Agent. The first prompt of a
-session starts the conversation, later ones continue it (Agent.resume, then a follow-up run),
-and every prompt's conversation and changes are kept in the session store, so ``session/load``
-and undo work after the agent process restarts.
+Each ACP session is a session core (sessions/core.py), as the CLI's and the language server's
+are; each prompt is one run of it, over the client's buffers (ClientDocuments) and the client's
+writes (ClientSink) when the client offers them, else the disk. The first prompt starts the
+conversation, later ones continue it, and every prompt's conversation and changes are kept in
+the session store, so ``session/load`` and undo work after the agent process restarts.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,24 +58,18 @@ from ollama_agent_ls.acp_agent.approvals import PermissionApprover
 from ollama_agent_ls.acp_agent.changes import ClientSink
 from ollama_agent_ls.acp_agent.documents import ClientDocuments, rel_path
 from ollama_agent_ls.acp_agent.updates import EventMapper, Update, drain, named_path, replay
-from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.mcp_tools.wiring import acp_servers, mcp_providers
 from ollama_agent_ls.ollama.errors import OllamaError
 from ollama_agent_ls.ollama.models import ToolCall
-from ollama_agent_ls.sessions.store import (
-    RunRecord,
-    Session,
-    SessionError,
-    SessionStore,
-    new_session_id,
-)
+from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun
+from ollama_agent_ls.sessions.store import SessionError, SessionStore
 from ollama_agent_ls.settings import CommandApproval, Settings
 from ollama_agent_ls.tools.context import ToolContext
-from ollama_agent_ls.tools.executor import ToolExecutor, ToolOutcome, ToolProvider
-from ollama_agent_ls.workspace.changes import ChangeSink, net_changes
+from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor, ToolOutcome, ToolProvider
+from ollama_agent_ls.workspace.changes import ChangeSink
 from ollama_agent_ls.workspace.disk_sink import DiskSink
 from ollama_agent_ls.workspace.paths import PathRefused, is_inside, resolve_path
 
@@ -108,8 +101,7 @@ def _invalid(message: str, **data: Any) -> RequestError:
 class _Prompt:
     """A prompt being worked on: cancel stops its agent, or its task before the run starts."""
 
-    agent: Agent
-    ctx: ToolContext
+    run: SessionRun
     mapper: EventMapper
     task: asyncio.Task[RunResult] | None = None
     in_run: bool = False
@@ -123,13 +115,12 @@ class AcpSession:
     session_id: str
     root: Path
     settings: Settings
+    core: SessionCore
+    """The stored conversation and runs, and the commands a person allowed for the session
+    (those in memory only)."""
     mcp_servers: list[Any] = field(default_factory=list)
     """The client's MCP servers (session/new, session/load): started at the first prompt, as
     the mcpServers setting's are, and their tools offered with the same approvals."""
-    record: Session | None = None
-    """The stored conversation and runs (None until the first prompt ran)."""
-    allowed: set[str] = field(default_factory=set)
-    """Commands allowed for this session; in memory only."""
     written: dict[Path, str] = field(default_factory=dict)
     """Texts written through the client, which the editor may keep unsaved."""
     models: list[str] = field(default_factory=list)
@@ -310,8 +301,10 @@ class OllamaAcpAgent:
         **kwargs: Any,
     ) -> NewSessionResponse:
         """A new conversation in the workspace ``cwd``."""
+        root = self._root(cwd)
+        core = SessionCore(self._store(root))
         session = AcpSession(
-            new_session_id(), self._root(cwd), self.settings.model_copy(), list(mcp_servers or [])
+            core.session_id, root, self.settings.model_copy(), core, list(mcp_servers or [])
         )
         session.models = await self._models(session.settings.model)
         self.sessions[session.session_id] = session
@@ -346,9 +339,11 @@ class OllamaAcpAgent:
             settings = active.settings
         elif record.model:
             settings = settings.model_copy(update={"model": record.model})
-        session = AcpSession(session_id, root, settings, list(mcp_servers or []), record)
+        allowed = active.core.allowed if active is not None else None
+        core = SessionCore(self._store(root), record, allowed=allowed)
+        session = AcpSession(session_id, root, settings, core, list(mcp_servers or []))
         if active is not None:
-            session.allowed, session.written = active.allowed, active.written
+            session.written = active.written
         session.models = await self._models(session.settings.model)
         client = self._client()
         for update in replay(record.messages, record.runs):
@@ -430,7 +425,7 @@ class OllamaAcpAgent:
         session.settings = session.settings.model_copy(update={"command_approval": policy})
         if session.running is not None:
             # The running prompt's next command is decided under the new policy.
-            ctx = session.running.ctx
+            ctx = session.running.run.ctx
             ctx.settings = ctx.settings.model_copy(update={"command_approval": policy})
 
     async def set_session_mode(
@@ -499,7 +494,7 @@ class OllamaAcpAgent:
         sender = asyncio.ensure_future(
             drain(queue, lambda update: client.session_update(session_id, update))
         )
-        running = self._assemble(session, queue.put_nowait)
+        running = self._assemble(session, queue.put_nowait, text)
         session.running = running
         try:
             stop = await self._work(session, running, text, queue.put_nowait)
@@ -510,8 +505,8 @@ class OllamaAcpAgent:
             await sender
         return PromptResponse(stop_reason=stop)
 
-    def _assemble(self, session: AcpSession, send: Any) -> _Prompt:
-        """The objects of one run, as build_disk_run makes them, over the client's files."""
+    def _assemble(self, session: AcpSession, send: Any, text: str) -> _Prompt:
+        """One run of the session core over the client's files (the disk where it has none)."""
         fs = self.client_capabilities.fs
         client = self._client()
         sid = session.session_id
@@ -540,42 +535,47 @@ class OllamaAcpAgent:
         if fs is not None and fs.write_text_file:
             client_sink = ClientSink(session.root, documents, write_text, session.written)
             sink = client_sink
-        ctx = ToolContext(
-            root=session.root,
-            documents=documents,
-            sink=sink,
-            settings=settings,
-            allowed_for_session=session.allowed,
+        mappers: list[EventMapper] = []
+
+        def executor(
+            ctx: ToolContext, _extra: Sequence[ExtraTool], providers: Sequence[ToolProvider]
+        ) -> ToolExecutor:
+            # The mapper names tool calls for permission requests, so it needs the context.
+            mapper = EventMapper(session.root, ctx, send)
+            mappers.append(mapper)
+            ctx.approver = PermissionApprover(ask, mapper.tool_call_id)
+            return _ClientToolExecutor(ctx, documents, mapper, list(providers))
+
+        # The servers belong to this agent (one per connection): its later prompts reuse them.
+        servers, notes = acp_servers(session.mcp_servers, settings)
+        parts = RunParts(
+            documents,
+            sink,
+            providers=mcp_providers(self, settings, servers, notes),
+            make_executor=executor,
         )
-        mapper = EventMapper(session.root, ctx, send)
-        ctx.approver = PermissionApprover(ask, mapper.tool_call_id)
+        run = session.core.assemble(self.backend, settings, parts, text)
+        mapper = mappers[0]
+        run.agent.on_event = mapper.on_event
 
         async def before_command() -> str | None:
             mapper.mark_running()
             return client_sink.stale_note() if client_sink is not None else None
 
-        ctx.before_command = before_command
-        # The servers belong to this agent (one per connection): its later prompts reuse them.
-        servers, notes = acp_servers(session.mcp_servers, settings)
-        providers = mcp_providers(self, settings, servers, notes)
-        executor = _ClientToolExecutor(ctx, documents, mapper, providers)
-        agent = Agent(self.backend, settings, executor, mapper.on_event)
-        mapper.num_ctx = lambda: agent.metrics.num_ctx
-        return _Prompt(agent, ctx, mapper)
+        run.ctx.before_command = before_command
+        mapper.num_ctx = lambda: run.agent.metrics.num_ctx
+        return _Prompt(run, mapper)
 
     async def _work(
         self, session: AcpSession, running: _Prompt, text: str, send: Any
     ) -> StopReason:
-        agent = running.agent
-        record = session.record
+        core = session.core
+        run = running.run
 
         async def body() -> RunResult:
-            if record is not None and record.messages:
-                await agent.resume(record.messages, record.edit_format)
-                running.in_run = True
-                return await agent.run(AgentTask(text, label=text[:60]), follow_up=True)
+            follow_up = await core.continue_conversation(run)
             running.in_run = True
-            return await agent.run(AgentTask(text, label=text[:60]))
+            return await run.agent.run(AgentTask(text, label=text[:60]), follow_up=follow_up)
 
         running.task = asyncio.ensure_future(body())
         try:
@@ -590,7 +590,10 @@ class OllamaAcpAgent:
         if result.setup_problem:
             # The server or model is not usable: nothing of this prompt joins the conversation.
             return "refusal"
-        self._record(session, agent, running.ctx, text, result)
+        if run.agent.messages:
+            error = core.record(run, result)
+            if error is not None:
+                log.warning("session %s could not be saved: %s", session.session_id, error)
         if result.status is RunStatus.CANCELLED or running.cancelled:
             return "cancelled"
         if result.status is RunStatus.MAX_TURNS:
@@ -600,33 +603,6 @@ class OllamaAcpAgent:
             send(update_agent_message_text(f"\n\n{result.summary}"))
         return "end_turn"
 
-    def _record(
-        self, session: AcpSession, agent: Agent, ctx: ToolContext, text: str, result: RunResult
-    ) -> None:
-        """Keep the conversation and the run's changes, for the next prompt, load and undo."""
-        if not agent.messages:
-            return
-        record = session.record or Session(session.session_id, text[:80], session.settings.model)
-        record.messages = list(agent.messages)
-        record.edit_format = agent.edit_format
-        record.model = session.settings.model
-        run_id = f"run-{len(record.runs) + 1}"
-        record.runs.append(
-            RunRecord(
-                run_id,
-                text,
-                result.status.value,
-                result.summary,
-                net_changes(ctx.changes),
-                list(ctx.binary_changes),
-            )
-        )
-        session.record = record
-        try:
-            self._store(session.root).save(record)
-        except OSError as exc:
-            log.warning("session %s could not be saved: %s", session.session_id, exc)
-
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         """Stop the session's prompt: the model's stream and any running command."""
         session = self.sessions.get(session_id)
@@ -635,6 +611,6 @@ class OllamaAcpAgent:
             return
         running.cancelled = True
         if running.in_run:
-            running.agent.cancel()
+            running.run.agent.cancel()
         elif running.task is not None:
             running.task.cancel()

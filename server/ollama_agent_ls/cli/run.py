@@ -46,7 +46,7 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
     from ollama_agent_ls.backend import make_backend
     from ollama_agent_ls.cli.approver import TerminalApprover
     from ollama_agent_ls.headless import build_disk_run, run_task, selection_task
-    from ollama_agent_ls.sessions.store import Session, new_session_id
+    from ollama_agent_ls.sessions.core import SessionCore
     from ollama_agent_ls.settings import ApplyMode
 
     root = workspace_of(args)
@@ -72,24 +72,29 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
             f"there is no session to continue in {root}: run once without --continue first"
         )
     transcript, printer = transcript_for(args.quiet, approver)
+    core = SessionCore(store, session)
     async with contextlib.aclosing(make_backend(settings)) as client:
         run = build_disk_run(
-            client, settings, root, approver, transcript, dry_run=args.dry_run or review
+            client,
+            settings,
+            root,
+            approver,
+            transcript,
+            dry_run=args.dry_run or review,
+            core=core,
+            instruction=args.instruction,
         )
         task = selection_task(root, args.instruction, file, args.lines, run.ctx.documents)
-        if session is not None:
-            await run.agent.resume(session.messages, session.edit_format)
-        elif settings.warm_start:  # off unless asked: the run's first request follows at once
+        if session is None and settings.warm_start:
+            # Off unless asked: the run's first request follows at once.
             from ollama_agent_ls.agent.warm import warm_start
 
             await warm_start(client, settings, root)
         result = await cancel_on_sigint(run.agent.cancel, run_task(run, task, follow_up=follow_up))
     printer.close()
     changes = await _review(run, result, root, approver) if review else None
-    if session is None:
-        session = Session(new_session_id(), args.instruction[:80], settings.model)
     if not args.dry_run:
-        record_run(store, session, run, args.instruction, result, changes)
+        record_run(run, result, changes)
     report_run(result, args.dry_run, as_json=args.json, shown=transcript.errors)
     return exit_code(result)
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     # Imported by the commands that use them: settings loads pydantic (~65 ms), which the
     # language server must not wait for before it answers initialize.
     from ollama_agent_ls.headless import DiskRun
-    from ollama_agent_ls.sessions.store import Session, SessionStore
+    from ollama_agent_ls.sessions.store import SessionStore
     from ollama_agent_ls.settings import Settings
     from ollama_agent_ls.workspace.changes import FileChange
 
@@ -27,39 +27,13 @@ def session_store(root: Path, settings: Settings) -> SessionStore:
     return SessionStore.for_settings(root, settings)
 
 
-def record_run(
-    store: SessionStore,
-    session: Session,
-    run: DiskRun,
-    instruction: str,
-    result: RunResult,
-    changes: list[FileChange] | None = None,
-) -> None:
+def record_run(run: DiskRun, result: RunResult, changes: list[FileChange] | None = None) -> None:
     """Keep the conversation and the run's changes (``changes``: those on disk, when the run
     staged them for review), for --continue and undo."""
-    from ollama_agent_ls.sessions.store import RunRecord
-    from ollama_agent_ls.workspace.changes import net_changes
-
-    session.messages = list(run.agent.messages)
-    session.edit_format = run.agent.edit_format
-    session.model = run.agent.settings.model
-    run_id = f"run-{len(session.runs) + 1}"
-    session.runs.append(
-        RunRecord(
-            run_id,
-            instruction,
-            result.status.value,
-            result.summary,
-            net_changes(run.ctx.changes) if changes is None else list(changes),
-            list(run.ctx.binary_changes),
-        )
-    )
-    result.session_id, result.run_id = session.session_id, run_id
-    try:
-        store.save(session)
-    except OSError as exc:
+    error = run.core.record(run.run, result, changes=changes)
+    if error is not None:
         sys.stderr.write(
-            f"warning: the session could not be saved ({exc}); --continue and undo will not "
+            f"warning: the session could not be saved ({error}); --continue and undo will not "
             "know this run\n"
         )
 
@@ -86,16 +60,11 @@ async def undo_command(args: argparse.Namespace, settings: Settings) -> int:
 
     root = workspace_of(args)
     store = session_store(root, settings)
-    for session in store.list():
-        record = next(
-            (r for r in reversed(session.runs) if not r.undone and (r.changes or r.binary_changes)),
-            None,
-        )
-        if record is None:
-            continue
-        report = await undo_on_disk(root, record.changes, record.binary_changes)
-        record.undone = True
-        store.save(session)
+    found = store.find_run(None)
+    if found is not None:
+        session, record = found
+        report = await undo_on_disk(root, record)
+        store.mark_undone(session.session_id, record.run_id)
         if args.json:
             data = {
                 "sessionId": session.session_id,

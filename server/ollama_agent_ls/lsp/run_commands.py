@@ -151,8 +151,7 @@ async def follow_up(ls: AgentServer, *args: Any) -> dict[str, Any]:
     run.instruction = a.instruction
 
     async def body(run: Run) -> RunResult:
-        await run.agent.resume(session.messages, session.edit_format)
-        return await run.agent.run(AgentTask(text, label=label), follow_up=True)
+        return await run.core.run(run.session_run, AgentTask(text, label=label))
 
     async def work() -> dict[str, Any]:
         result = await ls.runs.execute(run, body=body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import itertools
 import logging
@@ -29,16 +28,11 @@ from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name
 from ollama_agent_ls.lsp.lsp_ext import RUN_FINISHED, TRANSCRIPT
 from ollama_agent_ls.lsp.transcript import TranscriptStream
 from ollama_agent_ls.mcp_tools.wiring import mcp_providers
-from ollama_agent_ls.sessions.store import (
-    RunRecord,
-    Session,
-    SessionError,
-    SessionStore,
-    new_session_id,
-)
+from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun
+from ollama_agent_ls.sessions.store import RunRecord, Session, SessionError, SessionStore
 from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.tools.context import ToolContext
-from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor
+from ollama_agent_ls.tools.executor import ExtraTool
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
 from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource, TextDocument
@@ -91,8 +85,10 @@ class Run:
     id: str
     label: str
     settings: Settings
-    ctx: ToolContext
-    agent: Agent
+    core: SessionCore
+    """The session the run belongs to: a new one, or the stored one a follow-up continues."""
+    session_run: SessionRun
+    """The run's agent and tool context, as the session core wired them."""
     transcript: TranscriptStream
     staging: StagingArea | None
     request_id: Any = None
@@ -107,9 +103,6 @@ class Run:
     """Cancels the run instead of the agent alone, when the run owns more (a spec's verify)."""
     read: dict[Path, None] = field(default_factory=dict)
     """Files the run read (in order, no repeats): saved before its commands when unsaved."""
-    session_id: str | None = None
-    session: Session | None = None
-    """The stored session a follow-up continues (None: the run starts a new one)."""
     instruction: str = ""
     """The conversation the run belongs to, once sessions exist (issue 14 item 1); every answer
     and result then carries it as ``sessionId``."""
@@ -122,6 +115,21 @@ class Run:
     held_finished: AgentEvent | None = None
     """The agent's finished event, held in review mode until the review's answer is known."""
     _last_progress: float = 0.0
+
+    @property
+    def ctx(self) -> ToolContext:
+        """The run's tool context."""
+        return self.session_run.ctx
+
+    @property
+    def agent(self) -> Agent:
+        """The run's agent."""
+        return self.session_run.agent
+
+    @property
+    def session_id(self) -> str:
+        """The id of the run's session (every answer and result carries it)."""
+        return self.core.session_id
 
     def cancel(self) -> None:
         """Stop the run (HTTP stream closed, commands killed)."""
@@ -185,7 +193,8 @@ class RunManager:
         """Wire a run: documents from the editor, changes to the editor (or staged for review)."""
         server = self.server
         run_id = self._new_id()
-        session_id = session.session_id if session is not None else new_session_id()
+        core = SessionCore(self.session_store(root, settings), session)
+        core.allowed = self.session_allowances(core.session_id)
         editor_docs = EditorDocuments(server.editor, settings.read_max_bytes)
         staging = StagingArea(editor_docs) if settings.apply_mode is ApplyMode.REVIEW else None
         read: dict[Path, None] = {}
@@ -195,25 +204,23 @@ class RunManager:
         sink: ChangeSink = (
             staging if staging is not None else EditorSink(server.editor, run_id, label)
         )
-        ctx = ToolContext(
-            root=root,
-            documents=documents,
-            sink=sink,
-            settings=settings,
-            approver=EditorApprover(server, settings.approval_timeout, run_id, session_id),
-            allowed_for_session=self.session_allowances(session_id),
+        parts = RunParts(
+            documents,
+            sink,
+            EditorApprover(server, settings.approval_timeout, run_id, core.session_id),
+            extra_tools=extra_tools,
+            # MCP servers start at the first run that needs them; lifecycle.shutdown stops them.
+            providers=mcp_providers(server, settings),
+            format_memory=self.formats,
         )
+        session_run = core.assemble(
+            server.ollama_client(settings), settings, parts, label, run_id=run_id
+        )
+        ctx, agent = session_run.ctx, session_run.agent
         transcript = TranscriptStream(
             run_id, self._send_transcript, 1 / settings.transcript_updates_per_second
         )
-        # MCP servers start at the first run that needs them; lifecycle.shutdown stops them.
-        executor = ToolExecutor(ctx, extra_tools, mcp_providers(server, settings))
-        agent = Agent(
-            server.ollama_client(settings), settings, executor, format_memory=self.formats
-        )
-        run = Run(run_id, label, settings, ctx, agent, transcript, staging, read=read)
-        run.session = session
-        run.session_id = session_id
+        run = Run(run_id, label, settings, core, session_run, transcript, staging, read=read)
         agent.on_event = functools.partial(self._on_event, run)
         ctx.before_command = lambda: self._save_before_command(run)
         ctx.after_command = self._forget_stale_texts
@@ -354,9 +361,8 @@ class RunManager:
             "changedFiles": [self.server.editor.uri_for(c.path) for c in changes],
             "turns": run.agent.turns,
             "metrics": {},
+            "sessionId": run.session_id,
         }
-        if run.session_id is not None:
-            result["sessionId"] = run.session_id
         return result
 
     # -- events, progress -------------------------------------------------------------------
@@ -643,10 +649,7 @@ class RunManager:
         if answer["applied"]:
             run.changes = []
             run.undone = True
-            if run.session_id is not None:
-                self._mark_undone(
-                    self.session_store(run.ctx.root, run.settings), run.session_id, run.id
-                )
+            self._mark_undone(run.core.store, run.session_id, run.id)
         return answer
 
     def changed_run(self, run_id: str) -> ChangedRun:
@@ -697,10 +700,9 @@ class RunManager:
         )
 
     def _save_hunks(self, run: Run) -> None:
-        if run.session_id is None:
-            return
-        store = self.session_store(run.ctx.root, run.settings)
-        self._update_record(store, run.session_id, run.id, lambda r: setattr(r, "hunks", run.hunks))
+        self._update_record(
+            run.core.store, run.session_id, run.id, lambda r: setattr(r, "hunks", run.hunks)
+        )
 
     @staticmethod
     def _update_record(
@@ -815,41 +817,19 @@ class RunManager:
 
     def _save_session(self, run: Run) -> None:
         """Keep the run's conversation and changes on disk, for followUp and getSession."""
-        if run.session_id is None or not run.agent.messages:
+        if not run.agent.messages:
             return
-        result = run.result
-        session = run.session or Session(
-            run.session_id, (run.instruction or run.label)[:80], run.settings.model
+        result = run.result or RunResult(RunStatus.FAILED, "stopped")
+        run.session_run.instruction = run.instruction or run.label
+        error = run.core.record(
+            run.session_run,
+            result,
+            changes=list(run.changes),
+            binary_changes=list(run.binary_changes),
+            hunks=run.hunks,
         )
-        session.messages = list(run.agent.messages)
-        session.edit_format = run.agent.edit_format
-        session.model = run.settings.model
-        session.runs.append(
-            RunRecord(
-                run.id,
-                run.instruction or run.label,
-                result.status.value if result is not None else "failed",
-                result.summary if result is not None else "stopped",
-                list(run.changes),
-                list(run.binary_changes),
-                hunks=run.hunks,
-            )
-        )
-        store = self.session_store(run.ctx.root, run.settings)
-        if run.session is not None:
-            # An undo, keepHunk or revertHunk while this follow-up ran changed an earlier run's
-            # record on disk, not in ``session``.
-            with contextlib.suppress(SessionError):
-                stored = {r.run_id: r for r in store.load(session.session_id).runs}
-                for record in session.runs:
-                    on_disk = stored.get(record.run_id)
-                    if on_disk is not None and record.run_id != run.id:
-                        record.undone = record.undone or on_disk.undone
-                        record.hunks = on_disk.hunks
-        try:
-            store.save(session)
-        except OSError as exc:
-            log.warning("session %s could not be saved: %s", session.session_id, exc)
+        if error is not None:
+            log.warning("session %s could not be saved: %s", run.session_id, error)
 
     def _forget_stale_texts(self, changes: CommandChanges) -> None:
         # What a command wrote is on disk now: texts held for unopened files are stale.
@@ -921,7 +901,4 @@ def _undone_already(run_id: str) -> JsonRpcInvalidParams:
 
 def running_json(run: Run) -> dict[str, Any]:
     """The answer of a run command called with ``wait: false``."""
-    answer: dict[str, Any] = {"runId": run.id, "status": "running"}
-    if run.session_id is not None:
-        answer["sessionId"] = run.session_id
-    return answer
+    return {"runId": run.id, "status": "running", "sessionId": run.session_id}
