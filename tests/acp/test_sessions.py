@@ -98,7 +98,9 @@ async def test_session_load_replays_the_conversation_after_a_restart(
     async with agent_process(second, fake_ollama.url, agent_log) as (conn, _):
         listed = await conn.list_sessions(cwd=str(workspace))
         loaded = await conn.load_session(cwd=str(workspace), session_id=sid, mcp_servers=[])
-        replayed = list(second.updates)
+        # The conversation, then the slash commands the session offers.
+        *replayed, offered = second.updates
+        assert offered.session_update == "available_commands_update"
         fake_ollama.enqueue(Reply.say("It returns a + b now."))
         await conn.prompt(session_id=sid, prompt=[text_block("what does add return?")])
 

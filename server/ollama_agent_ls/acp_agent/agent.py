@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,7 +57,18 @@ from ollama_agent_ls import __version__
 from ollama_agent_ls.acp_agent.approvals import PermissionApprover
 from ollama_agent_ls.acp_agent.changes import ClientSink
 from ollama_agent_ls.acp_agent.documents import ClientDocuments, rel_path
+from ollama_agent_ls.acp_agent.spec_prompts import (
+    SpecPromptError,
+    SpecRequest,
+    available_commands,
+    outcome_text,
+    plan_follower,
+    plan_of,
+    spec_request,
+)
 from ollama_agent_ls.acp_agent.updates import EventMapper, Update, drain, named_path, replay
+from ollama_agent_ls.agent.events import AgentEvent
+from ollama_agent_ls.agent.loop import Agent
 from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunResult, RunStatus
 from ollama_agent_ls.backend import ChatBackend
@@ -67,6 +78,8 @@ from ollama_agent_ls.ollama.models import ToolCall
 from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun
 from ollama_agent_ls.sessions.store import SessionError, SessionStore
 from ollama_agent_ls.settings import CommandApproval, Settings
+from ollama_agent_ls.specs.frontmatter_edit import VerifyReport
+from ollama_agent_ls.specs.runner import SpecRunner, shell_verify
 from ollama_agent_ls.tools.context import ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor, ToolOutcome, ToolProvider
 from ollama_agent_ls.workspace.changes import ChangeSink
@@ -103,7 +116,11 @@ class _Prompt:
 
     run: SessionRun
     mapper: EventMapper
-    task: asyncio.Task[RunResult] | None = None
+    sink: ClientSink | None = None
+    """Where edits go when the client writes them (None: the disk)."""
+    task: asyncio.Task[Any] | None = None
+    stop: Callable[[], None] | None = None
+    """Stops the prompt's work when it is more than the agent (a spec run's verify commands)."""
     in_run: bool = False
     cancelled: bool = False
 
@@ -141,8 +158,9 @@ class _ClientToolExecutor(ToolExecutor):
         documents: ClientDocuments,
         mapper: EventMapper,
         providers: list[ToolProvider],
+        extra_tools: Sequence[ExtraTool] = (),
     ) -> None:
-        super().__init__(ctx, providers=providers)
+        super().__init__(ctx, extra_tools, providers)
         self.documents = documents
         self.mapper = mapper
 
@@ -169,6 +187,15 @@ def _call_paths(root: Path, call: ToolCall) -> list[Path]:
         with contextlib.suppress(PathRefused):
             paths.append(resolve_path(root, value)[0])
     return paths
+
+
+def _keep(session: AcpSession, run: SessionRun, result: RunResult) -> None:
+    """Record the run in the session's store (for the next prompt, session/load and undo)."""
+    if not run.agent.messages:
+        return
+    error = session.core.record(run, result)
+    if error is not None:
+        log.warning("session %s could not be saved: %s", session.session_id, error)
 
 
 def prompt_text(blocks: Iterable[Any], root: Path) -> str:
@@ -216,10 +243,25 @@ class OllamaAcpAgent:
         self.conn: Client | None = None
         self.client_capabilities = ClientCapabilities()
         self.sessions: dict[str, AcpSession] = {}
+        self._background: set[asyncio.Task[None]] = set()
 
     def on_connect(self, conn: Client) -> None:
         """Keep the connection: updates, permission requests and fs calls go through it."""
         self.conn = conn
+
+    def _later(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run ``work`` once the current request is answered; a failure is only logged."""
+
+        async def after() -> None:
+            await asyncio.sleep(0)  # the SDK writes the answer when the handler returns
+            try:
+                await work
+            except Exception:
+                log.exception("a session update after the answer failed")
+
+        task = asyncio.ensure_future(after())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _client(self) -> Client:
         if self.conn is None:
@@ -308,6 +350,8 @@ class OllamaAcpAgent:
         )
         session.models = await self._models(session.settings.model)
         self.sessions[session.session_id] = session
+        # After the answer, which tells the client the session's id (as other agents do).
+        self._later(self._client().session_update(session.session_id, available_commands()))
         return NewSessionResponse(
             session_id=session.session_id,
             modes=self._modes(session),
@@ -348,6 +392,7 @@ class OllamaAcpAgent:
         client = self._client()
         for update in replay(record.messages, record.runs):
             await client.session_update(session_id, update)
+        await client.session_update(session_id, available_commands())
         self.sessions[session_id] = session
         return LoadSessionResponse(
             modes=self._modes(session), config_options=self._config_options(session)
@@ -490,14 +535,22 @@ class OllamaAcpAgent:
                 ),
             )
             return PromptResponse(stop_reason="refusal")
+        try:
+            spec = spec_request(prompt, session.root)
+        except SpecPromptError as exc:
+            await client.session_update(session_id, update_agent_message_text(str(exc)))
+            return PromptResponse(stop_reason="refusal")
         queue: asyncio.Queue[Update | None] = asyncio.Queue()
         sender = asyncio.ensure_future(
             drain(queue, lambda update: client.session_update(session_id, update))
         )
-        running = self._assemble(session, queue.put_nowait, text)
-        session.running = running
         try:
-            stop = await self._work(session, running, text, queue.put_nowait)
+            if spec is not None:
+                stop = await self._work_spec(session, spec, text, queue.put_nowait)
+            else:
+                running = self._assemble(session, queue.put_nowait, text)
+                session.running = running
+                stop = await self._work(session, running, text, queue.put_nowait)
         finally:
             session.running = None
             queue.put_nowait(None)
@@ -505,7 +558,9 @@ class OllamaAcpAgent:
             await sender
         return PromptResponse(stop_reason=stop)
 
-    def _assemble(self, session: AcpSession, send: Any, text: str) -> _Prompt:
+    def _assemble(
+        self, session: AcpSession, send: Any, text: str, extra_tools: Sequence[ExtraTool] = ()
+    ) -> _Prompt:
         """One run of the session core over the client's files (the disk where it has none)."""
         fs = self.client_capabilities.fs
         client = self._client()
@@ -529,6 +584,7 @@ class OllamaAcpAgent:
             session.root,
             read_text if fs is not None and fs.read_text_file else None,
             settings.read_max_bytes,
+            session.written,
         )
         client_sink: ClientSink | None = None
         sink: ChangeSink = DiskSink(session.root)
@@ -538,19 +594,20 @@ class OllamaAcpAgent:
         mappers: list[EventMapper] = []
 
         def executor(
-            ctx: ToolContext, _extra: Sequence[ExtraTool], providers: Sequence[ToolProvider]
+            ctx: ToolContext, extra: Sequence[ExtraTool], providers: Sequence[ToolProvider]
         ) -> ToolExecutor:
             # The mapper names tool calls for permission requests, so it needs the context.
             mapper = EventMapper(session.root, ctx, send)
             mappers.append(mapper)
             ctx.approver = PermissionApprover(ask, mapper.tool_call_id)
-            return _ClientToolExecutor(ctx, documents, mapper, list(providers))
+            return _ClientToolExecutor(ctx, documents, mapper, list(providers), extra)
 
         # The servers belong to this agent (one per connection): its later prompts reuse them.
         servers, notes = acp_servers(session.mcp_servers, settings)
         parts = RunParts(
             documents,
             sink,
+            extra_tools=extra_tools,
             providers=mcp_providers(self, settings, servers, notes),
             make_executor=executor,
         )
@@ -564,7 +621,7 @@ class OllamaAcpAgent:
 
         run.ctx.before_command = before_command
         mapper.num_ctx = lambda: run.agent.metrics.num_ctx
-        return _Prompt(run, mapper)
+        return _Prompt(run, mapper, client_sink)
 
     async def _work(
         self, session: AcpSession, running: _Prompt, text: str, send: Any
@@ -590,10 +647,7 @@ class OllamaAcpAgent:
         if result.setup_problem:
             # The server or model is not usable: nothing of this prompt joins the conversation.
             return "refusal"
-        if run.agent.messages:
-            error = core.record(run, result)
-            if error is not None:
-                log.warning("session %s could not be saved: %s", session.session_id, error)
+        _keep(session, run, result)
         if result.status is RunStatus.CANCELLED or running.cancelled:
             return "cancelled"
         if result.status is RunStatus.MAX_TURNS:
@@ -603,6 +657,59 @@ class OllamaAcpAgent:
             send(update_agent_message_text(f"\n\n{result.summary}"))
         return "end_turn"
 
+    async def _work_spec(
+        self, session: AcpSession, spec: SpecRequest, text: str, send: Any
+    ) -> StopReason:
+        """Run the spec as runSpec does, with its criteria as the plan."""
+        made: list[_Prompt] = []
+
+        def make_agent(tools: Sequence[ExtraTool]) -> Agent:
+            made.append(self._assemble(session, send, text, tools))
+            return made[-1].run.agent
+
+        async def verify(ctx: ToolContext, command: str) -> VerifyReport:
+            # A verify command checks the files on disk: the edits the editor holds unsaved,
+            # just as they were written, are saved for it (ACP cannot ask the client to save).
+            sink = made[0].sink
+            if sink is not None:
+                await sink.save_unchanged()
+            return await shell_verify(ctx, command)
+
+        runner = SpecRunner(spec.path, make_agent, rerun=spec.rerun, run_verify=verify)
+        running = made[0]
+        running.stop = runner.cancel
+        session.running = running
+        plan = plan_of(runner.read_text())
+        if plan is not None:
+            send(plan)
+        agent = running.run.agent
+        mapped, follow = agent.on_event, plan_follower(runner.read_text, send)
+
+        def on_event(event: AgentEvent) -> None:
+            if mapped is not None:
+                mapped(event)
+            follow(event)
+
+        agent.on_event = on_event
+        running.in_run = True
+        running.task = asyncio.ensure_future(runner.run())
+        try:
+            result = await running.task
+        except asyncio.CancelledError:
+            if not running.cancelled:
+                raise
+            return "cancelled"
+        if result.run is not None and not result.run.setup_problem:
+            _keep(session, running.run, result.run)
+        send(update_agent_message_text(outcome_text(result)))
+        if result.status == "refused" or result.setup_problem:
+            return "refusal"
+        if result.cancelled or running.cancelled:
+            return "cancelled"
+        if result.run is not None and result.run.status is RunStatus.MAX_TURNS:
+            return "max_turn_requests"
+        return "end_turn"
+
     async def cancel(self, session_id: str, **kwargs: Any) -> None:
         """Stop the session's prompt: the model's stream and any running command."""
         session = self.sessions.get(session_id)
@@ -610,7 +717,9 @@ class OllamaAcpAgent:
         if running is None:
             return
         running.cancelled = True
-        if running.in_run:
+        if running.stop is not None:
+            running.stop()
+        elif running.in_run:
             running.run.agent.cancel()
         elif running.task is not None:
             running.task.cancel()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ollama_agent_ls.acp_agent.documents import ClientDocuments, rel_path
 from ollama_agent_ls.workspace.changes import ChangeRejected, FileChange
-from ollama_agent_ls.workspace.disk_sink import DiskSink
+from ollama_agent_ls.workspace.disk_sink import DiskSink, write_atomic
 from ollama_agent_ls.workspace.documents import DocumentError
 
 log = logging.getLogger(__name__)
@@ -96,6 +96,19 @@ class ClientSink:
             if on_disk != text:
                 stale.append(path)
         return stale
+
+    async def save_unchanged(self) -> list[Path]:
+        """Write to disk each text written through the client that the editor still holds as
+        written but has not saved (what saving the buffer would write; a buffer the user has
+        changed since is left to the user); the paths written."""
+        saved = []
+        for path in self.stale_paths():
+            text = self.written[path]
+            if await self.documents.client_text(path) != text:
+                continue
+            write_atomic(path, text.encode("utf-8"))
+            saved.append(path)
+        return saved
 
     def stale_note(self) -> str | None:
         """A note for the model before a command: the files it would see old, if any."""

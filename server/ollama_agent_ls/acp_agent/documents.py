@@ -27,12 +27,20 @@ ReadText = Callable[[Path], Awaitable[str | None]]
 class ClientDocuments:
     """A DocumentSource over the client's buffers (for the files prefetched) and the disk."""
 
-    def __init__(self, root: Path, read_text: ReadText | None, max_bytes: int | None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        read_text: ReadText | None,
+        max_bytes: int | None,
+        written: dict[Path, str] | None = None,
+    ) -> None:
         self.root = root
         self.disk = DiskDocuments(root, max_bytes=max_bytes)
         self._read_text = read_text
         self._max_bytes = max_bytes
         self._fetched: dict[Path, str] = {}
+        self._written = written if written is not None else {}
+        """Texts the session wrote through the client: newer than the disk until it saves."""
 
     async def prefetch(self, paths: Iterable[Path]) -> None:
         """Fetch ``paths`` from the client, replacing what an earlier call fetched."""
@@ -59,8 +67,11 @@ class ClientDocuments:
         self._fetched = {}
 
     def read(self, path: Path) -> TextDocument:
-        """The client's text of ``path`` when it was fetched for this call, else the disk's."""
-        text = self._fetched.get(path)
+        """The client's text of ``path`` when it was fetched for this call, else what the
+        session last wrote through the client (the editor may not have saved it), else the
+        disk's. A change made from a text the user has edited since is refused by ClientSink,
+        which checks the client's own text before it writes."""
+        text = self._fetched.get(path, self._written.get(path))
         if text is None:
             return self.disk.read(path)
         size = len(text.encode("utf-8"))
@@ -70,7 +81,7 @@ class ClientDocuments:
 
     def exists(self, path: Path) -> bool:
         """True when the client gave a text for ``path`` or it is a file on disk."""
-        return path in self._fetched or self.disk.exists(path)
+        return path in self._fetched or path in self._written or self.disk.exists(path)
 
 
 def rel_path(root: Path, path: Path) -> str:
