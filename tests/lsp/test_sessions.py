@@ -5,6 +5,11 @@ listSessions/getSession show them, and a follow-up and undoRun work after the se
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +152,37 @@ async def test_undo_after_the_server_restarts_keeps_the_users_later_edit(
         await second_server.command(UNDO_RUN, {"runId": first["runId"]})
     shown = await second_server.command(GET_SESSION, {"sessionId": first["sessionId"]})
     assert shown["runs"][0]["undone"] is True
+
+
+async def test_a_session_the_command_line_started_goes_on_in_the_editor(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    # One session core behind every face: the same store, the same conversation, the same undo.
+    (workspace / "app.py").write_text(APP)
+    fake_ollama.enqueue(Reply.calls(FIX), Reply.say("Fixed the sign."), Reply.say("It adds."))
+    env = {**os.environ, "OLLAMA_HOST": fake_ollama.url, "NO_COLOR": "1"}
+    env.pop("OLLAMA_AGENT_MODEL", None)
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "ollama_agent_ls", "run", "fix add", "-w", str(workspace), "--json"],
+        capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    assert (workspace / "app.py").read_text() == APP.replace("a - b", "a + b")
+    last_of_first = fake_ollama.chat_requests[-1].body["messages"]
+
+    client = await start_editor({"editFormat": "tools"})
+    [listed] = await client.command(LIST_SESSIONS, {})
+    assert listed["sessionId"] == first["sessionId"]
+    again = await client.command(
+        FOLLOW_UP, {"sessionId": first["sessionId"], "instruction": "what does add do now?"}
+    )
+    undo = await client.command(UNDO_RUN, {"runId": first["runId"]})
+
+    assert again["status"] == "completed" and again["sessionId"] == first["sessionId"]
+    sent = fake_ollama.chat_requests[-1].body["messages"]
+    assert sent[: len(last_of_first)] == last_of_first
+    assert sent[-1] == {"role": "user", "content": "what does add do now?"}
+    assert undo["applied"] is True and undo["reverted"] == [client.uri("app.py")]
+    assert client.text(client.uri("app.py")) == APP
