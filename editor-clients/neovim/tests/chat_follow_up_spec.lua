@@ -1,5 +1,5 @@
--- <CR> in the chat's input (and the configured insert-mode key) sends a follow-up in the same
--- session; argv[1]: the layout, "split" or "float".
+-- :OllamaAgentChat focuses the open chat; <CR> in its input (and the configured insert-mode key)
+-- sends a follow-up in the same session; argv[1]: the layout, "split" or "float".
 local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
 H.setup({ chat = { keymaps = { send_insert = '<C-j>' }, layout = _G.arg[1] } })
 local buf = H.open('calc.py')
@@ -12,8 +12,17 @@ assert(cwin and iwin, 'the chat is not open')
 if _G.arg[1] == 'float' then
   assert(vim.api.nvim_win_get_config(cwin).relative == 'editor', 'the chat is not a float')
 end
+-- The run left the focus in the code; :OllamaAgentChat with the chat open focuses its input
+-- instead of opening a second chat.
+assert(vim.api.nvim_get_current_buf() == buf, 'the run took the focus from the code')
+local wins = #vim.api.nvim_list_wins()
+vim.cmd('OllamaAgentChat')
+assert(#vim.api.nvim_list_wins() == wins, ('%d windows, %d before'):format(#vim.api.nvim_list_wins(), wins))
+local cwin2, iwin2 = chat.windows()
+assert(cwin2 == cwin and iwin2 == iwin, 'another chat: ' .. vim.inspect({ cwin, iwin, cwin2, iwin2 }))
+assert(vim.api.nvim_get_current_win() == iwin, 'the input area does not have the focus')
+assert(vim.api.nvim_win_get_buf(cwin) == chat.shown().view.buf, 'the chat shows another conversation')
 -- <CR> in normal mode in the input area sends a follow-up in the same session.
-vim.api.nvim_set_current_win(iwin)
 vim.api.nvim_buf_set_lines(chat.input_buf(), 0, -1, false, { 'now say what you changed' })
 vim.api.nvim_feedkeys(vim.keycode('<CR>'), 'x', false)
 local second = H.wait_result(2)
