@@ -168,3 +168,31 @@ async def test_an_unknown_run_is_invalid_params_naming_it(start_editor: StartEdi
         await client.command(RUN_CHANGES, {"runId": "run-77"})
     with pytest.raises(JsonRpcInvalidParams, match="'hunkId' is required"):
         await client.command(KEEP_HUNK, {"runId": "run-77", "uri": "file:///x.py"})
+
+
+async def test_a_file_a_command_changed_is_listed_and_its_hunks_revert(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    # The agent fixes mul() with a command (sed), not an edit: its change is the run's too.
+    (workspace / "ops.py").write_text(OPS)
+    fake_ollama.enqueue(
+        Reply.calls(call("run_command", {"command": "sed -i 's#a / b#a * b#' ops.py"})),
+        Reply.say("Fixed mul."),
+    )
+    client = await start_editor({"commandApproval": "always"})
+    result = await client.command("ollamaAgent.runTask", {"instruction": "fix mul"})
+    assert result["status"] == "completed", result
+    assert (workspace / "ops.py").read_text() == _fixed(OPS, "mul")
+
+    [file] = await client.command(RUN_CHANGES, {"runId": result["runId"]})
+    uri = client.uri("ops.py")
+    assert file["uri"] == uri
+    [hunk] = file["hunks"]
+    assert (hunk["id"], hunk["range"], hunk["state"]) == ("h1", _lines(9, 10), "pending")
+    assert (hunk["oldText"], hunk["newText"]) == ("    return a / b\n", "    return a * b\n")
+
+    answer = await client.command(
+        REVERT_HUNK, {"runId": result["runId"], "uri": uri, "hunkId": "h1"}
+    )
+    assert answer["state"] == "reverted"
+    assert client.text(uri) == OPS
