@@ -58,7 +58,9 @@ def test_sessions_resume_after_a_restart(workspace: Path, fake: FakeOllama) -> N
 
 # The plugin against the server's runChanges / keepHunk / revertHunk: marks on the changed lines
 # that move with the user's edits, the hunk under the cursor sent, the server's revert edit
-# applied (the user's line above it surviving), the marks refreshed, the review's states.
+# applied (the user's line above it surviving), the marks refreshed, the review's states; then a
+# second run's removed line (a virtual line) and added line (DiffAdd), undone with
+# :OllamaAgentUndoHunk and kept with <Plug>(ollama-agent-keep).
 
 
 def test_hunks_kept_and_undone_one_at_a_time(workspace: Path, fake: FakeOllama) -> None:
@@ -78,6 +80,21 @@ def test_hunks_kept_and_undone_one_at_a_time(workspace: Path, fake: FakeOllama) 
             )
         ),
         "Fixed both.",
+        Reply.calls(
+            call(
+                "edit_file",
+                {"path": "calc.py", "old_string": "# a note of mine\n", "new_string": ""},
+            ),
+            call(
+                "edit_file",
+                {
+                    "path": "calc.py",
+                    "old_string": "def mul(a, b):\n",
+                    "new_string": 'def mul(a, b):\n    """Multiply a and b."""\n',
+                },
+            ),
+        ),
+        "Dropped the note and documented mul.",
     )
     run_scenario("hunks_spec", workspace, fake.url)
 

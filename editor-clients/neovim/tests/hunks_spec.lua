@@ -1,3 +1,6 @@
+-- Changed regions are marked (DiffChange / DiffAdd highlights, a virtual line for removed lines)
+-- and kept or undone one hunk at a time with the keys, the commands and the <Plug> mappings; the
+-- user's own edit survives; :OllamaAgentReview shows each hunk's state.
 local H = dofile(vim.env.OLLAMA_AGENT_PLUGIN_DIR .. '/tests/helpers.lua')
 H.setup()
 local buf = H.open('calc.py')
@@ -12,14 +15,19 @@ client_mod.execute_command = function(client, command, args, handler, bufnr)
   return real(client, command, args, handler, bufnr)
 end
 
-local shown = false
-vim.api.nvim_create_autocmd('User', { pattern = 'OllamaAgentChangesShown', callback = function() shown = true end })
-vim.cmd('1,6OllamaAgent fix add and mul')
-local result = H.wait_result(1)
-assert(result.status == 'completed', 'run status: ' .. vim.inspect(result))
-H.wait('the marks', function()
-  return shown
-end)
+local shown = 0
+vim.api.nvim_create_autocmd('User', { pattern = 'OllamaAgentChangesShown', callback = function() shown = shown + 1 end })
+--- Run `cmd` as the n-th run; wait for its result and for its marks.
+local function run(n, cmd)
+  vim.cmd(cmd)
+  local res = H.wait_result(n)
+  assert(res.status == 'completed', 'run status: ' .. vim.inspect(res))
+  H.wait('the marks of run ' .. n, function()
+    return shown >= n
+  end)
+  return res
+end
+run(1, '1,6OllamaAgent fix add and mul')
 local changes = require('ollama_agent.changes')
 local function marked_rows()
   local rows = {}
@@ -74,4 +82,45 @@ H.log(review)
 for _, want_line in ipairs({ '+++ b/calc.py', '@@ h1 · kept · line 3 @@', '-    return a + b', '+    return a * b', '@@ h2 · reverted @@' }) do
   assert(review:find(want_line, 1, true), ('review lacks %q:\n%s'):format(want_line, review))
 end
+vim.api.nvim_feedkeys('q', 'x', false)
+assert(vim.bo.filetype ~= 'diff', 'q did not close the review')
+
+-- A second run drops the note at the top and documents mul: the removed line is a virtual line
+-- where it was, the added one is highlighted as an addition.
+vim.api.nvim_set_current_win(vim.fn.win_findbuf(buf)[1])
+local second = run(2, '%OllamaAgent drop the note and document mul')
+local documented = 'def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    """Multiply a and b."""\n    return a + b'
+assert(H.text(buf) == documented, 'after the second run:\n' .. H.text(buf))
+local marks = vim.api.nvim_buf_get_extmarks(buf, changes.ns, 0, -1, { details = true })
+assert(#marks == 2, vim.inspect(marks))
+local removed, added = marks[1], marks[2]
+assert(removed[2] == 0 and removed[4].virt_lines_above, 'removed line not shown above line 1: ' .. vim.inspect(removed))
+local virt = removed[4].virt_lines and removed[4].virt_lines[1]
+assert(virt and virt[1][1] == '▁ agent removed 1 line' and virt[1][2] == 'OllamaAgentHunkDelete', vim.inspect(removed))
+assert(vim.api.nvim_get_hl(0, { name = 'OllamaAgentHunkDelete' }).link == 'DiffDelete', 'OllamaAgentHunkDelete is not linked to DiffDelete: ' .. vim.inspect(vim.api.nvim_get_hl(0, { name = 'OllamaAgentHunkDelete' })))
+assert(added[2] == 5 and added[4].end_row == 6 and added[4].hl_group == 'OllamaAgentHunkAdd', vim.inspect(added))
+assert(vim.api.nvim_get_hl(0, { name = 'OllamaAgentHunkAdd' }).link == 'DiffAdd', 'OllamaAgentHunkAdd is not linked to DiffAdd: ' .. vim.inspect(vim.api.nvim_get_hl(0, { name = 'OllamaAgentHunkAdd' })))
+
+-- :OllamaAgentUndoHunk on line 1 puts the note back; the docstring stays, still marked.
+vim.api.nvim_win_set_cursor(0, { 1, 0 })
+vim.cmd('OllamaAgentUndoHunk')
+H.wait('the undo of the removal', function()
+  return #done == 3
+end)
+assert(sent[#sent].command == 'ollamaAgent.revertHunk' and sent[#sent].args.hunkId == 'h1', vim.inspect(sent))
+assert(sent[#sent].args.runId == second.runId, vim.inspect(sent[#sent]))
+assert(H.text(buf) == '# a note of mine\n' .. documented, 'after undoing the removal:\n' .. H.text(buf))
+rows = marked_rows()
+assert(#rows == 1 and rows[1].row == 6 and rows[1].hl == 'OllamaAgentHunkAdd', vim.inspect(rows))
+
+-- <Plug>(ollama-agent-keep) on the docstring keeps it: no mark left, the text as it is.
+vim.api.nvim_win_set_cursor(0, { 7, 0 })
+vim.api.nvim_feedkeys(vim.keycode('<Plug>(ollama-agent-keep)'), 'x', false)
+H.wait('the keep of the docstring', function()
+  return #done == 4
+end)
+assert(sent[#sent].command == 'ollamaAgent.keepHunk' and sent[#sent].args.hunkId == 'h2', vim.inspect(sent))
+assert(sent[#sent].args.runId == second.runId, vim.inspect(sent[#sent]))
+assert(#marked_rows() == 0, vim.inspect(marked_rows()))
+assert(H.text(buf) == '# a note of mine\n' .. documented, 'keep changed the text:\n' .. H.text(buf))
 H.done()
