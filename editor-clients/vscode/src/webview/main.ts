@@ -17,24 +17,20 @@ import {
     type ToolCard,
     type WebviewMessage,
 } from "../panel/state";
+import { restoreUi, type UiState } from "./ui_state";
 
 interface VsCodeApi {
     postMessage(message: WebviewMessage): void;
-    getState(): UiState | undefined;
+    getState(): unknown;
     setState(state: UiState): void;
-}
-
-/** What the page keeps across reloads besides the host's state: open cards and the draft. */
-interface UiState {
-    open: string[];
-    draft: string;
 }
 
 declare function acquireVsCodeApi(): VsCodeApi;
 
 const vscode = acquireVsCodeApi();
-const saved = vscode.getState();
-const open = new Set<string>(saved?.open ?? []);
+// A page re-created (moved, or its view disposed while hidden) opens what was open and keeps the draft.
+const saved = restoreUi(vscode.getState());
+const open = new Set<string>(saved.open);
 let state: ChatState = initialState("");
 /** Host clock minus ours, for approval countdowns. */
 let clockSkew = 0;
@@ -115,7 +111,7 @@ const footer = el(
     el("div", { class: "compose" }, input, sendButton),
 );
 app.append(header, sessionsBox, log, footer);
-input.value = saved?.draft ?? "";
+input.value = saved.draft;
 
 function send(): void {
     const text = input.value.trim();

@@ -1,5 +1,5 @@
 // The chat panel on the extension host: what the page's messages do, and approvals asked inline.
-import { beforeEach, describe, expect, test, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import * as vscode from "vscode";
 import { serverCommands } from "../../src/lsp_ext";
 import { ChatController, chatHtml, type ChatHost } from "../../src/panel/chat";
@@ -176,5 +176,123 @@ describe("approvals", () => {
             decision: "deny",
         });
         expect(window.showWarningMessage!.mock.calls[1]!.slice(2)).toEqual(["Deny", "Run outside the sandbox"]);
+    });
+});
+
+describe("Open diff", () => {
+    const diff = "--- a/calc.py\n+++ b/calc.py\n@@ -2 +2 @@\n-b = 2\n+beta = 2\n";
+
+    /** A panel showing run r1 with an edit_file card (item 1) whose diff changed calc.py. */
+    function panelWithEdit() {
+        const p = panel();
+        const t = (event: Record<string, unknown>) => p.chat.dispatch({ type: "transcript", event: { runId: "r1", text: "", ...event } as never });
+        p.chat.dispatch({ type: "requested", key: "k1", instruction: "rename b", newSession: true });
+        t({ kind: "started", text: "rename b" });
+        t({ kind: "toolCall", name: "edit_file", text: "edit_file calc.py", callId: "c1" });
+        t({ kind: "edit", text: "modify calc.py", path: "calc.py", change: "modify", diff });
+        t({ kind: "toolResult", name: "edit_file", text: "Edited calc.py.", ok: true, callId: "c1", diff });
+        return p;
+    }
+
+    function withWorkspace(text: string) {
+        (vscode.workspace as any).setWorkspaceFolders([{ uri: vscode.Uri.file("/ws"), name: "ws", index: 0 }]);
+        const open = vi.spyOn(vscode.workspace, "openTextDocument").mockImplementation((async (uri: vscode.Uri) => ({
+            uri,
+            getText: () => (uri.scheme === "file" ? text : "virtual"),
+        })) as never);
+        const show = vi.spyOn(vscode.window, "showTextDocument").mockResolvedValue(undefined as never);
+        const execute = vscode.commands.executeCommand as ReturnType<typeof vi.fn>;
+        execute.mockClear();
+        restore = () => (open.mockRestore(), show.mockRestore(), (vscode.workspace as any).setWorkspaceFolders(undefined));
+        return { open, show, execute };
+    }
+    let restore: (() => void) | undefined;
+    afterEach(() => {
+        restore?.();
+        restore = undefined;
+    });
+
+    test("the card's Open diff opens VS Code's diff editor: the file before the call against now", async () => {
+        const { chat, view } = panelWithEdit();
+        expect(chat.state.runs[0]!.items[1]).toMatchObject({ type: "tool", name: "edit_file", diff });
+        const ws = withWorkspace("a = 1\nbeta = 2\nc = 3\n");
+        view.send({ type: "openDiff", run: 0, item: 1 });
+        await vi.waitFor(() => expect(ws.execute).toHaveBeenCalledWith("vscode.diff", expect.anything(), expect.anything(), "calc.py: before the agent ↔ now", { preview: true }));
+        const [, left, right] = ws.execute.mock.calls.find((c) => c[0] === "vscode.diff")!;
+        expect(right.toString()).toBe("file:///ws/calc.py");
+        expect(left.scheme).toBe("ollama-agent-diff");
+        expect(chat.provideTextDocumentContent(left)).toBe("a = 1\nb = 2\nc = 3\n");
+        expect(ws.show).not.toHaveBeenCalled();
+    });
+
+    test("when the file changed since, the diff itself opens beside the editor", async () => {
+        const { chat, view } = panelWithEdit();
+        const ws = withWorkspace("something else entirely\n");
+        view.send({ type: "openDiff", run: 0, item: 1 });
+        await vi.waitFor(() => expect(ws.show).toHaveBeenCalledOnce());
+        expect(ws.execute).not.toHaveBeenCalledWith("vscode.diff", expect.anything(), expect.anything(), expect.anything(), expect.anything());
+        expect(ws.show.mock.calls[0]![1]).toEqual({ preview: true, viewColumn: vscode.ViewColumn.Beside });
+        const shown = ws.open.mock.calls.at(-1)![0] as unknown as vscode.Uri;
+        expect(shown.path).toBe("/calc.py.diff");
+        expect(chat.provideTextDocumentContent(shown)).toBe(diff);
+    });
+
+    test("an item without a diff, or one that does not exist, opens nothing", async () => {
+        const { chat, view } = panelWithEdit();
+        const ws = withWorkspace("a = 1\nbeta = 2\n");
+        view.send({ type: "openDiff", run: 0, item: 0 }); // the user's message
+        view.send({ type: "openDiff", run: 3, item: 1 });
+        await chat.openDiff(0, 0);
+        expect(ws.open).not.toHaveBeenCalled();
+        expect(ws.show).not.toHaveBeenCalled();
+    });
+});
+
+describe("the panel beside the editor", () => {
+    function fakePanel() {
+        const view = fakeWebviewView();
+        return Object.assign(view, { reveal: vi.fn() });
+    }
+
+    test("opens in an editor column beside the editor, kept alive when hidden, and shows the same conversation", async () => {
+        const { chat, view } = panel({ [serverCommands.listSessions]: [] });
+        const beside = fakePanel();
+        window.createWebviewPanel!.mockReturnValueOnce(beside);
+        chat.requested("rename b", true);
+        chat.openBeside();
+        expect(window.createWebviewPanel).toHaveBeenCalledWith(
+            "ollamaAgent.chat",
+            "Ollama Agent",
+            { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false },
+            expect.objectContaining({ enableScripts: true, retainContextWhenHidden: true }),
+        );
+        expect(beside.webview.html).toContain("Content-Security-Policy");
+        beside.send({ type: "ready" });
+        await vi.waitFor(() => expect(beside.posted.some((m: any) => m.type === "state")).toBe(true));
+        expect((beside.posted.find((m: any) => m.type === "state") as any).state.runs[0].instruction).toBe("rename b");
+        // What the person does in either surface acts on the one conversation; both show each change.
+        chat.dispatch({ type: "model", model: "llama3.1:8b" });
+        expect(view.posted.at(-1)).toMatchObject({ action: { type: "model", model: "llama3.1:8b" } });
+        expect(beside.posted.at(-1)).toMatchObject({ action: { type: "model", model: "llama3.1:8b" } });
+        // Closed, it no longer gets messages.
+        beside.dispose();
+        chat.dispatch({ type: "model", model: "gemma3:4b" });
+        expect(beside.posted.at(-1)).toMatchObject({ action: { model: "llama3.1:8b" } });
+        expect(view.posted.at(-1)).toMatchObject({ action: { model: "gemma3:4b" } });
+    });
+
+    test("an approval with only the beside panel open is asked there", async () => {
+        const host = fakeHost();
+        const chat = new ChatController(vscode.Uri.file("/ext"), host as unknown as ChatHost, () => "m");
+        const beside = fakePanel();
+        window.createWebviewPanel!.mockReturnValueOnce(beside);
+        chat.openBeside();
+        const answer = chat.askApproval(request);
+        await vi.waitFor(() => expect(chat.approvalPending).toBe(true));
+        expect(beside.reveal).toHaveBeenCalledWith(undefined, true);
+        const card = chat.state.runs[0]!.items.at(-1) as any;
+        beside.send({ type: "approve", id: card.id, decision: "deny" });
+        await expect(answer).resolves.toEqual({ decision: "deny" });
+        expect(window.showWarningMessage).not.toHaveBeenCalled();
     });
 });

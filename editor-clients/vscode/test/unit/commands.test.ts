@@ -76,6 +76,19 @@ describe("registration", () => {
         );
     });
 
+    test("Open Chat Beside the Editor is a button in the panel's title bar and opens the panel beside", async () => {
+        const host = fakeHost();
+        const title = manifest.contributes.menus["view/title"];
+        expect(title).toContainEqual({ command: commandIds.openChatBeside, when: "view == ollamaAgent.chat", group: "navigation" });
+        const command = manifest.contributes.commands.find((c: { command: string }) => c.command === commandIds.openChatBeside);
+        expect(command.icon).toMatch(/^\$\(/);
+        await run(commandIds.openChatBeside);
+        expect(host.openChatBeside).toHaveBeenCalledOnce();
+        expect(host.revealChat).not.toHaveBeenCalled();
+        await run(commandIds.openChat);
+        expect(host.revealChat).toHaveBeenCalledWith(false);
+    });
+
     test("Run on Selection has a keybinding and an editor context menu entry for a selection", () => {
         expect(manifest.contributes.keybindings.map((k: { command: string }) => k.command)).toContain(
             commandIds.runSelection,
@@ -350,5 +363,27 @@ describe("Check Setup", () => {
             "Select Model",
             "Open Settings",
         );
+        expect(JSON.stringify(window.showWarningMessage!.mock.calls)).not.toContain("`");
+    });
+
+    test("Ollama not reachable: its fix without raw backticks, and Open Settings (no model to select)", async () => {
+        const problems = [
+            "Ollama is not reachable at http://127.0.0.1:11434 (connection refused). Start it with `ollama serve` (or the Ollama app), or point ollamaUrl / OLLAMA_HOST at the right address.",
+        ];
+        const unreachable = { ollamaUrl: "http://127.0.0.1:11434", reachable: false, model: "qwen3:8b", modelPresent: false, supportsTools: false, problems };
+        window.showWarningMessage!.mockResolvedValueOnce("Open Settings");
+        fakeHost({ [serverCommands.checkSetup]: unreachable });
+        await run(commandIds.checkSetup);
+        expect(window.showWarningMessage).toHaveBeenCalledWith(
+            "Ollama Agent: 1 setup problem",
+            {
+                modal: true,
+                detail: '• Ollama is not reachable at http://127.0.0.1:11434 (connection refused). Start it with "ollama serve" (or the Ollama app), or point ollamaUrl / OLLAMA_HOST at the right address.',
+            },
+            "Open Settings",
+        );
+        expect(JSON.stringify(window.showWarningMessage!.mock.calls)).not.toContain("`");
+        expect(window.showInformationMessage).not.toHaveBeenCalled();
+        expect(vscode.commands.executeCommand).toHaveBeenCalledWith("workbench.action.openSettings", "ollamaAgent");
     });
 });

@@ -1,11 +1,12 @@
 import { createTextDocument } from "jest-mock-vscode";
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import * as vscode from "vscode";
+import { registerCommands } from "../../src/commands";
 import { Ctx, saveDocuments } from "../../src/ctx";
 import { commandIds } from "../../src/ids";
 import { serverCommands } from "../../src/lsp_ext";
 import * as serverModule from "../../src/server";
-import { FakeEvent, FakeMemento, lastStatusBarItem, settings } from "./vscodeMock.js";
+import { FakeEvent, FakeMemento, fakeWebviewView, handlers, lastStatusBarItem, settings } from "./vscodeMock.js";
 
 vi.mock("vscode", async () => (await import("./vscodeMock.js")).createMock());
 
@@ -233,6 +234,35 @@ describe("starting the client", () => {
     });
 });
 
+describe("the chat panel", () => {
+    test("its view is registered to keep its page alive while hidden", () => {
+        window.registerWebviewViewProvider!.mockClear();
+        const ctx = newCtx();
+        expect(window.registerWebviewViewProvider).toHaveBeenCalledWith("ollamaAgent.chat", ctx.chat, {
+            webviewOptions: { retainContextWhenHidden: true },
+        });
+    });
+
+    test("Open Chat Beside the Editor opens the panel in the editor column beside the current editor", async () => {
+        const ctx = newCtx();
+        const disposables = registerCommands(ctx);
+        try {
+            const beside = Object.assign(fakeWebviewView(), { reveal: vi.fn() });
+            window.createWebviewPanel!.mockClear();
+            window.createWebviewPanel!.mockReturnValueOnce(beside);
+            await handlers.get(commandIds.openChatBeside)!();
+            expect(window.createWebviewPanel).toHaveBeenCalledOnce();
+            const [viewType, title, where, options] = window.createWebviewPanel!.mock.calls[0]!;
+            expect([viewType, title, where]).toEqual(["ollamaAgent.chat", "Ollama Agent", { viewColumn: vscode.ViewColumn.Beside, preserveFocus: false }]);
+            expect(options).toMatchObject({ enableScripts: true, retainContextWhenHidden: true });
+            expect(beside.webview.html).toContain("dist/webview.js");
+            expect(ctx.chat.visible).toBe(true);
+        } finally {
+            for (const d of disposables) d.dispose();
+        }
+    });
+});
+
 describe("settings changes reach the server without a reload", () => {
     test("an agent setting is pushed with didChangeConfiguration", async () => {
         const { client } = await startedCtx();
@@ -407,7 +437,26 @@ describe("runs", () => {
         const { ctx, client } = await startedCtx();
         client.sendRequest.mockResolvedValueOnce({ runId: "r2", status: "failed", summary: "Ollama is not reachable at http://127.0.0.1:11434. Fix: start it with `ollama serve`.", changedFiles: [], turns: 0 });
         await ctx.runAgent(serverCommands.implementTodo, { uri: "file:///a.py", line: 1 });
-        expect(window.showErrorMessage).toHaveBeenCalledWith(expect.stringMatching(/run failed: Ollama is not reachable.*ollama serve/), "Show Transcript");
+        // A notification shows text as it is: the code span is quoted, no raw backtick is left.
+        expect(window.showErrorMessage).toHaveBeenCalledWith(
+            'Ollama agent run failed: Ollama is not reachable at http://127.0.0.1:11434. Fix: start it with "ollama serve".',
+            "Show Transcript",
+        );
+        expect(window.showErrorMessage!.mock.calls.flat().join(" ")).not.toContain("`");
+    });
+
+    test("a run request the server refuses as unreachable is one message without raw backticks, in the panel too", async () => {
+        const { ctx, client } = await startedCtx();
+        const reason = "Ollama is not reachable at http://127.0.0.1:11434. Fix: start it with `ollama serve`, or set `ollamaAgent.ollamaUrl`.";
+        client.sendRequest.mockRejectedValueOnce(new Error(reason));
+        await expect(ctx.runAgent(serverCommands.runTask, { instruction: "add types", wait: false })).resolves.toBeUndefined();
+        expect(window.showErrorMessage).toHaveBeenCalledTimes(1);
+        expect(window.showErrorMessage).toHaveBeenCalledWith(
+            'Ollama Agent: Ollama is not reachable at http://127.0.0.1:11434. Fix: start it with "ollama serve", or set "ollamaAgent.ollamaUrl".',
+        );
+        const shown = JSON.stringify(ctx.chat.state.runs.at(-1)!.items);
+        expect(shown).toContain('start it with \\"ollama serve\\"');
+        expect(shown).not.toContain("`");
     });
 });
 
