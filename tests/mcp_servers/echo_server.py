@@ -1,8 +1,11 @@
 """An MCP server for the tests: echo, a failing tool, an image, a resource, and one that exits.
 
-Run as ``python echo_server.py [--hang] [--pid-file F] [--http PORT]``: over stdio by default;
-``--hang`` never answers initialize; ``--http PORT`` serves streamable HTTP on 127.0.0.1. Each
-call is appended to ``$ECHO_CALLS`` (a file) when set, so a test sees what ran.
+Run as ``python echo_server.py [--hang] [--pid-file F] [--http PORT] [--extra-tools N]
+[--linger]``: over stdio by default; ``--hang`` never answers initialize; ``--http PORT`` serves
+streamable HTTP on 127.0.0.1; ``--extra-tools N`` also offers ``extra_0`` .. ``extra_{N-1}`` (a
+server with many tools); ``--linger`` keeps the process alive after stdin closes, so only its
+client stopping it ends it (a server that would outlive a client that just went away). Each call
+is appended to ``$ECHO_CALLS`` (a file) when set, so a test sees what ran.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import base64
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -76,12 +80,28 @@ def die() -> str:
     os._exit(3)
 
 
+def _extra_tool(n: int) -> Callable[[str], str]:
+    def extra(text: str) -> str:
+        _record(f"extra_{n} {text}")
+        return f"extra {n}: {text}"
+
+    return extra
+
+
+def _add_extra_tools(count: int) -> None:
+    for n in range(count):
+        app.add_tool(_extra_tool(n), name=f"extra_{n}", description=f"Extra tool number {n}.")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hang", action="store_true")
     parser.add_argument("--pid-file")
     parser.add_argument("--http", type=int)
+    parser.add_argument("--extra-tools", type=int, default=0)
+    parser.add_argument("--linger", action="store_true")
     args = parser.parse_args()
+    _add_extra_tools(args.extra_tools)
     if args.pid_file:
         Path(args.pid_file).write_text(str(os.getpid()))
     print("echo server starting", file=sys.stderr, flush=True)
@@ -89,6 +109,8 @@ def main() -> None:
         app.run("streamable-http", host="127.0.0.1", port=args.http)
     else:
         app.run()
+    while args.linger:  # stdin closed, yet still running until a signal ends it
+        time.sleep(3600)
 
 
 if __name__ == "__main__":

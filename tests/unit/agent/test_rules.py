@@ -74,3 +74,19 @@ def test_a_nested_agents_md_is_shown_once_outermost_first(tmp_path: Path) -> Non
     assert nested_files(text) == files
     assert nested.for_paths(["src/api/views.py", "src/api"]) == ("", [])
     assert nested.for_paths(["../elsewhere.py", "README.md"]) == ("", [])
+
+
+def test_a_nested_agents_md_longer_than_the_cap_is_cut_with_a_note(tmp_path: Path) -> None:
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "AGENTS.md").write_text(
+        "".join(f"pkg rule {n}: keep it short\n" for n in range(300))
+    )
+    nested = NestedRules(tmp_path, DiskDocuments(tmp_path), 500)
+    text, files = nested.for_paths(["pkg/mod.py"])
+    assert files == ["pkg/AGENTS.md"]
+    assert "pkg rule 0: keep it short" in text and "pkg rule 299" not in text
+    assert "more characters of pkg/AGENTS.md left out: the rules are capped at rulesMaxChars" in (
+        text
+    )
+    assert len(text) < 500 + 300
+    assert nested_files(text) == files  # a resumed conversation still knows it was shown

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import itertools
 
+from ollama_agent_ls.agent.prompts import AgentTask
 from ollama_agent_ls.agent.result import RunStatus
+from ollama_agent_ls.headless import build_disk_run
+from ollama_agent_ls.sessions.core import SessionCore
+from ollama_agent_ls.sessions.store import SessionStore
+from ollama_agent_ls.settings import Settings
 from tests.fake_ollama.replies import Reply, call
 from tests.unit.agent.test_loop import FIX, Recorder, make_run, run
 
@@ -86,3 +91,38 @@ async def test_the_warm_start_prefix_carries_the_rules_a_run_starts_with(
     assert warm.body["messages"][0] == first["messages"][0]
     assert "Always add a docstring." in warm.body["messages"][0]["content"]
     assert warm.body["tools"] == first["tools"]
+
+
+async def test_the_rules_stay_byte_stable_in_a_follow_up_and_a_resumed_session(
+    client, fake_ollama, workspace, tmp_path_factory
+) -> None:
+    (workspace / "AGENTS.md").write_text("Always add a docstring.\n")
+    state = tmp_path_factory.mktemp("state")
+    settings = Settings(ollama_url=fake_ollama.url)
+    fake_ollama.enqueue(Reply.say("one"), Reply.say("two"), Reply.say("three"))
+    rec = Recorder()
+
+    async def one_run(core: SessionCore, instruction: str) -> None:
+        disk = build_disk_run(client, settings, workspace, rec, rec, core=core)
+        result = await core.run(disk.run, AgentTask(instruction))
+        assert result.status is RunStatus.COMPLETED, result.summary
+        assert core.record(disk.run, result) is None
+
+    core = SessionCore(SessionStore(workspace, base=state))
+    await one_run(core, "first")
+    # Rules are read when a conversation starts: a later edit must not change its prefix.
+    (workspace / "AGENTS.md").write_text("Never add a docstring.\n")
+    await one_run(core, "a follow-up")
+    # Another process, later: the session resumed from the store.
+    resumed = SessionCore.load(SessionStore(workspace, base=state), core.session_id)
+    await one_run(resumed, "after a restart")
+
+    first, follow_up, after_restart = (r.body for r in fake_ollama.chat_requests)
+    system = first["messages"][0]
+    assert system["role"] == "system" and "Always add a docstring." in system["content"]
+    assert follow_up["messages"][0] == system
+    assert after_restart["messages"][0] == system
+    assert follow_up["tools"] == first["tools"] == after_restart["tools"]
+    assert follow_up["messages"][: len(first["messages"])] == first["messages"]
+    assert after_restart["messages"][: len(follow_up["messages"])] == follow_up["messages"]
+    assert [e.data["rules"] for e in rec.kinds("started")] == [["AGENTS.md"]] * 3

@@ -16,11 +16,19 @@ from pathlib import Path
 
 import pytest
 
-from ollama_agent_ls.mcp_tools.hub import McpHub
+from ollama_agent_ls.mcp_tools.hub import McpHub, close_hub
 from ollama_agent_ls.mcp_tools.names import SAFE_NAME, tool_name, unique_names
-from ollama_agent_ls.mcp_tools.provider import SESSION_KEY, McpToolProvider
+from ollama_agent_ls.mcp_tools.provider import (
+    MAX_SCHEMA_TOKENS,
+    MAX_TOOLS,
+    SESSION_KEY,
+    McpToolProvider,
+)
+from ollama_agent_ls.mcp_tools.report import check_mcp
 from ollama_agent_ls.mcp_tools.schema import result_text, terse_schema
+from ollama_agent_ls.mcp_tools.wiring import mcp_providers
 from ollama_agent_ls.ollama.models import ToolCall
+from ollama_agent_ls.ollama.setup_check import SetupReport
 from ollama_agent_ls.settings import McpServerSettings, Settings, load_settings
 from ollama_agent_ls.tools.context import Approval, ApprovalRequest, ToolContext
 from ollama_agent_ls.tools.executor import ToolExecutor
@@ -347,3 +355,56 @@ async def test_a_missing_working_directory_is_named(hub, tmp_path) -> None:
     ctx = context(tmp_path, Answers())
     _, [warning] = await executor_with(hub, ctx, {"echo": echo(cwd="gone")})
     assert f"its working directory {tmp_path / 'gone'} does not exist" in warning
+
+
+async def test_many_tools_are_a_warning_in_the_run_and_in_doctor(hub, tmp_path) -> None:
+    many = {"echo": echo("--extra-tools", "6")}
+    _, warnings = await executor_with(hub, context(tmp_path, Answers()), many)
+    [heavy] = warnings
+    count = len(CORE_TOOLS) + 4 + 6
+    assert heavy.startswith(f"The model is offered {count} tools (about ")
+    assert f"beyond about {MAX_TOOLS} tools or {MAX_SCHEMA_TOKENS} tokens" in heavy
+    assert "List only the tools you need in mcpServers.NAME.tools." in heavy
+
+    # doctor and checkSetup: the same count and warning, gone once the allowlist trims it.
+    report = SetupReport("u", "m")
+    await check_mcp(report, Settings.model_validate({"mcpServers": many}), tmp_path)
+    assert report.tool_count == count
+    assert report.tool_schema_tokens > 0
+    assert heavy in report.warnings
+    trimmed = SetupReport("u", "m")
+    few = {"echo": echo("--extra-tools", "6", tools=["echo", "extra_0"])}
+    await check_mcp(trimmed, Settings.model_validate({"mcpServers": few}), tmp_path)
+    assert trimmed.tool_count == len(CORE_TOOLS) + 2
+    assert not any("tools (about" in w for w in trimmed.warnings), trimmed.warnings
+
+
+class Face:
+    """What owns a hub: a language server, an ACP agent."""
+
+
+async def test_servers_start_at_the_first_run_needing_them_and_later_runs_share_them(
+    tmp_path,
+) -> None:
+    pid_file = tmp_path / "echo.pid"
+    settings = Settings.model_validate(
+        {"mcpServers": {"echo": echo("--pid-file", str(pid_file), autoApprove=["echo"])}}
+    )
+    owner = Face()
+    try:
+        [first_run] = mcp_providers(owner, settings)
+        assert not pid_file.exists()  # wiring a run starts nothing
+        first = ToolExecutor(context(tmp_path, Answers()), providers=[first_run])
+        await first.prepare()
+        pid = int(pid_file.read_text())
+        assert (await first.execute(ToolCall("echo__echo", {"text": "a"}))).ok
+
+        second = ToolExecutor(
+            context(tmp_path, Answers()), providers=mcp_providers(owner, settings)
+        )
+        await second.prepare()
+        assert (await second.execute(ToolCall("echo__echo", {"text": "b"}))).content == "echo: b"
+        assert int(pid_file.read_text()) == pid and _alive(pid)  # the same process
+    finally:
+        await close_hub(owner)
+    assert not _alive(pid)
