@@ -1,4 +1,5 @@
-"""The language server answers initialize without loading pydantic or PyYAML, and loads them later.
+"""The language server answers initialize without loading pydantic, PyYAML or the MCP SDK, and
+loads them later (the SDK only for configured MCP servers, when something needs them).
 
 An editor waits for the initialize answer before it sends anything, so whatever the server
 imports before answering is start-up time the user sees (pydantic alone is ~65 ms of ~350).
@@ -6,7 +7,7 @@ imports before answering is start-up time the user sees (pydantic alone is ~65 m
 How it is observed, without a debug hook in the product: the real server (``python -m
 ollama_agent_ls``, via ``runpy``) runs under a few lines of wrapper that replace the stdout
 buffer pygls writes to. Before passing on each outgoing message, the wrapper writes one line to
-stderr, ``probe <n> <loaded>``: the message's ordinal and which of pydantic/yaml are in
+stderr, ``probe <n> <loaded>``: the message's ordinal and which of pydantic/yaml/mcp are in
 ``sys.modules`` at that moment. The line is taken in the same thread, just before the message's
 bytes are written, so it describes exactly the state in which the message was sent; the test
 counts the messages it reads and looks up the probe line with the same ordinal. Nothing depends
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import pytest
@@ -30,7 +32,7 @@ import pytest
 WRAPPER = r"""
 import json, os, runpy, sys
 
-HEAVY = {"pydantic", "yaml"}
+HEAVY = {"pydantic", "yaml", "mcp"}
 
 
 class Probe:
@@ -150,7 +152,7 @@ class Session:
             before.append(message)
 
     def loaded_when_sent(self, ordinal: int) -> list[str]:
-        """Which of pydantic/yaml were imported when the server wrote message ``ordinal``."""
+        """Which of pydantic/yaml/mcp were imported when the server wrote message ``ordinal``."""
         with self._probe_seen:
             # Written before the message itself, so it is there or on its way.
             found = self._probe_seen.wait_for(
@@ -238,6 +240,34 @@ def test_initialize_is_answered_before_pydantic_and_yaml_load_and_they_work_afte
 
     assert refused["error"]["code"] == -32602
     assert "'bogus' is not an argument of ollamaAgent.listModels" in refused["error"]["message"]
+
+
+def test_configured_mcp_servers_load_the_sdk_only_when_used_never_before_initialize(
+    session: Session, tmp_path: Any
+) -> None:
+    pid_file = tmp_path / "echo.pid"
+    server = str(Path(__file__).resolve().parents[1] / "mcp_servers" / "echo_server.py")
+    echo = {"command": sys.executable, "args": [server, "--pid-file", str(pid_file)]}
+    session.send(_initialize({"mcpServers": {"echo": echo}}))
+    _, _, ordinal = session.until_response(1)
+
+    assert session.loaded_when_sent(ordinal) == []
+    assert not pid_file.exists()  # no server started for the answer either
+
+    # checkSetup starts the servers to list their tools: that is when the SDK is needed.
+    session.send({"method": "initialized", "params": {}})
+    session.send(
+        {
+            "id": 2,
+            "method": "workspace/executeCommand",
+            "params": {"command": "ollamaAgent.checkSetup", "arguments": [{}]},
+        }
+    )
+    report, _, ordinal = session.until_response(2)
+
+    [listed] = report["result"]["mcpServers"]
+    assert listed["name"] == "echo" and listed["ok"] is True, listed
+    assert "mcp" in session.loaded_when_sent(ordinal)
 
 
 def test_a_spec_lens_after_initialize_loads_yaml_then(session: Session, tmp_path: Any) -> None:
