@@ -63,6 +63,8 @@ export interface RunView {
     summary?: string;
     changedFiles?: string[];
     tokensPerSecond?: number;
+    /** Review mode: how the person's review ended (only a run's result says). */
+    review?: RunResult["review"];
 }
 
 export interface ChatState {
@@ -185,8 +187,11 @@ function finish(run: RunView, result: RunResult): RunView {
         summary: result.summary,
         changedFiles: Array.isArray(result.changedFiles) ? result.changedFiles : run.changedFiles,
         tokensPerSecond: typeof tps === "number" ? tps : run.tokensPerSecond,
+        review: reviews.has(result.review as string) ? result.review : run.review,
     };
 }
+
+const reviews: ReadonlySet<string> = new Set(["applied", "partial", "discarded"]);
 
 export function reduce(state: ChatState, action: Action): ChatState {
     switch (action.type) {

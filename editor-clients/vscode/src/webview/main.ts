@@ -251,6 +251,13 @@ const statusText: Record<string, string> = {
     max_turns: "Stopped: too many turns",
 };
 
+/** How a review-mode run's review ended, as the person did it in the Refactor Preview. */
+const reviewText: Record<string, string> = {
+    applied: "review: all the changes applied",
+    partial: "review: only the ticked changes applied",
+    discarded: "review: discarded, nothing applied",
+};
+
 function runEnd(run: RunView): HTMLElement | undefined {
     if (run.state === "requested" || run.state === "running") return undefined;
     const files = run.changedFiles ?? [];
@@ -258,6 +265,7 @@ function runEnd(run: RunView): HTMLElement | undefined {
         "div",
         { class: `run-end ${run.state}` },
         el("span", { class: "run-status", text: statusText[run.state] ?? run.state }),
+        run.review ? el("span", { class: `review ${run.review}`, text: ` · ${reviewText[run.review]}` }) : undefined,
         run.tokensPerSecond ? el("span", { class: "muted", text: ` · ${run.tokensPerSecond.toFixed(1)} tok/s` }) : undefined,
     );
     if (files.length) {

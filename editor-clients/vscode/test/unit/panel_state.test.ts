@@ -106,6 +106,16 @@ describe("a run in the panel", () => {
         expect(s.runs[0]!.items.at(-1)).toEqual({ type: "notice", level: "error", text: "The selection is too large." });
         expect(isRunning(s)).toBe(false);
     });
+
+    test("a review-mode run keeps how its review ended; anything else is not taken for one", () => {
+        const result = { runId: "r1", status: "completed" as const, summary: "ok", changedFiles: [], turns: 1 };
+        const requested: Action = { type: "requested", key: "k1", instruction: "x", newSession: true };
+        const answered = (review: unknown): Action => ({ type: "answered", key: "k1", runId: "r1", result: { ...result, review } as never });
+        expect(apply(initialState("m"), requested, answered("partial")).runs[0]!.review).toBe("partial");
+        expect(apply(initialState("m"), requested, answered("discarded")).runs[0]!.review).toBe("discarded");
+        expect(apply(initialState("m"), requested, answered("maybe")).runs[0]!.review).toBeUndefined();
+        expect(apply(initialState("m"), requested, answered(undefined)).runs[0]!.review).toBeUndefined();
+    });
 });
 
 describe("approvals in the panel", () => {

@@ -164,6 +164,16 @@ describe("the conversation", () => {
             { type: "undo", runId: "r1" },
         ]);
     });
+    test("a review-mode run's end says how the review went", async () => {
+        const page = await openPage();
+        const result = { runId: "r1", status: "completed" as const, summary: "Renamed.\n\nReview: partial; applied calc.py, left out util.py.", changedFiles: ["file:///ws/calc.py"], turns: 2 };
+        page.showState(runState({ type: "runFinished", result: { ...result, review: "partial" } }));
+        expect(page.one(".run-end").textContent).toBe("Done · review: only the ticked changes applied" + "calc.pyReview changesUndo this run");
+        page.showState(runState({ type: "runFinished", result: { ...result, changedFiles: [], review: "discarded" } }));
+        expect(page.one(".run-end").textContent).toBe("Done · review: discarded, nothing applied");
+        page.showState(runState({ type: "runFinished", result }));
+        expect(page.one(".run-end").textContent).toBe("Done" + "calc.pyReview changesUndo this run");
+    });
 });
 
 describe("the keyboard", () => {
