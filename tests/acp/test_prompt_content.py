@@ -1,5 +1,6 @@
 """What a prompt carries in and what its turn reports out: embedded resources become the task,
-the context used is reported, maxTurns ends the turn, and each tool call has its ACP kind."""
+the context used is reported, maxTurns ends the turn, and each tool call has its ACP kind
+(search, delete; in a spec run think for a tick and execute for a verify command)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from acp.schema import EmbeddedResourceContentBlock, TextResourceContents
 from tests.acp.conftest import EditorClient, agent_process
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
+from tests.lsp_specs.helpers import FIX_GREETING, SPEC_REL, TICK_BOTH, write_spec
 
 
 async def test_an_embedded_resource_is_part_of_the_models_task(
@@ -101,3 +103,23 @@ async def test_delete_and_search_calls_have_their_kinds(
     assert done.locations[0].path == str(workspace / "old.py")
     # ACP has no delete request: the file goes from the disk.
     assert not (workspace / "old.py").exists()
+
+
+async def test_a_spec_run_ticks_criteria_as_think_calls_and_verifies_as_execute(
+    fake_ollama: FakeOllama, workspace: Path, agent_log: IO[str]
+) -> None:
+    write_spec(workspace)
+    fake_ollama.enqueue(Reply.calls(FIX_GREETING), Reply.calls(*TICK_BOTH), Reply.say("Done."))
+    client = EditorClient()
+    async with agent_process(client, fake_ollama.url, agent_log) as (conn, _):
+        session = await conn.new_session(cwd=str(workspace), mcp_servers=[])
+        await conn.prompt(session_id=session.session_id, prompt=[text_block(f"/spec {SPEC_REL}")])
+
+    edit, tick_1, tick_2, verify = client.tool_calls()
+    assert (edit.kind, tick_1.kind, tick_2.kind) == ("edit", "think", "think")
+    # The spec's verify command runs a command: an execute call with an id of its own.
+    assert verify.kind == "execute" and "check.py" in verify.raw_input["command"]
+    ids = [c.tool_call_id for c in client.tool_calls()]
+    assert len(set(ids)) == 4 and "None" not in ids
+    done = client.final(verify.tool_call_id)
+    assert done.status == "completed"

@@ -49,8 +49,10 @@ TOOL_KINDS: dict[str, ToolKind] = {
     "apply_patch": "edit",
     "delete_file": "delete",
     "run_command": "execute",
+    "verify": "execute",
     "check_criterion": "think",
 }
+"""Tool names to ACP kinds; ``verify`` is a spec run's own verify command (specs/runner.py)."""
 PATH_KEYS = ("path", "file_path", "filepath", "file", "filename")
 """The names the tools accept for a file path (tools/schemas.py _PATH)."""
 
@@ -103,6 +105,7 @@ class EventMapper:
     current: CurrentCall | None = None
     errors: list[str] = field(default_factory=list)
     _commands: int = 0
+    _unnamed: int = 0
 
     def tool_call_id(self) -> str:
         """The id of the tool call running now (a permission request is about it)."""
@@ -137,7 +140,8 @@ class EventMapper:
         elif kind == "content" and event.text:
             self.send(update_agent_message_text(event.text))
         elif kind == "toolCall":
-            self._start(str(data.get("callId")), str(data.get("name")), data.get("arguments"))
+            name = str(data.get("name"))
+            self._start(self._event_call_id(data, name), name, data.get("arguments"))
         elif kind == "commandRunning":
             self.mark_running()
         elif kind == "toolResult":
@@ -149,6 +153,15 @@ class EventMapper:
             self.send(update_agent_message_text(f"\n\nError: {event.text}\n\n"))
         elif kind == "finished":
             self._usage(data)
+
+    def _event_call_id(self, data: dict[str, Any], name: str) -> str:
+        """The event's call id; one made up when it has none (a spec's verify commands), so
+        each such call is a tool call of its own rather than one id for all."""
+        given = data.get("callId")
+        if given is not None:
+            return str(given)
+        self._unnamed += 1
+        return f"{name}-{self._unnamed}"
 
     def _start(self, call_id: str, name: str, arguments: Any) -> None:
         args = arguments if isinstance(arguments, dict) else {}
@@ -181,7 +194,11 @@ class EventMapper:
 
     def _finish(self, event: AgentEvent) -> None:
         call = self.current
-        call_id = str(event.data.get("callId"))
+        given = event.data.get("callId")
+        # A result without an id answers the call running now (calls run one at a time).
+        if given is None and call is not None and call.name == event.data.get("name"):
+            given = call.call_id
+        call_id = str(given)
         if call is None or call.call_id != call_id:
             call = CurrentCall(call_id, str(event.data.get("name")), {}, len(self.ctx.changes))
         self.current = None
