@@ -45,3 +45,34 @@ async def test_session_new_mcp_servers_are_offered_and_ask_first(
     result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
     assert result == "echo: from acp"
     assert "MCP server 'old' from the client uses sse transport" in client.message_text()
+
+
+def _gone(pid: int) -> bool:
+    """True once process ``pid`` has ended (a zombie has ended too)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+async def test_the_servers_stop_when_the_agent_process_ends(
+    fake_ollama: FakeOllama, workspace: Path, agent_log: IO[str], tmp_path: Path
+) -> None:
+    pid_file = tmp_path / "echo.pid"
+    client = EditorClient(decide=pick("allow_once"))
+    fake_ollama.enqueue(Reply.calls(call("echo__echo", {"text": "x"})), Reply.say("Echoed."))
+    # --linger: the server does not exit by itself when its stdin closes, so only the agent
+    # stopping it ends it.
+    echo = McpServerStdio(
+        name="echo", command=sys.executable, args=[SERVER, "--pid-file", str(pid_file), "--linger"],
+        env=[],
+    )  # fmt: skip
+    async with agent_process(client, fake_ollama.url, agent_log) as (conn, proc):
+        session = await conn.new_session(cwd=str(workspace), mcp_servers=[echo])
+        answer = await conn.prompt(session_id=session.session_id, prompt=[text_block("echo")])
+        assert answer.stop_reason == "end_turn"
+        pid = int(pid_file.read_text())
+        assert not _gone(pid)
+    assert proc.returncode is not None
+    assert _gone(pid)

@@ -102,6 +102,7 @@ async def _serve(settings: Settings, workspace: Path | None, out: IO[bytes]) -> 
 
     from ollama_agent_ls.acp_agent.agent import OllamaAcpAgent
     from ollama_agent_ls.backend import make_backend
+    from ollama_agent_ls.mcp_tools.hub import close_hub
 
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=50 * 1024 * 1024)
@@ -109,12 +110,14 @@ async def _serve(settings: Settings, workspace: Path | None, out: IO[bytes]) -> 
     transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, out)
     writer = asyncio.StreamWriter(transport, protocol, reader, loop)
     backend = make_backend(settings)
+    agent = OllamaAcpAgent(settings, backend, workspace)
     try:
-        agent = OllamaAcpAgent(settings, backend, workspace)
         # The SDK's Agent protocol also lists the unstable methods (fork, resume, close), which
         # this agent does not offer: the SDK answers them with method-not-found.
         await run_agent(cast("AcpAgent", agent), writer, reader)
     finally:
+        # The MCP servers the sessions started end with the agent, not after it.
+        await close_hub(agent, quick=True)
         await backend.aclose()
 
 

@@ -109,8 +109,25 @@ def hub_for(owner: object) -> McpHub:
     return hub
 
 
-async def close_hub(owner: object) -> None:
-    """Stop the MCP servers ``owner`` started, if any."""
+QUICK_GRACE = 0.5
+"""Seconds a stdio server gets to exit after its stdin closes when its owner is exiting (the
+SDK's own grace is 2 s, and an editor kills an agent that takes that long to end)."""
+
+
+async def close_hub(owner: object, *, quick: bool = False) -> None:
+    """Stop the MCP servers ``owner`` started, if any (``quick``: the owner's process is ending,
+    so a server that does not exit when its stdin closes is terminated sooner)."""
     hub = _HUBS.pop(owner, None)
-    if hub is not None:
+    if hub is None:
+        return
+    if not quick:
         await hub.close()
+        return
+    from mcp.client import stdio
+
+    grace = stdio.PROCESS_TERMINATION_TIMEOUT
+    stdio.PROCESS_TERMINATION_TIMEOUT = min(grace, QUICK_GRACE)
+    try:
+        await hub.close()
+    finally:
+        stdio.PROCESS_TERMINATION_TIMEOUT = grace
