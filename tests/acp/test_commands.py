@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from acp import text_block
 
@@ -95,3 +96,36 @@ async def test_a_command_is_told_which_files_the_editor_has_not_saved(
     result = fake_ollama.chat_requests[2].body["messages"][-1]["content"]
     assert "not saved yet" in result and "app.py" in result
     assert "a - b" in result  # the command really saw the old text on disk
+
+
+async def test_a_running_commands_output_streams_as_its_tool_calls_content(
+    fake_ollama: FakeOllama, workspace: Path, agent_log: IO[str]
+) -> None:
+    # The command prints a line, then waits until the test has seen that line in an update.
+    command = "echo first-line; while [ ! -f go ]; do sleep 0.05; done; echo second-line"
+    client = EditorClient(decide=pick("allow_once"))
+    fake_ollama.enqueue(Reply.calls(run(command)), Reply.say("It printed two lines."))
+    async with agent_process(client, fake_ollama.url, agent_log) as (conn, _):
+        session = await conn.new_session(cwd=str(workspace), mcp_servers=[])
+        prompt = asyncio.ensure_future(
+            conn.prompt(session_id=session.session_id, prompt=[text_block("run it")])
+        )
+
+        def streamed() -> list[Any]:
+            return [
+                u
+                for u in client.of("tool_call_update")
+                if u.status == "in_progress" and u.content
+                and "first-line" in u.content[-1].content.text
+            ]  # fmt: skip
+
+        await client.wait_for(streamed)
+        (workspace / "go").write_text("")
+        answer = await prompt
+
+    assert answer.stop_reason == "end_turn"
+    [started] = client.tool_calls()
+    assert "second-line" not in streamed()[0].content[-1].content.text
+    done = client.final(started.tool_call_id)
+    assert done.status == "completed"
+    assert "first-line\nsecond-line" in done.content[-1].content.text

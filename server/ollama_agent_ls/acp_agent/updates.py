@@ -92,6 +92,8 @@ class CurrentCall:
     output: str | None = None
     """The whole text the tool returned (the event carries only a preview)."""
     running: bool = False
+    shown_tail: str = ""
+    """The output lines last sent while the command ran."""
 
 
 @dataclass
@@ -144,6 +146,7 @@ class EventMapper:
             self._start(self._event_call_id(data, name), name, data.get("arguments"))
         elif kind == "commandRunning":
             self.mark_running()
+            self._output_so_far(str(data.get("outputTail") or ""))
         elif kind == "toolResult":
             self._finish(event)
         elif kind == "warning":
@@ -191,6 +194,19 @@ class EventMapper:
             return []
         line = args.get("start_line") if name == "read_file" else None
         return [ToolCallLocation(path=str(path), line=line if isinstance(line, int) else None)]
+
+    def _output_so_far(self, tail: str) -> None:
+        """A running command's latest output lines as its tool call's content (each report
+        replaces the last; the result's full output replaces them at the end)."""
+        call = self.current
+        if call is None or not tail or tail == call.shown_tail:
+            return
+        call.shown_tail = tail
+        self.send(
+            update_tool_call(
+                call.call_id, status="in_progress", content=[tool_content(text_block(tail))]
+            )
+        )
 
     def _finish(self, event: AgentEvent) -> None:
         call = self.current

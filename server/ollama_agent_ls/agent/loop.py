@@ -786,13 +786,14 @@ class Agent:
         else:
             changed_from = len(ctx.changes)
 
-            def running(command: str, elapsed_ms: int) -> None:
+            def running(command: str, elapsed_ms: int, tail: str) -> None:
                 self._emit(
                     "commandRunning",
                     command,
                     callId=call_id,
                     command=command,
                     elapsedMs=elapsed_ms,
+                    outputTail=tail,
                 )
 
             with shell.watching(shell.CommandWatch(on_running=running)) as watch:

@@ -184,11 +184,11 @@ async def _wait(event: asyncio.Event, timeout: float) -> bool:
 
 
 async def _execute(
-    plan: SandboxedCommand, cwd: str, timeout: float
+    plan: SandboxedCommand, cwd: str, timeout: float, output: _CappedOutput
 ) -> tuple[str, int | None, bool, list[str]]:
-    """Run the planned /bin/sh command; (output, exit code, whether it timed out, other notes)."""
+    """Run the planned /bin/sh command, its output into ``output``; (output, exit code, whether
+    it timed out, other notes)."""
     loop = asyncio.get_running_loop()
-    output = _CappedOutput(OUTPUT_LIMIT)
     transport, protocol = await loop.subprocess_exec(
         lambda: _Protocol(output),
         *plan.argv,
@@ -293,8 +293,9 @@ class CommandWatch:
     and the loop needs a command's timing and tail tied to the call that ran it.
     """
 
-    on_running: Callable[[str, int], None] | None = None
-    """Called with (command, elapsed ms) about every RUNNING_INTERVAL seconds while it runs."""
+    on_running: Callable[[str, int, str], None] | None = None
+    """Called with (command, elapsed ms, the last lines of its output so far) about every
+    RUNNING_INTERVAL seconds while it runs."""
     results: list[CommandResult] = field(default_factory=list)
     """Every command that ran in the context, in order."""
 
@@ -318,7 +319,9 @@ def output_tail(text: str, lines: int = TAIL_LINES, width: int = TAIL_LINE_CHARS
     return "\n".join(line if len(line) <= width else line[: width - 1] + "…" for line in kept)
 
 
-async def _report_running(command: str, on_running: Callable[[str, int], None]) -> None:
+async def _report_running(
+    command: str, on_running: Callable[[str, int, str], None], output: _CappedOutput
+) -> None:
     """Call ``on_running`` once per RUNNING_INTERVAL until cancelled (the command ended)."""
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -328,7 +331,7 @@ async def _report_running(command: str, on_running: Callable[[str, int], None]) 
         await asyncio.sleep(max(0.0, started + ticks * RUNNING_INTERVAL - loop.time()))
         ticks += 1
         try:
-            on_running(command, int((loop.time() - started) * 1000))
+            on_running(command, int((loop.time() - started) * 1000), output_tail(output.text()))
         except Exception:  # a broken listener must not stop the command
             log.exception("commandRunning listener failed")
 
@@ -397,11 +400,12 @@ async def _run_between_snapshots(
         )
     watch = _WATCH.get()
     ticker = None
+    output = _CappedOutput(OUTPUT_LIMIT)
     if watch is not None and watch.on_running is not None:
-        ticker = asyncio.ensure_future(_report_running(command, watch.on_running))
+        ticker = asyncio.ensure_future(_report_running(command, watch.on_running, output))
     started = asyncio.get_running_loop().time()
     try:
-        text, code, timed_out, run_notes = await _execute(plan, str(ctx.root), seconds)
+        text, code, timed_out, run_notes = await _execute(plan, str(ctx.root), seconds, output)
     finally:
         duration_ms = int((asyncio.get_running_loop().time() - started) * 1000)
         if ticker is not None:
