@@ -86,3 +86,17 @@ def test_doctor_lists_the_servers_tools_and_warns(fake_ollama: FakeOllama, tmp_p
     assert "warning: MCP servers run outside the sandbox and undo does not cover" in out
     # A server that fails is a warning: the run goes on without it, so doctor still passes.
     assert proc.returncode == 0, out
+
+
+def test_a_server_that_dies_mid_run_is_a_warning_the_person_sees(
+    fake_ollama: FakeOllama, tmp_path
+) -> None:
+    fake_ollama.enqueue(Reply.calls(call("echo__die", {})), Reply.say("The server is gone."))
+    option = servers(echo={"args": [SERVER], "autoApprove": ["die"]})
+    proc = cli("run", "x", "-w", str(tmp_path), "-o", option, url=fake_ollama.url)
+    assert proc.returncode == 0, proc.stderr
+    # The model hears it in the tool result; the person in the transcript, with what to check.
+    result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
+    assert "MCP server 'echo' is not available" in result
+    assert "MCP server 'echo' stopped answering" in proc.stderr
+    assert "ollama-agent-ls doctor" in proc.stderr

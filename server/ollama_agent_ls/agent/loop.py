@@ -148,6 +148,7 @@ class Agent:
         self._called: set[str] = set()
         """Names of the tools the model has called in this conversation."""
         executor.ctx.on_change = self._on_change
+        executor.ctx.on_warning = lambda text: self._emit("warning", text)
         self._last_wire: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
         """The tools and messages of the previous request, to measure what it shares."""
         self._rules: ProjectRules | None = None

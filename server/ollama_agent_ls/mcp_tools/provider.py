@@ -155,6 +155,12 @@ def _handler(item: Offered, config: McpServerSettings, server: Started) -> Any:
                 item.tool, arguments, ctx.settings.command_timeout
             )
         except ServerDown as exc:
+            if ctx.on_warning is not None:
+                ctx.on_warning(
+                    f"MCP server '{item.server}' stopped answering ({exc}); its tools fail for "
+                    "the rest of this run. Check that its command runs on its own "
+                    "(ollama-agent-ls doctor lists the servers)."
+                )
             raise ToolError(
                 f"{item.name} got no result: MCP server '{item.server}' is not available "
                 f"({exc}). Do not call its tools again in this run; continue without them."

@@ -94,6 +94,8 @@ class ToolContext:
     """One command at a time per run: each one's checkpoint pair must see only its own effects."""
     after_command: Callable[[CommandChanges], None] | None = None
     """Told what a command changed in the workspace (the LSP forgets stale texts it holds)."""
+    on_warning: Callable[[str], None] | None = None
+    """Shows a warning to the person (the transcript's ``warning`` event), not to the model."""
 
     def checkpoint_store(self) -> CheckpointStore:
         """The run's checkpoint store for commands (one per workspace, outside it)."""

@@ -212,11 +212,17 @@ async def test_a_hung_server_times_out_and_the_others_still_work(hub, tmp_path) 
 
 async def test_a_server_that_exits_mid_run_stays_listed_and_answers_errors(hub, tmp_path) -> None:
     ctx = context(tmp_path, Answers())
+    shown: list[str] = []
+    ctx.on_warning = shown.append
     servers = {"echo": echo(autoApprove=["die", "echo"])}
     executor, _ = await executor_with(hub, ctx, servers)
     died = await executor.execute(ToolCall("echo__die", {}))
     assert not died.ok
     assert "MCP server 'echo' is not available (it exited" in died.content
+    # The person is told too, in the transcript, with what to check.
+    [warning] = shown
+    assert "MCP server 'echo' stopped answering (it exited" in warning
+    assert "ollama-agent-ls doctor" in warning
     after = await executor.execute(ToolCall("echo__echo", {"text": "x"}))
     assert not after.ok and "Do not call its tools again" in after.content
     assert "echo__echo" in executor.names
