@@ -3,6 +3,7 @@ model changes, so the first run's prefill of it is already cached (issue 13)."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from lsprotocol import types
@@ -16,6 +17,7 @@ from tests.waiting import wait_until
 
 APP = "def add(a, b):\n    return a - b\n"
 FIX = call("edit_file", {"path": "app.py", "old_string": "a - b", "new_string": "a + b"})
+ECHO_SERVER = str(Path(__file__).resolve().parents[1] / "mcp_servers" / "echo_server.py")
 
 
 async def test_the_prefix_a_run_starts_with_is_warmed_at_start(
@@ -67,3 +69,20 @@ async def test_on_an_openai_compatible_server_the_warm_up_asks_for_one_token(
     [warm] = fake_openai.warm_requests
     assert warm.body["max_tokens"] == 1
     assert [m["role"] for m in warm.body["messages"]] == ["system"]
+
+
+async def test_the_warmed_prefix_carries_the_mcp_servers_tools_as_the_run_does(
+    start_editor: StartEditor, fake_ollama: FakeOllama, workspace: Path
+) -> None:
+    servers = {"echo": {"command": sys.executable, "args": [ECHO_SERVER], "autoApprove": ["echo"]}}
+    client = await start_editor({"mcpServers": servers, "editFormat": "tools"})
+    await wait_until(lambda: fake_ollama.warm_requests, what="the warm-up request")
+    [warm] = fake_ollama.warm_requests
+    fake_ollama.enqueue(Reply.say("Nothing to do."))
+    result = await client.command("ollamaAgent.runTask", {"instruction": "look around"})
+    assert result["status"] == "completed"
+    first = fake_ollama.chat_requests[0].body
+    # Without the servers' tools the warmed prefix would part from the run's at the tools.
+    assert "echo__echo" in [t["function"]["name"] for t in warm.body["tools"]]
+    assert warm.body["tools"] == first["tools"]
+    assert warm.body["messages"] == first["messages"][:1]

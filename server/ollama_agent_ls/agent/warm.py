@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from ollama_agent_ls.agent.loop import Agent
@@ -18,19 +19,25 @@ from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.ollama.errors import OllamaError
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import ToolContext
-from ollama_agent_ls.tools.executor import ToolExecutor
+from ollama_agent_ls.tools.executor import ToolExecutor, ToolProvider
 from ollama_agent_ls.workspace.documents import DiskDocuments
 from ollama_agent_ls.workspace.staging import StagingArea
 
 log = logging.getLogger(__name__)
 
 
-async def warm_start(client: ChatBackend, settings: Settings, root: Path) -> RunMetrics | None:
-    """Warm ``settings.model`` with the prefix a run's first request starts with; None if failed."""
+async def warm_start(
+    client: ChatBackend,
+    settings: Settings,
+    root: Path,
+    providers: Sequence[ToolProvider] = (),
+) -> RunMetrics | None:
+    """Warm ``settings.model`` with the prefix a run's first request starts with (its tools
+    include ``providers``', the MCP servers', as a run's do); None if failed."""
     docs = DiskDocuments(root)
     # A run's core tools; nothing is executed, so a staging sink keeps the disk untouched.
     ctx = ToolContext(root=root, documents=docs, sink=StagingArea(docs), settings=settings)
-    agent = Agent(client, settings, ToolExecutor(ctx))
+    agent = Agent(client, settings, ToolExecutor(ctx, providers=providers))
     started = time.monotonic()
     try:
         metrics = await agent.warm()

@@ -88,8 +88,10 @@ async def run_command(args: argparse.Namespace, settings: Settings) -> int:
         if session is None and settings.warm_start:
             # Off unless asked: the run's first request follows at once.
             from ollama_agent_ls.agent.warm import warm_start
+            from ollama_agent_ls.headless import command_owner
+            from ollama_agent_ls.mcp_tools.wiring import mcp_providers
 
-            await warm_start(client, settings, root)
+            await warm_start(client, settings, root, mcp_providers(command_owner(), settings))
         result = await cancel_on_sigint(run.agent.cancel, run_task(run, task, follow_up=follow_up))
     printer.close()
     changes = await _review(run, result, root, approver) if review else None

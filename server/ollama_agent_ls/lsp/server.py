@@ -311,7 +311,7 @@ class AgentServer(LanguageServer):
         if settings.warm_start is False:
             return
         key = (settings.backend, settings.base_url, settings.ollama_url, settings.model,
-               settings.edit_format)  # fmt: skip
+               settings.edit_format, repr(settings.mcp_servers))  # fmt: skip
         if key == self._warmed:
             return
         self._warmed = key
@@ -321,8 +321,12 @@ class AgentServer(LanguageServer):
 
     async def _warm(self, settings: Settings) -> None:
         from ollama_agent_ls.agent.warm import warm_start
+        from ollama_agent_ls.mcp_tools.wiring import mcp_providers
 
-        await warm_start(self.ollama_client(settings), settings, self.root)
+        # A run's first request carries the MCP servers' tools too: so must the warmed prefix
+        # (which starts the servers now, in the background, rather than at the first run).
+        providers = mcp_providers(self, settings)
+        await warm_start(self.ollama_client(settings), settings, self.root, providers)
 
     async def pull_configuration(self) -> dict[str, Any] | None:
         """The ``ollamaAgent`` section from workspace/configuration, when the client has it."""
