@@ -3,16 +3,18 @@ with the same approvals as the mcpServers setting's (a real SDK server, the real
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import IO
 
 from acp import text_block
-from acp.schema import EnvVariable, McpServerStdio, SseMcpServer
+from acp.schema import EnvVariable, HttpMcpServer, McpServerStdio, SseMcpServer
 
 from tests.acp.conftest import EditorClient, agent_process, pick
 from tests.fake_ollama.replies import Reply, call
 from tests.fake_ollama.server import FakeOllama
+from tests.mcp_servers.loopback_http import http_echo_server
 
 SERVER = str(Path(__file__).resolve().parents[1] / "mcp_servers" / "echo_server.py")
 
@@ -76,3 +78,25 @@ async def test_the_servers_stop_when_the_agent_process_ends(
         assert not _gone(pid)
     assert proc.returncode is not None
     assert _gone(pid)
+
+
+async def test_an_http_server_from_the_client_takes_its_policy_from_the_setting_of_its_name(
+    fake_ollama: FakeOllama, workspace: Path, agent_log: IO[str]
+) -> None:
+    # The client gives the server (its URL); the user's mcpServers entry of the same name gives
+    # what may run unasked. The setting's own URL is never used.
+    policy = json.dumps({"web": {"url": "http://127.0.0.1:9/unused", "autoApprove": ["echo"]}})
+    client = EditorClient(decide=pick("reject_once"))
+    fake_ollama.enqueue(Reply.calls(call("web__echo", {"text": "over http"})), Reply.say("Done."))
+    with http_echo_server() as url:
+        web = HttpMcpServer(type="http", name="web", url=url, headers=[])
+        async with agent_process(
+            client, fake_ollama.url, agent_log, "-o", f"mcpServers={policy}"
+        ) as (conn, _):
+            session = await conn.new_session(cwd=str(workspace), mcp_servers=[web])
+            answer = await conn.prompt(session_id=session.session_id, prompt=[text_block("go")])
+
+    assert answer.stop_reason == "end_turn"
+    assert client.asked == []  # autoApprove from the setting: nobody was asked
+    result = fake_ollama.chat_requests[1].body["messages"][-1]["content"]
+    assert result == "echo: over http"

@@ -7,10 +7,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -35,6 +33,7 @@ from ollama_agent_ls.tools.executor import ToolExecutor
 from ollama_agent_ls.tools.schemas import CORE_TOOLS, TOOL_DEFINITIONS
 from ollama_agent_ls.workspace.documents import DiskDocuments
 from ollama_agent_ls.workspace.staging import StagingArea
+from tests.mcp_servers.loopback_http import http_echo_server
 
 SERVER = str(Path(__file__).resolve().parents[2] / "mcp_servers" / "echo_server.py")
 
@@ -240,34 +239,10 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture
 def http_server() -> Iterator[str]:
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, SERVER, "--http", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stderr is not None
-        # uvicorn says so on stderr once it listens.
-        for line in proc.stderr:
-            if "Uvicorn running on" in line:
-                break
-        else:
-            pytest.fail(f"the streamable HTTP echo server exited at start ({proc.wait()})")
-        threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with http_echo_server() as url:
+        yield url
 
 
 async def test_streamable_http_on_loopback(hub, tmp_path, http_server) -> None:
