@@ -60,7 +60,7 @@ async def test_the_spec_command_is_offered_and_a_bad_one_is_refused_with_the_fix
         )
 
     [offered] = client.of("available_commands_update")
-    assert [c.name for c in offered.available_commands] == ["spec"]
+    assert [c.name for c in offered.available_commands] == ["spec", "undo"]
     assert answer.stop_reason == "refusal"
     assert "app.py is not a spec" in client.message_text()
     assert ".chant/specs/" in client.message_text()

@@ -57,15 +57,16 @@ from ollama_agent_ls import __version__
 from ollama_agent_ls.acp_agent.approvals import PermissionApprover
 from ollama_agent_ls.acp_agent.changes import ClientSink
 from ollama_agent_ls.acp_agent.documents import ClientDocuments, rel_path
+from ollama_agent_ls.acp_agent.slash_commands import available_commands
 from ollama_agent_ls.acp_agent.spec_prompts import (
     SpecPromptError,
     SpecRequest,
-    available_commands,
     outcome_text,
     plan_follower,
     plan_of,
     spec_request,
 )
+from ollama_agent_ls.acp_agent.undo_prompts import is_undo, undo_latest
 from ollama_agent_ls.acp_agent.updates import EventMapper, Update, drain, named_path, replay
 from ollama_agent_ls.agent.events import AgentEvent
 from ollama_agent_ls.agent.loop import Agent
@@ -535,6 +536,11 @@ class OllamaAcpAgent:
                 ),
             )
             return PromptResponse(stop_reason="refusal")
+        if is_undo(prompt):
+            documents, sink, _ = self._files(session)
+            said = await undo_latest(session.core, documents, sink)
+            await client.session_update(session_id, update_agent_message_text(said))
+            return PromptResponse(stop_reason="end_turn")
         try:
             spec = spec_request(prompt, session.root)
         except SpecPromptError as exc:
@@ -558,10 +564,9 @@ class OllamaAcpAgent:
             await sender
         return PromptResponse(stop_reason=stop)
 
-    def _assemble(
-        self, session: AcpSession, send: Any, text: str, extra_tools: Sequence[ExtraTool] = ()
-    ) -> _Prompt:
-        """One run of the session core over the client's files (the disk where it has none)."""
+    def _files(self, session: AcpSession) -> tuple[ClientDocuments, ChangeSink, ClientSink | None]:
+        """Where the session's reads come from and its writes go: the client's buffers when it
+        offers them, else the disk (the ClientSink too, when it is the client)."""
         fs = self.client_capabilities.fs
         client = self._client()
         sid = session.session_id
@@ -572,6 +577,24 @@ class OllamaAcpAgent:
         async def write_text(path: Path, text: str) -> None:
             await client.write_text_file(session_id=sid, path=str(path), content=text)
 
+        documents = ClientDocuments(
+            session.root,
+            read_text if fs is not None and fs.read_text_file else None,
+            session.settings.read_max_bytes,
+            session.written,
+        )
+        if fs is not None and fs.write_text_file:
+            client_sink = ClientSink(session.root, documents, write_text, session.written)
+            return documents, client_sink, client_sink
+        return documents, DiskSink(session.root), None
+
+    def _assemble(
+        self, session: AcpSession, send: Any, text: str, extra_tools: Sequence[ExtraTool] = ()
+    ) -> _Prompt:
+        """One run of the session core over the client's files (the disk where it has none)."""
+        client = self._client()
+        sid = session.session_id
+
         async def ask(
             tool_call: ToolCallUpdate, options: list[PermissionOption]
         ) -> RequestPermissionResponse:
@@ -580,17 +603,7 @@ class OllamaAcpAgent:
             )
 
         settings = session.settings
-        documents = ClientDocuments(
-            session.root,
-            read_text if fs is not None and fs.read_text_file else None,
-            settings.read_max_bytes,
-            session.written,
-        )
-        client_sink: ClientSink | None = None
-        sink: ChangeSink = DiskSink(session.root)
-        if fs is not None and fs.write_text_file:
-            client_sink = ClientSink(session.root, documents, write_text, session.written)
-            sink = client_sink
+        documents, sink, client_sink = self._files(session)
         mappers: list[EventMapper] = []
 
         def executor(

@@ -21,7 +21,6 @@ from acp.schema import (
     AgentPlanUpdate,
     AvailableCommand,
     AvailableCommandInput,
-    AvailableCommandsUpdate,
     EmbeddedResourceContentBlock,
     ResourceContentBlock,
     TextContentBlock,
@@ -46,13 +45,6 @@ SPEC_COMMAND = AvailableCommand(
         UnstructuredCommandInput(hint=f"the spec's path, e.g. .chant/specs/<id>.md [{RERUN}]")
     ),
 )
-
-
-def available_commands() -> AvailableCommandsUpdate:
-    """The slash commands this agent offers (sent after session/new and session/load)."""
-    return AvailableCommandsUpdate(
-        session_update="available_commands_update", available_commands=[SPEC_COMMAND]
-    )
 
 
 class SpecPromptError(Exception):
