@@ -119,6 +119,10 @@ class TranscriptPrinter:
             self._line(f"error: {text}", RED)
         elif kind == "started":
             self._line(f"Ollama agent ({event.data.get('model', '')}): {text}", DIM)
+            rules = event.data.get("rules")
+            if isinstance(rules, list) and rules:
+                # Which AGENTS.md and rules files the model was given, since they steer it.
+                self._line(f"rules: {', '.join(str(r) for r in rules)}", DIM)
         elif kind == "finished":
             self._switch(None)
         self.out.flush()

@@ -49,3 +49,16 @@ def test_colour_wraps_each_line_and_stays_off_when_asked() -> None:
     plain = io.StringIO()
     TranscriptPrinter(plain)(AgentEvent("toolCall", "read_file a.py"))
     assert plain.getvalue() == "→ read_file a.py\n"  # not a terminal: no escapes
+
+
+def test_the_rules_files_the_model_was_given_are_named_under_the_start_line() -> None:
+    out = io.StringIO()
+    printer = TranscriptPrinter(out, color=False)
+    printer(AgentEvent("started", "fix add", {"model": "m", "rules": ["AGENTS.md", "STYLE.md"]}))
+    printer(AgentEvent("started", "again", {"model": "m", "rules": []}))
+    printer.close()
+    assert out.getvalue().splitlines() == [
+        "Ollama agent (m): fix add",
+        "rules: AGENTS.md, STYLE.md",
+        "Ollama agent (m): again",
+    ]
