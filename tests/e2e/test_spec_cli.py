@@ -81,6 +81,16 @@ def test_spec_run_edits_ticks_verifies_and_completes(
     assert "check ok" in text
     assert "[completed]" in proc.stderr
 
+    # The spec run is a run of a session like `run`'s: `undo` puts back what it changed.
+    env = {**os.environ, "NO_COLOR": "1"}
+    undo = subprocess.run(
+        [sys.executable, "-m", "ollama_agent_ls", "undo", "-w", str(tmp_path)],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, env=env, timeout=60,
+    )  # fmt: skip
+    assert undo.returncode == 0, undo.stderr
+    assert (tmp_path / "greet.py").read_text(encoding="utf-8") == "GREETING = None\n"
+    assert spec.read_text(encoding="utf-8") == original
+
 
 def test_failing_verify_goes_back_to_the_agent_then_needs_attention(
     fake_ollama: FakeOllama, tmp_path: Path

@@ -95,6 +95,7 @@ def _locate(raw: Path, root: Path) -> Path | str:
 async def run_spec_command(args: argparse.Namespace, settings: Settings, root: Path) -> int:
     """Run the spec named by ``args.path``; the exit code follows the ``run`` command's."""
     from ollama_agent_ls.backend import make_backend
+    from ollama_agent_ls.cli.sessions import record_run
     from ollama_agent_ls.headless import DiskRun, build_disk_run
 
     if ApplyMode(settings.apply_mode) is ApplyMode.REVIEW:
@@ -133,6 +134,7 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
                 transcript,
                 dry_run=dry_run,
                 extra_tools=tools,
+                instruction=f"spec {path.name}",
             )
             disk.append(run)
             return run.agent
@@ -144,6 +146,9 @@ async def run_spec_command(args: argparse.Namespace, settings: Settings, root: P
     printer.close()
     if result.status == "refused":
         return _refused(result.reason)
+    if disk and result.run is not None and not dry_run and not result.setup_problem:
+        # A session like run's: `undo` and `sessions` know the spec run too.
+        record_run(disk[0], result.run)
     if dry_run and disk:
         changes = disk[0].net_changes()
         if changes:
