@@ -209,7 +209,8 @@ class RunManager:
             sink,
             EditorApprover(server, settings.approval_timeout, run_id, core.session_id),
             extra_tools=extra_tools,
-            # MCP servers start at the first run that needs them; lifecycle.shutdown stops them.
+            # MCP servers start at the warm-up or the first run that needs them; lifecycle.shutdown
+            # stops them.
             providers=mcp_providers(server, settings),
             format_memory=self.formats,
         )
