@@ -101,11 +101,6 @@ class SessionCore:
         """The workspace the session belongs to."""
         return self.store.root
 
-    @property
-    def has_conversation(self) -> bool:
-        """True when a run of this session has talked to the model: the next one follows up."""
-        return self.stored is not None and bool(self.stored.messages)
-
     def new_run_id(self) -> str:
         """An id for the session's next run that no other session's run has (undo finds runs
         by id across the workspace's sessions)."""
