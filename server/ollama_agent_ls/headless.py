@@ -14,14 +14,13 @@ from ollama_agent_ls.agent.result import RunResult
 from ollama_agent_ls.backend import ChatBackend
 from ollama_agent_ls.errors import UsageError
 from ollama_agent_ls.mcp_tools.wiring import mcp_providers
-from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun, undo_plan
+from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun, UndoReport, undo_run
 from ollama_agent_ls.sessions.store import RunRecord, SessionStore
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange
-from ollama_agent_ls.workspace.checkpoints import CheckpointStore
-from ollama_agent_ls.workspace.disk_sink import DiskSink, write_atomic
+from ollama_agent_ls.workspace.disk_sink import DiskSink
 from ollama_agent_ls.workspace.documents import DiskDocuments, DocumentError, DocumentSource
 from ollama_agent_ls.workspace.paths import PathRefused, resolve_path
 from ollama_agent_ls.workspace.staging import StagingArea
@@ -132,42 +131,7 @@ async def run_task(run: DiskRun, task: AgentTask, *, follow_up: bool = False) ->
     return result
 
 
-@dataclass
-class UndoReport:
-    """What undoing a run on disk did."""
-
-    reverted: list[str]
-    left_alone: list[tuple[str, str]]
-    """(relative path, why): regions or files the user changed since, kept as they are."""
-
-
 async def undo_on_disk(root: Path, record: RunRecord) -> UndoReport:
-    """Revert the stored run ``record`` on disk, newest change first, region by region where
-    the agent's text is still there; the user's later edits (and hunks kept or reverted one at
-    a time) stay."""
-    report = UndoReport([], [])
-    plan = undo_plan(record, DiskDocuments(root))
-    for kept in plan.left_alone:
-        why = (
-            kept.reason
-            if kept.lines is None
-            else f"lines {kept.lines[0]}-{kept.lines[1]} {kept.reason}"
-        )
-        report.left_alone.append((kept.change.rel, why))
-    for revert in plan.reverts:
-        change = revert.change
-        if change.after is None:
-            change.path.unlink(missing_ok=True)
-        else:
-            change.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(change.path, change.after.encode("utf-8"))
-        report.reverted.append(change.rel)
-    store = CheckpointStore(root) if record.binary_changes else None
-    for item in reversed(record.binary_changes):
-        assert store is not None
-        refused = await store.restore_binary(item)
-        if refused is None:
-            report.reverted.append(item.rel)
-        else:
-            report.left_alone.append((item.rel, refused))
-    return report
+    """Revert the stored run ``record`` on disk, region by region where the agent's text is still
+    there; the user's later edits (and hunks kept or reverted one at a time) stay."""
+    return await undo_run(root, record, DiskDocuments(root), DiskSink(root))

@@ -15,10 +15,9 @@ from typing import Any
 from acp.schema import AvailableCommand, TextContentBlock
 
 from ollama_agent_ls.acp_agent.documents import ClientDocuments
-from ollama_agent_ls.sessions.core import SessionCore, undo_plan
+from ollama_agent_ls.sessions.core import SessionCore, undo_run
 from ollama_agent_ls.sessions.store import RunRecord
-from ollama_agent_ls.workspace.changes import ChangeRejected, ChangeSink
-from ollama_agent_ls.workspace.checkpoints import CheckpointStore
+from ollama_agent_ls.workspace.changes import ChangeSink
 
 COMMAND = "undo"
 
@@ -46,35 +45,16 @@ async def undo_latest(core: SessionCore, documents: ClientDocuments, sink: Chang
     record = latest_undoable(core)
     if record is None:
         return "Nothing to undo: no run of this session changed files (or they are undone)."
+    # The plan reads the texts the client holds now (its buffers, unsaved ones too).
     await documents.prefetch(c.path for c in record.changes)
     try:
-        plan = undo_plan(record, documents)
-        reverted: list[str] = []
-        left: list[str] = []
-        for kept in plan.left_alone:
-            where = "" if kept.lines is None else f" lines {kept.lines[0]}-{kept.lines[1]}"
-            left.append(f"{kept.change.rel}{where}: {kept.reason}")
-        for revert in plan.reverts:
-            try:
-                await sink.apply(revert.change)
-            except ChangeRejected as exc:
-                left.append(f"{revert.change.rel}: {exc}")
-            else:
-                reverted.append(revert.change.rel)
+        report = await undo_run(core.root, record, documents, sink)
     finally:
         documents.forget()
-    store = CheckpointStore(core.root) if record.binary_changes else None
-    for binary in reversed(record.binary_changes):
-        assert store is not None
-        refused = await store.restore_binary(binary)
-        if refused is None:
-            reverted.append(binary.rel)
-        else:
-            left.append(f"{binary.rel}: {refused}")
-    if reverted:
+    if report.reverted:
         record.undone = True  # the in-memory record too: the next /undo takes an earlier run
         core.store.mark_undone(core.session_id, record.run_id)
     lines = [f'Undid {record.run_id} ("{record.instruction[:60]}"): '
-             f"reverted {', '.join(reverted) or 'nothing'}."]  # fmt: skip
-    lines.extend(f"Left alone: {item}" for item in left)
+             f"reverted {', '.join(report.reverted) or 'nothing'}."]  # fmt: skip
+    lines.extend(f"Left alone: {path}: {why}" for path, why in report.left_alone)
     return "\n".join(lines)

@@ -107,7 +107,6 @@ class EventMapper:
     current: CurrentCall | None = None
     errors: list[str] = field(default_factory=list)
     _commands: int = 0
-    _unnamed: int = 0
 
     def tool_call_id(self) -> str:
         """The id of the tool call running now (a permission request is about it)."""
@@ -142,8 +141,7 @@ class EventMapper:
         elif kind == "content" and event.text:
             self.send(update_agent_message_text(event.text))
         elif kind == "toolCall":
-            name = str(data.get("name"))
-            self._start(self._event_call_id(data, name), name, data.get("arguments"))
+            self._start(str(data.get("callId")), str(data.get("name")), data.get("arguments"))
         elif kind == "commandRunning":
             self.mark_running()
             self._output_so_far(str(data.get("outputTail") or ""))
@@ -156,15 +154,6 @@ class EventMapper:
             self.send(update_agent_message_text(f"\n\nError: {event.text}\n\n"))
         elif kind == "finished":
             self._usage(data)
-
-    def _event_call_id(self, data: dict[str, Any], name: str) -> str:
-        """The event's call id; one made up when it has none (a spec's verify commands), so
-        each such call is a tool call of its own rather than one id for all."""
-        given = data.get("callId")
-        if given is not None:
-            return str(given)
-        self._unnamed += 1
-        return f"{name}-{self._unnamed}"
 
     def _start(self, call_id: str, name: str, arguments: Any) -> None:
         args = arguments if isinstance(arguments, dict) else {}
@@ -210,11 +199,7 @@ class EventMapper:
 
     def _finish(self, event: AgentEvent) -> None:
         call = self.current
-        given = event.data.get("callId")
-        # A result without an id answers the call running now (calls run one at a time).
-        if given is None and call is not None and call.name == event.data.get("name"):
-            given = call.call_id
-        call_id = str(given)
+        call_id = str(event.data.get("callId"))
         if call is None or call.call_id != call_id:
             call = CurrentCall(call_id, str(event.data.get("name")), {}, len(self.ctx.changes))
         self.current = None

@@ -28,7 +28,13 @@ from ollama_agent_ls.lsp.editor import EditorDocuments, EditorSink, rel_name
 from ollama_agent_ls.lsp.lsp_ext import RUN_FINISHED, TRANSCRIPT
 from ollama_agent_ls.lsp.transcript import TranscriptStream
 from ollama_agent_ls.mcp_tools.wiring import mcp_providers
-from ollama_agent_ls.sessions.core import RunParts, SessionCore, SessionRun
+from ollama_agent_ls.sessions.core import (
+    RunParts,
+    SessionCore,
+    SessionRun,
+    restore_binaries,
+    undo_plan,
+)
 from ollama_agent_ls.sessions.store import RunRecord, Session, SessionError, SessionStore
 from ollama_agent_ls.settings import ApplyMode, Settings
 from ollama_agent_ls.tools.context import ToolContext
@@ -36,9 +42,8 @@ from ollama_agent_ls.tools.executor import ExtraTool
 from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
 from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore, CommandChanges
 from ollama_agent_ls.workspace.documents import DocumentError, DocumentSource, TextDocument
-from ollama_agent_ls.workspace.hunks import HunkStates, effective_changes
+from ollama_agent_ls.workspace.hunks import HunkStates
 from ollama_agent_ls.workspace.staging import StagingArea, unified_diff
-from ollama_agent_ls.workspace.undo import plan_run_undo
 
 if TYPE_CHECKING:
     from ollama_agent_ls.lsp.server import AgentServer
@@ -642,7 +647,8 @@ class RunManager:
         answer = await self._revert(
             run.id,
             run.label,
-            effective_changes(net_changes(run.changes), run.hunks),
+            run.changes,
+            run.hunks,
             run.binary_changes,
             run.ctx.checkpoints,
         )
@@ -736,7 +742,8 @@ class RunManager:
         answer = await self._revert(
             record.run_id,
             record.instruction[:60],
-            effective_changes(net_changes(record.changes), record.hunks),
+            record.changes,
+            record.hunks,
             record.binary_changes,
             checkpoints,
         )
@@ -753,13 +760,15 @@ class RunManager:
         run_id: str,
         label: str,
         changes: list[FileChange],
+        hunks: dict[Path, HunkStates],
         binary_changes: list[BinaryChange],
         checkpoints: CheckpointStore | None,
     ) -> dict[str, Any]:
-        """Put ``changes`` back through one versioned workspace/applyEdit (open documents from
-        the editor, closed ones from disk) and ``binary_changes`` from ``checkpoints``."""
+        """Put ``changes`` back (``hunks`` kept or reverted since left as they are) through one
+        versioned workspace/applyEdit (open documents from the editor, closed ones from disk)
+        and ``binary_changes`` from ``checkpoints``."""
         editor = self.server.editor
-        plan = plan_run_undo(changes, EditorDocuments(editor))
+        plan = undo_plan(changes, hunks, EditorDocuments(editor))
         left_alone: list[dict[str, Any]] = []
         for kept in plan.left_alone:
             item: dict[str, Any] = {"uri": editor.uri_for(kept.change.path)}
@@ -771,13 +780,8 @@ class RunManager:
             Outgoing(r.change, editor.uri_for(r.change.path), r.version) for r in plan.reverts
         ]
         reverted_uris = [o.uri for o in reverts]
-        for binary in reversed(binary_changes):
+        for binary, reason in await restore_binaries(checkpoints, binary_changes):
             uri = editor.uri_for(binary.path)
-            reason = (
-                await checkpoints.restore_binary(binary)
-                if checkpoints is not None
-                else "no checkpoint store for this run"
-            )
             if reason is None:
                 reverted_uris.append(uri)
             else:

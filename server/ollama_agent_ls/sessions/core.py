@@ -33,8 +33,8 @@ from ollama_agent_ls.sessions.store import (
 from ollama_agent_ls.settings import Settings
 from ollama_agent_ls.tools.context import Approver, DenyAll, ToolContext
 from ollama_agent_ls.tools.executor import ExtraTool, ToolExecutor, ToolProvider
-from ollama_agent_ls.workspace.changes import ChangeSink, FileChange, net_changes
-from ollama_agent_ls.workspace.checkpoints import BinaryChange
+from ollama_agent_ls.workspace.changes import ChangeRejected, ChangeSink, FileChange, net_changes
+from ollama_agent_ls.workspace.checkpoints import BinaryChange, CheckpointStore
 from ollama_agent_ls.workspace.documents import DocumentSource
 from ollama_agent_ls.workspace.hunks import HunkStates, effective_changes
 from ollama_agent_ls.workspace.undo import RunUndoPlan, plan_run_undo
@@ -77,15 +77,12 @@ class SessionCore:
         store: SessionStore,
         stored: Session | None = None,
         *,
-        session_id: str | None = None,
         allowed: set[str] | None = None,
     ) -> None:
         self.store = store
         self.stored = stored
         """The conversation and runs on disk (None until the first run is recorded)."""
-        self.session_id: str = (
-            stored.session_id if stored is not None else session_id or new_session_id()
-        )
+        self.session_id: str = stored.session_id if stored is not None else new_session_id()
         self.allowed = allowed if allowed is not None else set()
         """Commands a person allowed for this session: shared by its runs, never stored."""
 
@@ -150,15 +147,12 @@ class SessionCore:
         changes: list[FileChange] | None = None,
         binary_changes: list[BinaryChange] | None = None,
         hunks: dict[Path, HunkStates] | None = None,
-        title: str | None = None,
     ) -> OSError | None:
         """Keep the run's conversation and changes (``changes``: those that landed, when not all
         of the context's did) in the store; the error when it could not be written."""
         agent = run.agent
         session = self.stored or Session(
-            self.session_id,
-            (title or run.instruction)[:80],
-            agent.settings.model,
+            self.session_id, run.instruction[:80], agent.settings.model
         )
         session.messages = list(agent.messages)
         session.edit_format = agent.edit_format
@@ -193,11 +187,65 @@ class SessionCore:
         return None
 
 
-def undo_plan(record: RunRecord, documents: DocumentSource) -> RunUndoPlan:
-    """How to put back what the stored run ``record`` changed, against the files as
-    ``documents`` hold them now: hunks kept or reverted one at a time since are left as they are,
-    and the user's later edits stay."""
-    return plan_run_undo(effective_changes(net_changes(record.changes), record.hunks), documents)
+def undo_plan(
+    changes: list[FileChange], hunks: dict[Path, HunkStates], documents: DocumentSource
+) -> RunUndoPlan:
+    """How to put back a run's ``changes`` against the files as ``documents`` hold them now:
+    hunks kept or reverted one at a time since (``hunks``) are left as they are, and the user's
+    later edits stay."""
+    return plan_run_undo(effective_changes(net_changes(changes), hunks), documents)
+
+
+async def restore_binaries(
+    store: CheckpointStore | None, changes: list[BinaryChange]
+) -> list[tuple[BinaryChange, str | None]]:
+    """Put back a run's non-text files from the checkpoint store, newest first: each with why it
+    was left alone (None: restored)."""
+    done: list[tuple[BinaryChange, str | None]] = []
+    for change in reversed(changes):
+        refused = (
+            await store.restore_binary(change)
+            if store is not None
+            else "no checkpoint store for this run"
+        )
+        done.append((change, refused))
+    return done
+
+
+@dataclass
+class UndoReport:
+    """What undoing a stored run did."""
+
+    reverted: list[str]
+    left_alone: list[tuple[str, str]]
+    """(relative path, why): regions or files the user changed since, kept as they are."""
+
+
+async def undo_run(
+    root: Path, record: RunRecord, documents: DocumentSource, sink: ChangeSink
+) -> UndoReport:
+    """Revert the stored run ``record`` of the workspace ``root`` through ``sink`` (each change
+    checked against the text it replaces, so a file changed in between is left alone), then
+    its non-text files; the caller marks the record undone."""
+    report = UndoReport([], [])
+    plan = undo_plan(record.changes, record.hunks, documents)
+    for kept in plan.left_alone:
+        where = "" if kept.lines is None else f"lines {kept.lines[0]}-{kept.lines[1]} "
+        report.left_alone.append((kept.change.rel, where + kept.reason))
+    for revert in plan.reverts:
+        try:
+            await sink.apply(revert.change)
+        except ChangeRejected as exc:
+            report.left_alone.append((revert.change.rel, str(exc)))
+        else:
+            report.reverted.append(revert.change.rel)
+    store = CheckpointStore(root) if record.binary_changes else None
+    for binary, refused in await restore_binaries(store, record.binary_changes):
+        if refused is None:
+            report.reverted.append(binary.rel)
+        else:
+            report.left_alone.append((binary.rel, refused))
+    return report
 
 
 def _executor(

@@ -131,6 +131,7 @@ class SpecRunner:
         self._run_verify = run_verify
         self._cancelled = False
         self._verify_task: asyncio.Task[VerifyReport] | None = None
+        self._verifies = 0
         self.agent = make_agent([ExtraTool("check_criterion", self._check_criterion)])
         self.ctx = self.agent.executor.ctx
         self._apply: ChangeApplier = apply if apply is not None else self.ctx.apply_change
@@ -228,8 +229,15 @@ class SpecRunner:
     async def _verify_all(self, commands: Sequence[str]) -> list[VerifyReport]:
         reports = []
         for command in commands:
+            self._verifies += 1
+            # An id of its own, as the model's calls have: a transcript pairs call and result.
+            call_id = f"verify-{self._verifies}"
             self._emit(
-                "toolCall", f"verify {command}", name="verify", arguments={"command": command}
+                "toolCall",
+                f"verify {command}",
+                name="verify",
+                arguments={"command": command},
+                callId=call_id,
             )
             self._verify_task = asyncio.ensure_future(self._run_verify(self.ctx, command))
             try:
@@ -240,7 +248,7 @@ class SpecRunner:
                 report = VerifyReport(command, False, "Cancelled.", None, ran=False)
             finally:
                 self._verify_task = None
-            self._emit("toolResult", report.output, name="verify", ok=report.passed)
+            self._emit("toolResult", report.output, name="verify", ok=report.passed, callId=call_id)
             reports.append(report)
             if self._cancelled or not report.passed:
                 break

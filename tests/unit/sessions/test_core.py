@@ -130,7 +130,7 @@ async def test_the_undo_plan_leaves_a_hunk_already_reverted_alone(
     states.revert(first_hunk.id)
     record.hunks = {change.path: states}
 
-    plan = undo_plan(record, DiskDocuments(workspace))
+    plan = undo_plan(record.changes, record.hunks, DiskDocuments(workspace))
 
     [revert] = plan.reverts
     assert revert.change.after == APP
