@@ -212,7 +212,8 @@ class Settings(BaseModel):
         ge=1000,
         le=1_000_000,
         description="Most characters of one tool result the model gets (cut when it arrives, "
-        "with a note on how to read less; at most a tenth of the prompt budget either way).",
+        "with a note on how to read less; at most an eighth of the room the system prompt, "
+        "tools and task leave in the context window either way).",
     )
     rules: list[str] = Field(
         default_factory=list,

@@ -8,7 +8,9 @@ while it fits, nothing changes. When it does not, one compaction folds the old s
 single note right after the task. Everything after that note is evaluated again, so a compaction
 keeps little there (the newest exchange, which the server has not seen yet, and only as many
 earlier exchanges as ``REFILL_SHARE`` of the room after the fixed prefix holds): its price
-stays small and the room it frees makes the many turns after it pure appends.
+stays small and the room it frees makes the many turns after it pure appends. Results are capped
+as they arrive to an eighth of that room (``ContextBudget.result_cap``), so a compaction comes at
+most every seven turns or so whatever the context size.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from ollama_agent_ls.ollama.models import Message, ToolCall
 BUDGET_CHARS_PER_TOKEN = 3.0
 MESSAGE_OVERHEAD_TOKENS = 6
 
-REFILL_SHARE = 0.15
+REFILL_SHARE = 0.1
 """Most of the room after the fixed prefix (system prompt, tool schemas, task) that a compaction
 keeps of exchanges the server has seen: it evaluates them again after the fold, so this is what
-a compaction costs beyond the new messages, against the room it frees for pure appends."""
+a compaction costs beyond the new messages, against the room it frees for pure appends. Below
+``1 / RESULTS_PER_ROOM``, so an exchange whose result was capped is never kept: at 4k keeping one
+cost a sixth of the next cycle's turns."""
 
 FOLD_NOTE_SHARE = 0.05
 """Most of the budget the fold note takes; its oldest entries go first."""
@@ -37,6 +41,14 @@ FOLD_NOTE_MIN_CHARS = 600
 
 CAP_NOTE_MAX_CHARS = 260
 """No note ``cap_tool_result`` (or a last-resort cut) inserts is longer than this."""
+
+RESULTS_PER_ROOM = 8
+"""A result is capped on arrival to this share of the room the fixed prefix (system prompt, tool
+schemas, task) leaves, so even when every result is capped, a compaction frees room for about
+this many turns of pure appends: at 4k the fixed prefix takes a third of the budget, and a cap
+that ignored it let a compaction come every five turns."""
+RESULT_CAP_MIN_CHARS = 500
+"""The cap never goes below this, however small the room: less would tell the model nothing."""
 
 CUT_KEEP_CHARS = 400
 """A last-resort cut keeps at least this much of a result, or it would tell nothing."""
@@ -72,10 +84,22 @@ class BudgetReport:
 
 
 def cap_tool_result(text: str, max_chars: int) -> str:
-    """``text`` capped to ``max_chars`` on arrival: head, a note on what is left out, tail."""
+    """``text`` capped to ``max_chars`` on arrival, note included: head, what is left out, tail.
+
+    Only a ``max_chars`` below ``CAP_NOTE_MAX_CHARS`` can give a longer result: the note alone.
+    """
     if len(text) <= max_chars:
         return text
-    return _cut(text, max(0, max_chars), "left out here: the result is too long to show whole")
+    why = "left out here: the result is too long to show whole"
+    kept = max(0, max_chars - CAP_NOTE_MAX_CHARS)
+    capped = _cut(text, kept, why)
+    spare = max_chars - len(capped)
+    if spare > 0:
+        # The note came out shorter than its maximum: the text may have the room it left.
+        roomier = _cut(text, kept + spare, why)
+        if len(roomier) <= max_chars:
+            capped = roomier
+    return capped
 
 
 class ContextBudget:
@@ -99,6 +123,14 @@ class ContextBudget:
     def set_tools(self, tools: Sequence[dict[str, Any]]) -> None:
         """Count the tool schemas, which Ollama renders into every prompt."""
         self._tools_chars = len(json.dumps(list(tools), separators=(",", ":"))) if tools else 0
+
+    def result_cap(self, messages: Sequence[Message]) -> int:
+        """Most characters a tool result may keep on arrival: an eighth of the room after the
+        fixed prefix of ``messages`` (``RESULTS_PER_ROOM``), never under the minimum."""
+        start = _history_start(messages)
+        fixed = self._tokens(self._prompt_chars(messages[:start]), start)
+        room = int((self.limit - fixed) * self.chars_per_token)
+        return max(RESULT_CAP_MIN_CHARS, room // RESULTS_PER_ROOM)
 
     def pin(self, message: Message) -> None:
         """Never fold ``message`` away (instructions the model must keep, e.g. a format switch)."""

@@ -71,10 +71,6 @@ log = logging.getLogger(__name__)
 REPEAT_LIMIT = 3
 """The same call this many times in a row means the model is stuck."""
 
-RESULT_SHARE_OF_BUDGET = 0.1
-"""One tool result keeps at most this share of the prompt budget, so a compaction (down to half
-the budget) is followed by several pure appends rather than one."""
-
 IDLE_AFTER_CHANGE_LIMIT = 4
 """Turns of only reading after the last change before a run ends as done (not exploring on)."""
 STALE_TURN_WEIGHT = 2
@@ -827,12 +823,12 @@ class Agent:
         return outcome, fresh
 
     def _result_cap(self) -> int:
-        """Most characters one tool result keeps: the setting, or a tenth of the prompt budget."""
+        """Most characters one tool result keeps: the setting, or less when the room after the
+        fixed prefix is small (``ContextBudget.result_cap``)."""
         cap = self.settings.tool_result_max_chars
         if self._session is not None:
-            budget = self._session[0]
-            cap = min(cap, int(budget.limit * budget.chars_per_token * RESULT_SHARE_OF_BUDGET))
-        return max(1000, cap)
+            cap = min(cap, self._session[0].result_cap(self.messages))
+        return cap
 
     def _rebase_reads(self, start: int, end: int, new_end: int) -> None:
         """Messages [start, end) became a note and the pinned ones, [start, new_end): the reads

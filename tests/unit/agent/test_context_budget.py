@@ -22,12 +22,15 @@ from ollama_agent_ls.agent.context_budget import (
     FOLD_NOTE_MIN_CHARS,
     FOLD_NOTE_SHARE,
     REFILL_SHARE,
+    RESULT_CAP_MIN_CHARS,
+    RESULTS_PER_ROOM,
     BudgetReport,
     ContextBudget,
     cap_tool_result,
 )
 from ollama_agent_ls.agent.prefix import is_pure_append
 from ollama_agent_ls.ollama.models import Message, ToolCall
+from ollama_agent_ls.tools.schemas import CORE_TOOLS, TOOL_DEFINITIONS
 
 SYSTEM = "You are a coding agent. Rules: " + "be careful. " * 150
 TASK = "Task: fix add() in app.py so that the tests pass"
@@ -67,11 +70,17 @@ turns = st.builds(
 class Run:
     """A conversation fitted before every request, as the agent loop does."""
 
-    def __init__(self, num_ctx: int, cap_share: float | None = None) -> None:
+    def __init__(
+        self, num_ctx: int, cap_share: float | None = None, *, room_cap: bool = False
+    ) -> None:
         self.budget = ContextBudget(num_ctx)
         self.budget_chars = int(self.budget.limit * self.budget.chars_per_token)
         self.cap = int(self.budget_chars * cap_share) if cap_share is not None else None
         self.messages = [Message("system", SYSTEM), Message("user", TASK)]
+        if room_cap:
+            # As the agent loop caps: by the room the fixed prefix, tool schemas included, leaves.
+            self.budget.set_tools([TOOL_DEFINITIONS[name] for name in CORE_TOOLS])
+            self.cap = self.budget.result_cap(self.messages)
         self.turn = 0
         self.changes: dict[int, int] = {}
         """How often each message was cut by a fit."""
@@ -251,6 +260,48 @@ def test_with_results_below_a_tenth_of_the_budget_nine_in_ten_requests_are_pure_
     assert appends / 40 >= 0.9
 
 
+@settings(deadline=None, max_examples=40)
+@given(st.integers(4096, 65536), st.integers(0, 120), st.integers(0, 2**32))
+def test_with_every_result_capped_a_compaction_comes_at_most_every_five_turns(
+    num_ctx: int, reply_chars: int, seed: int
+) -> None:
+    # The cap is a share of the room after the fixed prefix, not of the whole budget: at 4k the
+    # prefix takes a third of it, and a budget share let a compaction come every five turns.
+    sizes = random.Random(seed)
+    run = Run(num_ctx, room_cap=True)
+    assert run.cap is not None and run.cap >= RESULT_CAP_MIN_CHARS
+    steps: list[int] = []
+    for n in range(40):
+        previous = run.wire()
+        share = sizes.uniform(1.0, 3.0) * run.cap / run.budget_chars  # always over the cap
+        reply = run.add(Turn(reply_chars, 0, (("read_file", share),), False))
+        report = _check_fit(run)
+        assert not report.over_budget
+        assert not report.changed or report.changed == (2,)  # the note alone, nothing cut
+        if not is_pure_append(previous, reply.to_wire(), run.wire()):
+            steps.append(n)
+    # Every turn adds a call and a short reply beside its result: RESULTS_PER_ROOM capped
+    # results fill the room, and the note and the kept exchange take a little of it back.
+    gaps = [b - a for a, b in zip([-1, *steps], steps, strict=False)]
+    assert steps and all(gap >= RESULTS_PER_ROOM - 3 for gap in gaps), steps
+    if reply_chars == 0:
+        assert all(gap >= RESULTS_PER_ROOM - 2 for gap in gaps), steps
+
+
+def test_the_result_cap_is_an_eighth_of_the_room_the_fixed_prefix_leaves() -> None:
+    small, large = ContextBudget(4096), ContextBudget(32768)
+    prefix = [Message("system", SYSTEM), Message("user", TASK)]
+    # A longer task (or system prompt, or tool schemas) leaves less room, so a lower cap.
+    longer = [prefix[0], Message("user", TASK + " and explain why" * 100)]
+    assert small.result_cap(longer) < small.result_cap(prefix)
+    room = (small.limit - small.estimate(prefix)) * small.chars_per_token
+    assert abs(small.result_cap(prefix) - room / RESULTS_PER_ROOM) < 2
+    # A larger window's room is mostly not the prefix: its cap is a near eighth of the budget.
+    assert large.result_cap(prefix) > 8 * small.result_cap(prefix)
+    # However small the room, a result keeps enough to tell the model something.
+    assert ContextBudget(1024).result_cap(longer) == RESULT_CAP_MIN_CHARS
+
+
 def _conversation(results: int, size: int) -> list[Message]:
     messages = [Message("system", SYSTEM), Message("user", TASK)]
     for n in range(results):
@@ -409,7 +460,9 @@ def test_cap_tool_result_keeps_head_and_tail_and_says_what_it_left_out(
     if len(text) <= max_chars:
         assert capped == text
         return
-    assert len(capped) <= max_chars + CAP_NOTE_MAX_CHARS
+    # The note counts: the model gets at most max_chars (only a cap below the note's own
+    # length can give more, and then only the note).
+    assert len(capped) <= max(max_chars, CAP_NOTE_MAX_CHARS)
     match = _NOTE.search(capped)
     assert match is not None
     head, tail = capped[: match.start()], capped[match.end() :]
@@ -423,8 +476,10 @@ def test_cap_tool_result_keeps_head_and_tail_and_says_what_it_left_out(
 def test_cap_tool_result_notes_stay_short_for_huge_results() -> None:
     text = "x" * 10**7
     capped = cap_tool_result(text, 1000)
-    assert len(capped) <= 1000 + CAP_NOTE_MAX_CHARS
-    assert "9999000 characters" in capped
+    assert len(capped) <= 1000
+    # What the note leaves of the cap goes to the text: the note is all that is not kept.
+    assert re.search(r"\[\.\.\. 9999\d{3} characters", capped)
+    assert len(capped) > 1000 - 20
     assert cap_tool_result("short", 1000) == "short"
 
 

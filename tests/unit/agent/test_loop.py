@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+from ollama_agent_ls.agent.context_budget import ContextBudget
 from ollama_agent_ls.agent.events import AgentEvent
 from ollama_agent_ls.agent.prefix import prefix_share
 from ollama_agent_ls.agent.prompts import AgentTask, SelectionContext
@@ -20,6 +21,7 @@ from ollama_agent_ls.ollama.models import (
     ChatDone,
     ChatMetrics,
     ContentDelta,
+    Message,
     ModelInfo,
     ThinkingDelta,
 )
@@ -330,6 +332,29 @@ async def test_large_results_are_capped_on_arrival_and_never_changed_later(
     # Every request extends the one before it: the server's cached prefix stays valid.
     for earlier, later in itertools.pairwise(requests):
         assert later[: len(earlier)] == earlier
+
+
+async def test_at_4k_a_result_keeps_an_eighth_of_the_room_the_prefix_leaves(
+    client, fake_ollama, workspace
+) -> None:
+    # At 4k the system prompt, tools and task take a third of the budget: a cap of a share of
+    # the whole budget let a compaction come every five turns of large reads.
+    (workspace / "big.txt").write_text("".join(f"line {n}: some words here\n" for n in range(900)))
+    read = call("read_file", {"path": "big.txt"})
+    # No prompt count: the budget keeps its 3 characters a token, as the cap below assumes.
+    fake_ollama.enqueue(Reply().tool_calls(read).done(prompt_eval_count=0), Reply.say("done"))
+    rec = Recorder()
+    result = await run(make_run(client, fake_ollama, workspace, rec, numCtx=4096))
+    assert result.status is RunStatus.COMPLETED
+    first, last = (r.body for r in fake_ollama.chat_requests)
+    budget = ContextBudget(4096)
+    budget.set_tools(first["tools"])
+    cap = budget.result_cap([Message(m["role"], m["content"]) for m in first["messages"]])
+    assert 700 < cap < 1000  # a tenth of the budget would have been 921, under a floor of 1000
+    [shown] = [m["content"] for m in last["messages"] if m["role"] == "tool"]
+    assert "left out here" in shown
+    # The cap holds the note too, and what the note does not take goes to the file's text.
+    assert cap - 100 < len(shown) <= cap
 
 
 async def test_old_results_are_elided_in_one_step_when_the_budget_is_full(
